@@ -1,0 +1,188 @@
+"""``SessionMiddleware``: the pure ASGI adapter.
+
+It loads the session before the app runs and finishes it when the response starts,
+so the store write is done before any header leaves (no ``BaseHTTPMiddleware``, no
+patched ``end``). The session sits at ``scope["session"]``, which is where
+Starlette's ``request.session`` looks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import Any
+
+from sessionware.config import SessionConfig
+from sessionware.core import SessionCore
+from sessionware.exceptions import ConfigurationError, StoreUnavailableError
+from sessionware.session import Session
+from sessionware.stores.base import Store
+
+__all__ = ["SessionMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger("sessionware")
+
+_UNAVAILABLE = b"Service temporarily unavailable: the session store cannot be reached. Try again shortly.\n"
+
+
+class _RateLimitedLog:
+    """Log a store outage at most once per ``every`` seconds, with the count suppressed."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self.every = every
+        self._last = -1e18
+        self._suppressed = 0
+
+    def __call__(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._last < self.every:
+            self._suppressed += 1
+            return
+        extra = f" ({self._suppressed} more since the last report)" if self._suppressed else ""
+        self._last, self._suppressed = now, 0
+        # The exception text comes from our stores, which never include session ids.
+        log.error("session store unavailable, answering 503: %s%s", exc, extra)
+
+
+class SessionMiddleware:
+    """Server-side sessions for Starlette, FastAPI and any ASGI app.
+
+    ``app.add_middleware(SessionMiddleware, store=SQLiteStore("s.db"), secrets=[...])``;
+    any other :class:`SessionConfig` option may be given by keyword, or pass
+    ``config=SessionConfig(...)``.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        store: Store | None = None,
+        secrets: Sequence[str] | None = None,
+        config: SessionConfig | None = None,
+        **options: Any,
+    ) -> None:
+        if config is None:
+            config = SessionConfig(secrets=secrets or [], **options)
+        elif secrets is not None or options:
+            raise ConfigurationError("pass either config=SessionConfig(...) or options, not both")
+        if store is None:
+            raise ConfigurationError(
+                "SessionMiddleware needs a store: store=SQLiteStore('sessions.db') for one "
+                "machine, RedisStore.from_url(...) for many, or stores.from_url(SESSION_STORE)"
+            )
+        self.app = app
+        self.core = SessionCore(config, store)
+        self._outage = _RateLimitedLog()
+        settings = ", ".join(f"{k}={v}" for k, v in config.describe().items())
+        log.info("sessionware: store=%s, %s", getattr(store, "kind", type(store).__name__), settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
+            await self.app(scope, receive, send)
+            return
+        core = self.core
+        cookie: str | None = None
+        proto: str | None = None
+        for name, value in scope["headers"]:
+            if name == b"cookie":
+                text = value.decode("latin-1")
+                cookie = text if cookie is None else f"{cookie}; {text}"
+            elif name == b"x-forwarded-proto":
+                proto = value.decode("latin-1")
+        sid = core.read_cookie(cookie) if cookie else None
+        fields = None
+        expired = False
+        try:
+            if sid is not None:
+                key = core.key(sid)
+                fields = await core.store.load(key)
+            session, expired = core.open(sid, fields, core.clock())
+            if expired:
+                await core.store.delete(key)
+        except StoreUnavailableError as exc:
+            self._outage(exc)
+            await self._unavailable(scope, send)
+            return
+        if sid is None and cookie is not None and core.config.cookie_name + "=" in cookie:
+            session.had_cookie = True  # a bad or stale cookie: clear it if we answer
+        scope["session"] = session
+        if kind == "websocket":
+            await self.app(scope, receive, send)
+            return
+        secure = core.is_secure(scope.get("scheme", "http"), proto)
+        failed = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal failed
+            if message["type"] == "http.response.start":
+                try:
+                    cookies = await core.finish(session, message["status"], secure)
+                except StoreUnavailableError as exc:
+                    self._outage(exc)
+                    failed = True
+                    await self._unavailable(scope, send)
+                    return
+                if cookies or session.accessed or session.had_cookie:
+                    headers = list(message.get("headers", ()))
+                    _add_vary(headers)
+                    for value in cookies:
+                        headers.append((b"set-cookie", value.encode("latin-1")))
+                    if cookies and not session.is_new:
+                        _no_store(headers)
+                    message["headers"] = headers
+            elif failed:
+                return
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+    async def _unavailable(self, scope: Scope, send: Send) -> None:
+        if scope["type"] != "http":
+            await send({"type": "websocket.close", "code": 1011})
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(_UNAVAILABLE)).encode()),
+                    (b"retry-after", b"5"),
+                    (b"cache-control", b"no-store"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": _UNAVAILABLE})
+
+
+def _add_vary(headers: list[tuple[bytes, bytes]]) -> None:
+    """Add ``Cookie`` to Vary so no cache serves one user's page to another (CVE-2023-30861)."""
+    for i, (name, value) in enumerate(headers):
+        if name.lower() == b"vary":
+            parts = [p.strip().lower() for p in value.split(b",")]
+            if b"cookie" not in parts and b"*" not in parts:
+                headers[i] = (name, value + b", Cookie")
+            return
+    headers.append((b"vary", b"Cookie"))
+
+
+def _no_store(headers: list[tuple[bytes, bytes]]) -> None:
+    """A response that hands out a session id must never be cached (OWASP)."""
+    headers[:] = [(n, v) for n, v in headers if n.lower() != b"cache-control"]
+    headers.append((b"cache-control", b"no-store"))
+
+
+def get_session(scope: Scope) -> Session:
+    """The session of a raw ASGI scope (``request.session`` in Starlette)."""
+    session = scope.get("session")
+    if not isinstance(session, Session):
+        raise RuntimeError("no sessionware session here: add SessionMiddleware to the app")
+    return session

@@ -1,0 +1,185 @@
+"""``SessionConfig``: every option, validated once at start-up.
+
+Options follow express-session where it is right and fix it where it is not:
+``save_uninitialized`` and ``resave`` default to False, the default cookie name is
+``__Host-sid`` (no framework fingerprint), and both timeouts are enforced on the server.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from sessionware.cookies import is_prefixed, valid_name
+from sessionware.exceptions import ConfigurationError
+
+__all__ = ["MIN_SECRET_LENGTH", "SECRET_HINT", "SessionConfig", "seconds"]
+
+MIN_SECRET_LENGTH = 32
+SECRET_HINT = (
+    "make one with `sessionware secret` (or "
+    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`) and pass it as "
+    "secrets=[...] or in the SESSION_SECRET environment variable"
+)
+_SAME_SITE = ("lax", "strict", "none")
+
+
+def seconds(value: float | timedelta | None, what: str) -> float | None:
+    """Turn a timeout given in seconds or as a ``timedelta`` into seconds."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"{what} must be seconds (int or float) or a timedelta")
+    if value <= 0:
+        raise ConfigurationError(f"{what} must be positive, got {value!r}")
+    return float(value)
+
+
+class _Masked(tuple[str, ...]):
+    """A tuple of secrets that never prints them."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} secret(s) hidden>"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionConfig:
+    """Every session option, checked when built so a mistake fails at start-up."""
+
+    secrets: Sequence[str]
+    cookie_name: str = "__Host-sid"
+    genid: Callable[[], str] | None = None
+    resave: bool = False
+    save_uninitialized: bool = False
+    rolling: bool = False
+    idle_timeout: float | timedelta = 30 * 60
+    absolute_timeout: float | timedelta = 12 * 60 * 60
+    touch_interval: float | timedelta | None = None
+    trust_proxy: bool | int = False
+    http_only: bool = True
+    secure: bool | Literal["auto"] = "auto"
+    same_site: Literal["lax", "strict", "none"] | None = "lax"
+    domain: str | None = None
+    path: str = "/"
+    max_age: float | timedelta | None = None
+    partitioned: bool = False
+    max_size: int = 64 * 1024
+    clock: Callable[[], float] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        secrets = self.secrets
+        if isinstance(secrets, str):
+            secrets = [s.strip() for s in secrets.split(",") if s.strip()]
+        if not secrets:
+            raise ConfigurationError(f"no session secret is set: {SECRET_HINT}")
+        for s in secrets:
+            if not isinstance(s, str) or len(s) < MIN_SECRET_LENGTH:
+                raise ConfigurationError(
+                    f"every session secret must be at least {MIN_SECRET_LENGTH} characters: "
+                    + SECRET_HINT
+                )
+        set_(self, "secrets", _Masked(secrets))
+        if not valid_name(self.cookie_name):
+            raise ConfigurationError(f"cookie_name {self.cookie_name!r} is not a valid cookie name")
+        same_site = self.same_site.lower() if isinstance(self.same_site, str) else None
+        if same_site is not None and same_site not in _SAME_SITE:
+            raise ConfigurationError("same_site must be 'lax', 'strict', 'none' or None")
+        set_(self, "same_site", same_site)
+        if self.secure not in (True, False, "auto"):
+            raise ConfigurationError("secure must be True, False or 'auto'")
+        prefix = is_prefixed(self.cookie_name)
+        if prefix and self.secure is False:
+            raise ConfigurationError(
+                f"a cookie named {self.cookie_name!r} must be Secure: set secure=True or 'auto', "
+                "or for plain-http development use a name without the __Host-/__Secure- prefix"
+            )
+        if prefix == "__Host-" and (self.domain or self.path != "/"):
+            raise ConfigurationError(
+                f"a __Host- cookie ({self.cookie_name!r}) may have no Domain and only Path=/ "
+                "(RFC 6265bis §4.1.3.2): drop domain/path or use another name"
+            )
+        if same_site == "none" and self.secure is not True:
+            raise ConfigurationError(
+                "same_site='none' needs secure=True (browsers drop SameSite=None cookies "
+                "without Secure); use same_site='lax' or set secure=True"
+            )
+        if self.partitioned and self.secure is not True:
+            raise ConfigurationError("partitioned cookies must be Secure: set secure=True")
+        if self.path and not self.path.startswith("/"):
+            raise ConfigurationError("path must start with '/'")
+        idle = seconds(self.idle_timeout, "idle_timeout")
+        absolute = seconds(self.absolute_timeout, "absolute_timeout")
+        set_(self, "idle_timeout", idle)
+        set_(self, "absolute_timeout", absolute)
+        touch = seconds(self.touch_interval, "touch_interval")
+        if touch is None:
+            touch = min(60.0, (idle or 0) / 10)
+        set_(self, "touch_interval", touch)
+        max_age = seconds(self.max_age, "max_age")
+        if max_age is not None and max_age > 400 * 86400:
+            raise ConfigurationError("max_age is capped at 400 days by browsers (RFC 6265bis)")
+        set_(self, "max_age", max_age)
+        if isinstance(self.trust_proxy, bool):
+            set_(self, "trust_proxy", 1 if self.trust_proxy else 0)
+        elif not isinstance(self.trust_proxy, int) or self.trust_proxy < 0:
+            raise ConfigurationError("trust_proxy must be a bool or the number of proxy hops")
+        if not isinstance(self.max_size, int) or self.max_size < 256:
+            raise ConfigurationError("max_size must be an int of at least 256 bytes")
+        if self.genid is not None and not callable(self.genid):
+            raise ConfigurationError("genid must be a callable returning a new id")
+
+    @property
+    def idle(self) -> float:
+        """Idle timeout in seconds."""
+        return self.idle_timeout  # type: ignore[return-value]
+
+    @property
+    def absolute(self) -> float:
+        """Absolute timeout in seconds."""
+        return self.absolute_timeout  # type: ignore[return-value]
+
+    def describe(self) -> dict[str, Any]:
+        """The effective settings worth logging: never the secrets."""
+        return {
+            "cookie_name": self.cookie_name,
+            "secure": self.secure,
+            "http_only": self.http_only,
+            "same_site": self.same_site,
+            "domain": self.domain,
+            "path": self.path,
+            "max_age": self.max_age,
+            "partitioned": self.partitioned,
+            "idle_timeout": self.idle_timeout,
+            "absolute_timeout": self.absolute_timeout,
+            "rolling": self.rolling,
+            "trust_proxy": self.trust_proxy,
+            "secrets": len(self.secrets),
+        }
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> SessionConfig:
+        """Build from ``SESSION_SECRET`` (comma-separated, first signs) and timeouts.
+
+        ``SESSION_IDLE_TIMEOUT`` and ``SESSION_ABSOLUTE_TIMEOUT`` are seconds. The store
+        comes from ``SESSION_STORE``: see :func:`sessionware.stores.from_url`.
+        """
+        env = os.environ if environ is None else environ
+        raw = env.get("SESSION_SECRET", "")
+        kwargs: dict[str, Any] = {"secrets": [s.strip() for s in raw.split(",") if s.strip()]}
+        for var, name in (
+            ("SESSION_IDLE_TIMEOUT", "idle_timeout"),
+            ("SESSION_ABSOLUTE_TIMEOUT", "absolute_timeout"),
+        ):
+            if env.get(var):
+                try:
+                    kwargs[name] = float(env[var])
+                except ValueError:
+                    raise ConfigurationError(f"{var} must be a number of seconds") from None
+        kwargs.update(overrides)
+        return cls(**kwargs)

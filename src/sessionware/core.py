@@ -1,0 +1,253 @@
+"""The decisions for one request, shared by every adapter.
+
+What to load, whether the session is still alive (idle and absolute timeouts, on the
+server), what to write when the response starts (create, apply this request's
+changes, refresh the expiry, or nothing), and which ``Set-Cookie`` to send. The
+adapters (:mod:`sessionware.asgi`, later WSGI) only move bytes and await the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from sessionware.config import SessionConfig
+from sessionware.cookies import cookie_values, format_set_cookie, is_prefixed
+from sessionware.exceptions import (
+    ConfigurationError,
+    InvalidSignatureError,
+    SessionCollisionError,
+    SessionTooLargeError,
+)
+from sessionware.session import Fields, Session
+from sessionware.signing import Signer
+from sessionware.stores.base import Store
+from sessionware.tokens import is_valid_id, new_session_id, store_key
+
+__all__ = ["SessionCore", "Write"]
+
+log = logging.getLogger("sessionware")
+security_log = logging.getLogger("sessionware.security")
+
+_CREATE_TRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One store write decided by the core."""
+
+    kind: Literal["create", "apply"]
+    key: str
+    sets: dict[str, str]
+    dels: list[str]
+    ttl: float
+
+
+class SessionCore:
+    """Config + store + signer: everything a request needs to open and finish a session."""
+
+    def __init__(self, config: SessionConfig, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.signer = Signer(config.secrets, salt="session")
+        self.clock = config.clock or time.time
+        self._genid = config.genid or new_session_id
+        self._prefixed = bool(is_prefixed(config.cookie_name))
+        self._warned_insecure = False
+
+    # -- ids ------------------------------------------------------------------
+
+    @staticmethod
+    def key(session_id: str) -> str:
+        """The store key for a raw id."""
+        return store_key(session_id)
+
+    def new_id(self) -> str:
+        """A new id from ``genid``, checked for shape."""
+        sid = self._genid()
+        if not isinstance(sid, str) or not is_valid_id(sid):
+            raise ConfigurationError(
+                "genid must return 32-128 url-safe characters (A-Z a-z 0-9 _ -) with at "
+                "least 128 bits of randomness, e.g. secrets.token_urlsafe(32)"
+            )
+        return sid
+
+    # -- opening --------------------------------------------------------------
+
+    def read_cookie(self, header: str | None) -> str | None:
+        """The raw session id the Cookie header carries, if one verifies and has the right shape."""
+        for value in cookie_values(header, self.config.cookie_name):
+            if len(value) > 200:
+                continue
+            try:
+                sid = self.signer.unsign(value)
+            except InvalidSignatureError:
+                continue
+            if is_valid_id(sid):
+                return sid
+        return None
+
+    def alive(self, fields: Fields, now: float) -> bool:
+        """Whether a loaded record is within both timeouts (the client's word is never asked)."""
+        try:
+            created = float(fields["c"])
+            accessed = float(fields["a"])
+        except (KeyError, ValueError):
+            return False
+        return now - accessed < self.config.idle and now - created < self.config.absolute
+
+    def open(self, session_id: str | None, fields: Fields | None, now: float) -> tuple[Session, bool]:
+        """Build the request's Session; the flag says a loaded record had expired."""
+        expired = fields is not None and not self.alive(fields, now)
+        if expired:
+            fields = None
+        session = Session(self, session_id, fields)
+        return session, expired
+
+    # -- finishing ------------------------------------------------------------
+
+    def ttl(self, created: float, now: float) -> float:
+        """Seconds the record may live: the smaller of what both timeouts allow."""
+        return min(self.config.idle, created + self.config.absolute - now)
+
+    def plan(self, session: Session, now: float, *, force: bool = False) -> Write | None:
+        """Decide the write for this session, or None when nothing needs storing."""
+        cfg = self.config
+        created = session.created or now
+        if session.is_new:
+            if session.destroyed and not session.modified:
+                return None
+            fields = session.all_fields()
+            if not any(k[:1] == "." for k in fields) and not session.modified:
+                if not (cfg.save_uninitialized or force):
+                    return None
+            fields["c"] = str(int(created))
+            fields["a"] = str(int(now))
+            self._check_size(fields)
+            return Write("create", self.key(session.id), fields, [], self.ttl(created, now))
+        sets, dels = session.changes()
+        if cfg.resave:
+            sets = {k: v for k, v in session.all_fields().items() if k not in ("c", "a")}
+        due = now - (session.last_seen or 0) >= cfg.touch_interval  # type: ignore[operator]
+        if not (sets or dels or due or force):
+            return None
+        if sets:
+            self._check_size(session.all_fields())
+        sets["a"] = str(int(now))
+        return Write("apply", self.key(session.id), sets, dels, self.ttl(created, now))
+
+    def _check_size(self, fields: Fields) -> None:
+        size = sum(len(k) + len(v) for k, v in fields.items())
+        if size > self.config.max_size:
+            raise SessionTooLargeError(
+                f"the session would be {size} bytes, over max_size={self.config.max_size}; "
+                "nothing was written: keep large data elsewhere and store its id"
+            )
+
+    async def write(self, session: Session, *, force: bool = False) -> bool:
+        """Carry out :meth:`plan`; return whether anything was written.
+
+        When the record vanished meanwhile (destroyed or revoked by another request)
+        nothing is written and the session is left empty: never resurrected.
+        """
+        now = self.clock()
+        w = self.plan(session, now, force=force)
+        if w is None:
+            return False
+        if w.kind == "create":
+            for attempt in range(_CREATE_TRIES):
+                try:
+                    await self.store.create(w.key, w.sets, w.ttl)
+                    break
+                except SessionCollisionError:
+                    if attempt == _CREATE_TRIES - 1:
+                        raise
+                    session._id = self.new_id()
+                    w = Write("create", self.key(session.id), w.sets, [], w.ttl)
+            session._committed(session.id, w.sets)
+            session.issued = True
+            return True
+        if await self.store.apply(w.key, w.sets, w.dels, w.ttl):
+            session._committed(session.id, session.all_fields() | {"a": w.sets["a"]})
+            return True
+        session.vanished = True
+        session._reset(None, None)
+        return False
+
+    async def refresh(self, session: Session) -> bool:
+        """Refresh the idle expiry of a stored session now."""
+        now = self.clock()
+        created = session.created or now
+        sid = session.id
+        ok = await self.store.apply(self.key(sid), {"a": str(int(now))}, [], self.ttl(created, now))
+        return ok
+
+    def is_secure(self, scheme: str, forwarded_proto: str | None) -> bool:
+        """Whether to mark cookies Secure for this request."""
+        secure = self.config.secure
+        if secure != "auto":
+            return bool(secure)
+        if self._prefixed:
+            return True  # the prefix demands it; see the start-up warning
+        if self.config.trust_proxy and forwarded_proto:
+            hops = [p.strip().lower() for p in forwarded_proto.split(",")]
+            return hops[-min(len(hops), self.config.trust_proxy)] == "https"
+        return scheme in ("https", "wss")
+
+    def set_cookie(self, session: Session, secure: bool) -> str:
+        """The Set-Cookie value that hands the browser this session."""
+        cfg = self.config
+        max_age = int(cfg.max_age) if cfg.max_age else None
+        return format_set_cookie(
+            cfg.cookie_name,
+            self.signer.sign(session.id),
+            path=cfg.path,
+            domain=cfg.domain,
+            max_age=max_age,
+            secure=secure,
+            http_only=cfg.http_only,
+            same_site=cfg.same_site,
+            partitioned=cfg.partitioned,
+        )
+
+    def clear_cookie(self, secure: bool) -> str:
+        """A Set-Cookie that deletes the session cookie, with the attributes it was set with.
+
+        Browsers only replace a cookie whose name, Path and Domain match, and refuse a
+        prefixed one without Secure (flask-login #683/#734).
+        """
+        cfg = self.config
+        return format_set_cookie(
+            cfg.cookie_name,
+            "",
+            path=cfg.path,
+            domain=cfg.domain,
+            max_age=0,
+            secure=secure,
+            http_only=cfg.http_only,
+            same_site=cfg.same_site,
+            partitioned=cfg.partitioned,
+        )
+
+    async def finish(self, session: Session, status: int, secure: bool) -> list[str]:
+        """Write what needs writing and return the Set-Cookie values to send (maybe none).
+
+        A 5xx response saves nothing: the handler failed half-way.
+        """
+        cfg = self.config
+        wrote = await self.write(session) if status < 500 else False
+        live = not session.is_new
+        if live and (session.issued or cfg.rolling or (cfg.max_age and wrote)):
+            if not secure and self._prefixed and not self._warned_insecure:
+                self._warned_insecure = True
+                log.warning(
+                    "sending %s over plain http: browsers drop __Host-/__Secure- cookies "
+                    "without https; for local http development pass cookie_name='sid'",
+                    cfg.cookie_name,
+                )
+            return [self.set_cookie(session, secure)]
+        if not live and session.had_cookie:
+            return [self.clear_cookie(secure)]
+        return []

@@ -1,0 +1,44 @@
+"""Errors raised by sessionware.
+
+The tree::
+
+    SessionwareError
+    ├── ConfigurationError (also ValueError)   bad settings, raised at start-up
+    ├── SessionTooLargeError (also ValueError) a payload over ``max_size``
+    ├── InvalidSignatureError                  one opaque error for any bad signed value
+    └── StoreError                             a store could not do its job
+        ├── StoreUnavailableError              the backend is down or timed out (503)
+        └── SessionCollisionError              ``create`` found the key taken
+
+A value that is not JSON-serialisable raises the builtin ``TypeError``.
+"""
+
+from __future__ import annotations
+
+
+class SessionwareError(Exception):
+    """Root of every error sessionware raises on purpose."""
+
+
+class ConfigurationError(SessionwareError, ValueError):
+    """A setting is wrong; the message says how to fix it."""
+
+
+class SessionTooLargeError(SessionwareError, ValueError):
+    """The session payload would exceed the configured ``max_size``."""
+
+
+class InvalidSignatureError(SessionwareError):
+    """A signed value did not verify (tampered, truncated, wrong secret or purpose)."""
+
+
+class StoreError(SessionwareError):
+    """A store failed to load or write a record."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store's backend is unreachable or timed out; the request gets a 503."""
+
+
+class SessionCollisionError(StoreError):
+    """``Store.create`` was asked for a key that already exists."""

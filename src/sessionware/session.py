@@ -1,0 +1,311 @@
+"""``Session``: the per-request mapping handlers read and write.
+
+A session is stored as a flat mapping of *fields* to text, so stores can apply one
+request's per-key changes atomically (a Redis hash, a JSON object in SQL):
+
+- ``.<key>``: a user value, as compact JSON;
+- ``c`` / ``a``: creation and last-activity times (integer seconds);
+- any other name without a leading dot: metadata owned by sessionware (the user id,
+  a public handle, device details) and kept out of the mapping users see.
+
+The ``Session`` remembers what it loaded and what this request changed, so an
+unchanged session costs no write, and only the keys a request changed are written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from sessionware.exceptions import SessionTooLargeError, StoreError
+
+if TYPE_CHECKING:
+    from sessionware.core import SessionCore
+
+__all__ = ["Fields", "Session", "dumps", "loads"]
+
+Fields = Mapping[str, str]
+
+_SEP = (",", ":")
+_encode = json.JSONEncoder(separators=_SEP, ensure_ascii=False, allow_nan=False).encode
+loads = json.loads
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON, refusing NaN and anything JSON cannot represent."""
+    return _encode(value)
+
+
+def _dump_key(key: str, value: Any) -> str:
+    try:
+        return _encode(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"session value for key {key!r} is not JSON-serialisable "
+            f"({type(value).__name__}): store plain data (str, int, float, bool, None, "
+            "list, dict) and nothing was written"
+        ) from exc
+
+
+class Session(MutableMapping[str, Any]):
+    """The session of one request: a mutable mapping of plain JSON data.
+
+    Nested containers may be changed in place (``session["cart"].append(x)``): they
+    are compared with what was loaded when the response starts.
+    """
+
+    __slots__ = (
+        "_core",
+        "_id",
+        "_fields",
+        "_data",
+        "_dirty",
+        "_meta",
+        "is_new",
+        "accessed",
+        "had_cookie",
+        "destroyed",
+        "regenerated",
+        "vanished",
+        "issued",
+        "_loaded_key",
+    )
+
+    def __init__(self, core: SessionCore, session_id: str | None, fields: Fields | None) -> None:
+        self._core = core
+        self._reset(session_id, fields)
+        self.had_cookie = session_id is not None
+        self.accessed = False
+        self.destroyed = False
+        self.regenerated = False
+        self.vanished = False
+        self.issued = False
+
+    def _reset(self, session_id: str | None, fields: Fields | None) -> None:
+        self._id = session_id if fields is not None else None
+        self._loaded_key = self._core.key(session_id) if fields is not None and session_id else None
+        self._fields: Fields = fields if fields is not None else {}
+        self._data: dict[str, Any] | None = None if fields is not None else {}
+        self._dirty: set[str] = set()
+        self._meta: dict[str, str | None] = {}
+        self.is_new = fields is None
+
+    # -- identity -------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """The raw id of this session: a secret, never logged, never stored."""
+        if self._id is None:
+            self._id = self._core.new_id()
+        return self._id
+
+    @property
+    def modified(self) -> bool:
+        """Whether this request changed any value or metadata."""
+        return bool(self._dirty or self._meta) or bool(self._changed_containers())
+
+    @property
+    def created(self) -> float | None:
+        """When the session was created (epoch seconds), or None if it is new."""
+        c = self._fields.get("c")
+        return float(c) if c is not None else None
+
+    @property
+    def last_seen(self) -> float | None:
+        """When the session was last refreshed in the store (epoch seconds)."""
+        a = self._fields.get("a")
+        return float(a) if a is not None else None
+
+    # -- mapping --------------------------------------------------------------
+
+    def _items(self) -> dict[str, Any]:
+        self.accessed = True
+        data = self._data
+        if data is None:
+            data = {k[1:]: loads(v) for k, v in self._fields.items() if k[:1] == "."}
+            self._data = data
+        return data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"session keys must be str, not {type(key).__name__}")
+        text = _dump_key(key, value)
+        if len(text) > self._core.config.max_size:
+            raise SessionTooLargeError(
+                f"session value for key {key!r} is {len(text)} bytes, over max_size="
+                f"{self._core.config.max_size}; keep large data elsewhere and store its id"
+            )
+        self._items()[key] = value
+        self._dirty.add(key)
+
+    def __delitem__(self, key: str) -> None:
+        del self._items()[key]
+        self._dirty.add(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items())
+
+    def __len__(self) -> int:
+        return len(self._items())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return the value for ``key``, or ``default``."""
+        return self._items().get(key, default)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        """Return the value for ``key``, setting it to ``default`` first if missing."""
+        items = self._items()
+        if key not in items:
+            self[key] = default
+        return items[key]
+
+    def pop(self, key: str, *default: Any) -> Any:
+        """Remove ``key`` and return its value (or ``default``)."""
+        items = self._items()
+        if key in items:
+            self._dirty.add(key)
+        return items.pop(key, *default)
+
+    def update(self, other: Mapping[str, Any] | None = None, /, **kwargs: Any) -> None:
+        """Set several keys; each value is checked before any is set."""
+        pairs = dict(other or {}, **kwargs)
+        for k, v in pairs.items():
+            _dump_key(k, v)
+        for k, v in pairs.items():
+            self[k] = v
+
+    def clear(self) -> None:
+        """Remove every user value (metadata such as the login stays)."""
+        items = self._items()
+        self._dirty.update(items)
+        items.clear()
+
+    def __repr__(self) -> str:
+        state = "new" if self.is_new else "loaded"
+        return f"<Session {state} keys={sorted(self._items()) if self._data is not None else '?'}>"
+
+    # -- metadata (for sessionware.auth and friends) ---------------------------
+
+    def get_meta(self, name: str) -> str | None:
+        """Read a metadata field (not part of the user-visible mapping)."""
+        if name in self._meta:
+            return self._meta[name]
+        return self._fields.get(name)
+
+    def set_meta(self, name: str, value: str | None) -> None:
+        """Set (or with ``None`` delete) a metadata field."""
+        if not name or name[0] == "." or name in ("c", "a"):
+            raise ValueError(f"{name!r} is not a metadata field name")
+        self._meta[name] = value
+
+    # -- change tracking (used by the core) ------------------------------------
+
+    def _changed_containers(self) -> list[str]:
+        data = self._data
+        if data is None:
+            return []
+        out = []
+        for k, v in data.items():
+            if k not in self._dirty and isinstance(v, (dict, list)):
+                if _dump_key(k, v) != self._fields.get("." + k):
+                    out.append(k)
+        return out
+
+    def changes(self) -> tuple[dict[str, str], list[str]]:
+        """Fields this request set, and fields it deleted."""
+        sets: dict[str, str] = {}
+        dels: list[str] = []
+        data = self._data
+        if data is not None:
+            for k in (*self._dirty, *self._changed_containers()):
+                if k in data:
+                    sets["." + k] = _dump_key(k, data[k])
+                elif "." + k in self._fields:
+                    dels.append("." + k)
+        for name, value in self._meta.items():
+            if value is None:
+                if name in self._fields:
+                    dels.append(name)
+            else:
+                sets[name] = value
+        return sets, dels
+
+    def all_fields(self) -> dict[str, str]:
+        """Every field as it should stand after this request (for create and resave)."""
+        sets, dels = self.changes()
+        merged = dict(self._fields)
+        merged.update(sets)
+        for name in dels:
+            merged.pop(name, None)
+        return merged
+
+    def _committed(self, session_id: str, fields: Fields) -> None:
+        """Make ``fields`` the new baseline after a successful write."""
+        data = self._data
+        self._reset(session_id, fields)
+        self._data = data
+
+    # -- lifecycle (express-session's verbs) -----------------------------------
+
+    async def regenerate(self) -> None:
+        """Give the session a new id, keep its data, and delete the old record.
+
+        Call it on every privilege change (login, password change) so an id planted
+        before cannot ride along (session fixation).
+        """
+        self._items()
+        old = self._loaded_key
+        if old is not None:
+            await self._core.store.delete(old)
+            for name in self._fields:
+                if name[:1] != "." and name not in self._meta and name not in ("c", "a"):
+                    self._meta[name] = self._fields[name]
+            self._dirty.update(self._data or {})
+        self._id = self._core.new_id()
+        self._loaded_key = None
+        # The absolute timeout still counts from the first creation: a new id is not
+        # a new lifetime.
+        created = self._fields.get("c")
+        self._fields = {"c": created} if created is not None else {}
+        self.is_new = True
+        self.regenerated = True
+
+    async def destroy(self) -> None:
+        """Delete the record now; the response clears the cookie.
+
+        Values set afterwards start a new session with a new id.
+        """
+        if self._loaded_key is not None:
+            await self._core.store.delete(self._loaded_key)
+        self._reset(None, None)
+        self.destroyed = True
+        self.accessed = True
+
+    async def save(self) -> None:
+        """Write this request's changes now instead of when the response starts."""
+        await self._core.write(self, force=True)
+
+    async def reload(self) -> None:
+        """Re-read the record, dropping unsaved changes; a vanished one leaves it empty."""
+        if self._loaded_key is None:
+            return
+        fields = await self._core.store.load(self._loaded_key)
+        if fields is None:
+            self._reset(None, None)
+            self.vanished = True
+        else:
+            self._reset(self._id, fields)
+
+    async def touch(self) -> None:
+        """Refresh the idle expiry now, even if the throttle would have skipped it."""
+        if self._loaded_key is None:
+            return
+        if not await self._core.refresh(self):
+            raise StoreError("the session no longer exists in the store")

@@ -1,0 +1,145 @@
+"""``MemoryStore``: sessions in this process's memory, for development and tests.
+
+Everything is lost on restart and nothing is shared between worker processes, so it
+logs a warning unless built with ``development=True``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from sessionware.exceptions import SessionCollisionError
+from sessionware.stores.base import Fields
+
+__all__ = ["MemoryStore"]
+
+log = logging.getLogger("sessionware")
+
+
+class MemoryStore:
+    """A dict with expiry and optional LRU eviction; operations are atomic under one lock."""
+
+    kind = "memory"
+
+    def __init__(
+        self,
+        *,
+        max_entries: int | None = None,
+        development: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if max_entries is not None and max_entries < 1:
+            raise ValueError("max_entries must be positive or None")
+        self._data: OrderedDict[str, tuple[Fields, float]] = OrderedDict()
+        self._users: dict[str, set[str]] = {}
+        self._max = max_entries
+        self._lock = threading.Lock()
+        self._clock = clock
+        if not development:
+            log.warning(
+                "MemoryStore keeps sessions in one process: they vanish on restart and are "
+                "not shared between workers. Use SQLiteStore or RedisStore in production "
+                "(pass development=True to silence this)."
+            )
+
+    def _live(self, key: str, now: float) -> Fields | None:
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        if entry[1] <= now:
+            del self._data[key]
+            return None
+        return entry[0]
+
+    async def load(self, key: str) -> Fields | None:
+        """Return the live record for ``key``, refreshing its LRU position."""
+        with self._lock:
+            fields = self._live(key, self._clock())
+            if fields is not None and self._max is not None:
+                self._data.move_to_end(key)
+            return fields
+
+    async def create(self, key: str, fields: Fields, ttl: float) -> None:
+        """Add a new record; the key must not be live."""
+        with self._lock:
+            now = self._clock()
+            if self._live(key, now) is not None:
+                raise SessionCollisionError("session key already exists")
+            self._data[key] = (dict(fields), now + ttl)
+            if self._max is not None:
+                while len(self._data) > self._max:
+                    self._data.popitem(last=False)
+
+    async def apply(self, key: str, sets: Fields, dels: list[str], ttl: float) -> bool:
+        """Merge one request's changes into a live record (copy-on-write), or refuse."""
+        with self._lock:
+            now = self._clock()
+            fields = self._live(key, now)
+            if fields is None:
+                return False
+            merged = dict(fields)
+            merged.update(sets)
+            for name in dels:
+                merged.pop(name, None)
+            self._data[key] = (merged, now + ttl)
+            return True
+
+    async def incr(self, key: str, field: str, amount: int, ttl: float) -> int:
+        """Add to an integer field, creating the record with ``ttl`` if it is missing."""
+        with self._lock:
+            now = self._clock()
+            fields = self._live(key, now)
+            if fields is None:
+                value = amount
+                self._data[key] = ({field: str(value)}, now + ttl)
+            else:
+                value = int(fields.get(field, "0")) + amount
+                self._data[key] = ({**fields, field: str(value)}, self._data[key][1])
+            return value
+
+    async def delete(self, key: str) -> None:
+        """Remove a record."""
+        with self._lock:
+            self._data.pop(key, None)
+
+    async def link(self, user_id: str, key: str) -> None:
+        """Index ``key`` under ``user_id``."""
+        with self._lock:
+            self._users.setdefault(user_id, set()).add(key)
+
+    async def unlink(self, user_id: str, key: str) -> None:
+        """Remove ``key`` from ``user_id``'s index."""
+        with self._lock:
+            keys = self._users.get(user_id)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._users[user_id]
+
+    async def keys_of(self, user_id: str) -> list[str]:
+        """The live keys of ``user_id``; dead ones are dropped from the index."""
+        with self._lock:
+            now = self._clock()
+            keys = self._users.get(user_id, set())
+            dead = {k for k in keys if self._live(k, now) is None}
+            keys -= dead
+            return sorted(keys)
+
+    async def purge_expired(self) -> int:
+        """Remove expired records; return how many."""
+        with self._lock:
+            now = self._clock()
+            dead = [k for k, (_, exp) in self._data.items() if exp <= now]
+            for k in dead:
+                del self._data[k]
+            return len(dead)
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    def __len__(self) -> int:
+        return len(self._data)
