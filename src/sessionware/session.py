@@ -21,9 +21,15 @@ from typing import TYPE_CHECKING, Any
 from sessionware.exceptions import SessionTooLargeError, StoreError
 
 if TYPE_CHECKING:
+    from sessionware.config import SessionConfig
     from sessionware.core import SessionCore
+    from sessionware.stores.base import Store
 
-__all__ = ["Fields", "Session", "dumps", "loads"]
+__all__ = ["CSRF_FIELD", "Fields", "Session", "dumps", "loads"]
+
+#: Metadata field holding the session's CSRF secret; dropped by ``regenerate()`` so a
+#: new id always comes with a new CSRF secret.
+CSRF_FIELD = "k"
 
 Fields = Mapping[str, str]
 
@@ -99,6 +105,21 @@ class Session(MutableMapping[str, Any]):
         if self._id is None:
             self._id = self._core.new_id()
         return self._id
+
+    @property
+    def key(self) -> str:
+        """The store key of this session (SHA-256 of the id): safe to keep, useless as a cookie."""
+        return self._core.key(self.id)
+
+    @property
+    def store(self) -> Store:
+        """The store this session lives in."""
+        return self._core.store
+
+    @property
+    def config(self) -> SessionConfig:
+        """The middleware's configuration."""
+        return self._core.config
 
     @property
     def modified(self) -> bool:
@@ -265,9 +286,10 @@ class Session(MutableMapping[str, Any]):
         if old is not None:
             await self._core.store.delete(old)
             for name in self._fields:
-                if name[:1] != "." and name not in self._meta and name not in ("c", "a"):
+                if name[:1] != "." and name not in self._meta and name not in ("c", "a", CSRF_FIELD):
                     self._meta[name] = self._fields[name]
             self._dirty.update(self._data or {})
+        self._meta.pop(CSRF_FIELD, None)
         self._id = self._core.new_id()
         self._loaded_key = None
         # The absolute timeout still counts from the first creation: a new id is not
