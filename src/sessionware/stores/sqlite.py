@@ -76,9 +76,13 @@ class SQLiteStore:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=self._busy_ms / 1000)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+            except BaseException:
+                conn.close()
+                raise
             self._local.conn = conn
         return conn
 
@@ -86,7 +90,9 @@ class SQLiteStore:
     def _guard(self) -> Iterator[None]:
         try:
             yield
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
+            # DatabaseError, not only OperationalError: a corrupt or replaced file
+            # ("file is not a database") is an outage too, never a raw driver error.
             raise StoreUnavailableError(f"SQLite store unavailable: {exc}") from exc
 
     async def _write(self, fn: Callable[[sqlite3.Connection, float], T]) -> T:

@@ -1,0 +1,76 @@
+"""MemoryStore: the store contract, plus LRU eviction, the production warning and hashing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+
+from sessionware.stores import MemoryStore
+from sessionware.stores.base import Store
+from tests.stores.contract import ManualClock, StoreContract, new_key
+
+
+class TestMemoryStore(StoreContract):
+    """The contract, on a MemoryStore driven by a hand-moved clock."""
+
+    uses_clock = True
+
+    @pytest.fixture
+    async def store(self, clock: ManualClock) -> AsyncIterator[Store]:
+        """A fresh development MemoryStore on the test clock."""
+        s = MemoryStore(development=True, clock=clock)
+        yield s
+        await s.close()
+
+
+@pytest.mark.anyio
+async def test_max_entries_evicts_least_recently_used() -> None:
+    """Over max_entries, the record used least recently goes first, and a load counts as use."""
+    store = MemoryStore(max_entries=2, development=True)
+    a, b, c = new_key(), new_key(), new_key()
+    await store.create(a, {".v": "a"}, 60)
+    await store.create(b, {".v": "b"}, 60)
+    assert await store.load(a) is not None  # a is now the most recent
+    await store.create(c, {".v": "c"}, 60)
+    assert await store.load(b) is None
+    assert await store.load(a) is not None
+    assert await store.load(c) is not None
+    assert len(store) == 2
+
+
+def test_warns_outside_development(caplog: pytest.LogCaptureFixture) -> None:
+    """Built without development=True, MemoryStore warns that it is not for production."""
+    with caplog.at_level(logging.WARNING, logger="sessionware"):
+        MemoryStore()
+    assert any(
+        r.levelno == logging.WARNING and "MemoryStore" in r.getMessage() for r in caplog.records
+    )
+
+
+def test_no_warning_in_development(caplog: pytest.LogCaptureFixture) -> None:
+    """development=True silences the production warning."""
+    with caplog.at_level(logging.DEBUG, logger="sessionware"):
+        MemoryStore(development=True)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_max_entries_must_be_positive() -> None:
+    """max_entries=0 is refused at construction."""
+    with pytest.raises(ValueError, match="max_entries"):
+        MemoryStore(max_entries=0, development=True)
+
+
+@pytest.mark.anyio
+async def test_purge_expired_counts_and_keeps_live() -> None:
+    """purge_expired removes expired records, says how many, and keeps live ones."""
+    clock = ManualClock()
+    store = MemoryStore(development=True, clock=clock)
+    live, dead = new_key(), new_key()
+    await store.create(live, {".a": "1"}, 3600)
+    await store.create(dead, {".a": "1"}, 1)
+    clock.advance(2)
+    assert await store.purge_expired() == 1
+    assert len(store) == 1
+    assert await store.load(live) is not None

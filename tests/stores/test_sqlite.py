@@ -1,0 +1,188 @@
+"""SQLiteStore: the store contract, plus WAL, reopening, purging, and two processes."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from sessionware.exceptions import StoreUnavailableError
+from sessionware.stores import SQLiteStore
+from sessionware.stores.base import Store
+from tests.stores.contract import ManualClock, StoreContract, new_key
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class TestSQLiteStore(StoreContract):
+    """The contract, on a SQLite file in tmp_path driven by a hand-moved clock."""
+
+    uses_clock = True
+
+    @pytest.fixture
+    async def store(self, tmp_path: Path, clock: ManualClock) -> AsyncIterator[Store]:
+        """A fresh SQLiteStore in its own file."""
+        s = SQLiteStore(tmp_path / "sessions.db", clock=clock)
+        yield s
+        await s.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    """A SQLiteStore on the real clock, closed afterwards."""
+    s = SQLiteStore(tmp_path / "s.db")
+    yield s
+    await s.close()
+
+
+@pytest.mark.anyio
+async def test_file_is_in_wal_mode(sqlite_store: SQLiteStore) -> None:
+    """The database file uses the write-ahead log, so readers never wait for the writer."""
+    await sqlite_store.create(new_key(), {".a": "1"}, 60)
+    with sqlite3.connect(sqlite_store.path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+@pytest.mark.anyio
+async def test_sessions_survive_reopening_the_file(tmp_path: Path) -> None:
+    """A record written by one store object is loaded by a new one on the same file."""
+    key = new_key()
+    first = SQLiteStore(tmp_path / "s.db")
+    await first.create(key, {".user": '"ada"'}, 3600)
+    await first.close()
+    second = SQLiteStore(tmp_path / "s.db")
+    try:
+        assert dict(await second.load(key) or {}) == {".user": '"ada"'}
+    finally:
+        await second.close()
+
+
+@pytest.mark.anyio
+async def test_purge_expired_deletes_dead_rows_and_index(tmp_path: Path) -> None:
+    """purge_expired deletes expired rows and their per-user index rows, keeping live ones."""
+    clock = ManualClock()
+    store = SQLiteStore(tmp_path / "s.db", clock=clock)
+    try:
+        live, dead = new_key(), new_key()
+        await store.create(live, {".a": "1"}, 3600)
+        await store.create(dead, {".a": "1"}, 1)
+        await store.link("u1", dead)
+        await store.link("u1", live)
+        clock.advance(2)
+        assert await store.purge_expired() == 1
+        with sqlite3.connect(store.path) as conn:
+            keys = {r[0] for r in conn.execute("SELECT key FROM sessionware_sessions")}
+            index = {r[0] for r in conn.execute("SELECT key FROM sessionware_user_sessions")}
+        assert keys == {live}
+        assert index == {live}
+    finally:
+        await store.close()
+
+
+@pytest.mark.anyio
+async def test_purge_uses_the_expiry_index(sqlite_store: SQLiteStore) -> None:
+    """The purge query is planned through the sessionware_sessions_expires index, not a scan."""
+    await sqlite_store.create(new_key(), {".a": "1"}, 60)
+    with sqlite3.connect(sqlite_store.path) as conn:
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN DELETE FROM sessionware_sessions WHERE expires <= ?", (0.0,)
+        ).fetchall()
+    detail = " ".join(str(row[-1]) for row in plan)
+    assert "sessionware_sessions_expires" in detail
+
+
+_WRITER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from sessionware.stores import SQLiteStore
+
+    async def main() -> None:
+        store = SQLiteStore(sys.argv[1])
+        key = sys.argv[2]
+        print("ready", flush=True)
+        sys.stdin.readline()
+        for i in range(100):
+            assert await store.apply(key, {f".p{i}": str(i)}, [], 3600)
+            await store.incr(sys.argv[3], "n", 1, 3600)
+        await store.close()
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.anyio
+async def test_two_processes_writing_one_file_both_land(tmp_path: Path) -> None:
+    """A second process writing the same file at the same time loses none of either's writes."""
+    path = tmp_path / "shared.db"
+    store = SQLiteStore(path)
+    key, counter = new_key(), new_key("th:")
+    try:
+        await store.create(key, {"c": "0"}, 3600)
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        with subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(path), key, counter],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        ) as proc:
+            assert proc.stdout is not None and proc.stdin is not None
+            assert proc.stdout.readline().strip() == "ready"
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            for i in range(100):
+                assert await store.apply(key, {f".q{i}": str(i)}, [], 3600)
+                await store.incr(counter, "n", 1, 3600)
+            rc = await anyio.to_thread.run_sync(proc.wait, 60)
+        assert rc == 0
+        fields = dict(await store.load(key) or {})
+        assert {f".p{i}" for i in range(100)} <= fields.keys()
+        assert {f".q{i}" for i in range(100)} <= fields.keys()
+        assert dict(await store.load(counter) or {}) == {"n": "200"}
+    finally:
+        await store.close()
+
+
+@pytest.mark.anyio
+async def test_file_holds_only_hashes_of_ids(tmp_path: Path) -> None:
+    """Reading the SQLite file byte for byte finds the SHA-256 store key, never the raw id."""
+    from sessionware.tokens import new_session_id, store_key
+
+    sid = new_session_id()
+    store = SQLiteStore(tmp_path / "s.db")
+    await store.create(store_key(sid), {".user": '"ada"'}, 3600)
+    await store.link("u1", store_key(sid))
+    await store.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert store_key(sid).encode() in raw
+    assert sid.encode() not in raw
+
+
+@pytest.mark.anyio
+async def test_corrupt_file_raises_store_unavailable(tmp_path: Path) -> None:
+    """A file that is not a database surfaces as StoreUnavailableError, never sqlite3's own."""
+    path = tmp_path / "s.db"
+    store = SQLiteStore(path)
+    key = new_key()
+    await store.create(key, {".a": "1"}, 60)
+    await store.close()
+    for p in tmp_path.iterdir():
+        p.write_bytes(b"this is not a database, just text " * 200)
+    with pytest.raises(StoreUnavailableError):
+        SQLiteStore(path)
+
+
+def test_refuses_in_memory_paths_and_missing_folders(tmp_path: Path) -> None:
+    """":memory:" and a path in a missing folder are refused with a message saying what to do."""
+    with pytest.raises(ValueError, match="MemoryStore"):
+        SQLiteStore(":memory:")
+    with pytest.raises(ValueError, match="does not exist"):
+        SQLiteStore(tmp_path / "nope" / "s.db")
