@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from sessionware.config import SessionConfig
+from sessionware.cookies import cookie_values
 from sessionware.core import SessionCore
 from sessionware.exceptions import ConfigurationError, StoreUnavailableError
 from sessionware.session import Session
@@ -97,49 +98,52 @@ class SessionMiddleware:
                 cookie = text if cookie is None else f"{cookie}; {text}"
             elif name == b"x-forwarded-proto":
                 proto = value.decode("latin-1")
-        sid = core.read_cookie(cookie) if cookie else None
-        fields = None
-        expired = False
+        found = core.read_cookie(cookie) if cookie else None
+        sid = key = fields = None
         try:
-            if sid is not None:
-                key = core.key(sid)
+            if found is not None:
+                sid, key = found
                 fields = await core.store.load(key)
-            session, expired = core.open(sid, fields, core.clock())
-            if expired:
+            session, expired = core.open(sid, fields, core.clock(), key)
+            if expired and key is not None:
                 await core.store.delete(key)
         except StoreUnavailableError as exc:
             self._outage(exc)
             await self._unavailable(scope, send)
             return
-        if sid is None and cookie is not None and core.config.cookie_name + "=" in cookie:
-            session.had_cookie = True  # a bad or stale cookie: clear it if we answer
+        if sid is None and cookie_values(cookie, core.config.cookie_name):
+            # A bad or stale cookie of exactly our name: clear it if we answer. A mere
+            # substring test would also match "x__Host-sid=" and clear a stranger's.
+            session.had_cookie = True
         scope["session"] = session
         if kind == "websocket":
             await self.app(scope, receive, send)
             return
-        secure = core.is_secure(scope.get("scheme", "http"), proto)
-        failed = False
+        started = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal failed
-            if message["type"] == "http.response.start":
-                try:
-                    cookies = await core.finish(session, message["status"], secure)
-                except StoreUnavailableError as exc:
-                    self._outage(exc)
-                    failed = True
-                    await self._unavailable(scope, send)
-                    return
-                if cookies or session.accessed or session.had_cookie:
-                    headers = list(message.get("headers", ()))
-                    _add_vary(headers)
-                    for value in cookies:
-                        headers.append((b"set-cookie", value.encode("latin-1")))
-                    if cookies and not session.is_new:
-                        _no_store(headers)
-                    message["headers"] = headers
-            elif failed:
+            nonlocal started
+            if started:
+                await send(message)
                 return
+            if message["type"] != "http.response.start":
+                return  # only after a 503 replaced the response: drop the app's body
+            started = True
+            try:
+                cookies = await core.finish(session, message["status"], scope, proto)
+            except StoreUnavailableError as exc:
+                self._outage(exc)
+                await self._unavailable(scope, send)
+                started = False
+                return
+            if cookies or session.accessed or session.had_cookie:
+                headers = list(message.get("headers", ()))
+                _add_vary(headers)
+                for value in cookies:
+                    headers.append((b"set-cookie", value.encode("latin-1")))
+                if cookies and not session.is_new:
+                    _no_store(headers)
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
