@@ -52,7 +52,7 @@ def cookie_values(header: str | None, name: str) -> list[str]:
     needle = name + "="
     if needle not in header:
         return found
-    for part in header.split(";"):
+    for part in header.split(";") if ";" in header else (header,):
         part = part.strip(" \t")
         if not part.startswith(needle):
             continue

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sessionware.config import SessionConfig
 from sessionware.cookies import cookie_values, format_set_cookie, is_prefixed
@@ -32,6 +33,7 @@ log = logging.getLogger("sessionware")
 security_log = logging.getLogger("sessionware.security")
 
 _CREATE_TRIES = 3
+_VERIFIED_MAX = 8192  # verified cookie values kept per process (~1.5 MB at most)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,7 @@ class SessionCore:
         self._genid = config.genid or new_session_id
         self._prefixed = bool(is_prefixed(config.cookie_name))
         self._warned_insecure = False
+        self._verified: dict[str, tuple[str, str]] = {}
 
     # -- ids ------------------------------------------------------------------
 
@@ -76,9 +79,17 @@ class SessionCore:
 
     # -- opening --------------------------------------------------------------
 
-    def read_cookie(self, header: str | None) -> str | None:
-        """The raw session id the Cookie header carries, if one verifies and has the right shape."""
+    def read_cookie(self, header: str | None) -> tuple[str, str] | None:
+        """``(raw id, store key)`` from the Cookie header, if a value verifies and has the right shape.
+
+        Verified values are remembered (bounded), so a returning browser costs a dict
+        lookup instead of an HMAC and a SHA-256; only an exact, already-verified string
+        can hit, so the cache tells an attacker nothing they did not already hold.
+        """
         for value in cookie_values(header, self.config.cookie_name):
+            hit = self._verified.get(value)
+            if hit is not None:
+                return hit
             if len(value) > 200:
                 continue
             try:
@@ -86,7 +97,10 @@ class SessionCore:
             except InvalidSignatureError:
                 continue
             if is_valid_id(sid):
-                return sid
+                if len(self._verified) >= _VERIFIED_MAX:
+                    self._verified.clear()
+                hit = self._verified[value] = (sid, store_key(sid))
+                return hit
         return None
 
     def alive(self, fields: Fields, now: float) -> bool:
@@ -98,12 +112,14 @@ class SessionCore:
             return False
         return now - accessed < self.config.idle and now - created < self.config.absolute
 
-    def open(self, session_id: str | None, fields: Fields | None, now: float) -> tuple[Session, bool]:
+    def open(
+        self, session_id: str | None, fields: Fields | None, now: float, key: str | None = None
+    ) -> tuple[Session, bool]:
         """Build the request's Session; the flag says a loaded record had expired."""
         expired = fields is not None and not self.alive(fields, now)
         if expired:
             fields = None
-        session = Session(self, session_id, fields)
+        session = Session(self, session_id, fields, key)
         return session, expired
 
     # -- finishing ------------------------------------------------------------
@@ -115,6 +131,16 @@ class SessionCore:
     def plan(self, session: Session, now: float, *, force: bool = False) -> Write | None:
         """Decide the write for this session, or None when nothing needs storing."""
         cfg = self.config
+        if (
+            not session.is_new
+            and not force
+            and not session._dirty
+            and not session._meta
+            and not cfg.resave
+            and not session._changed_containers()
+            and now - (session.last_seen or 0) < cfg.touch_interval  # type: ignore[operator]
+        ):
+            return None  # the common read: nothing changed, no refresh due
         created = session.created or now
         if session.is_new:
             if session.destroyed and not session.modified:
@@ -231,7 +257,9 @@ class SessionCore:
             partitioned=cfg.partitioned,
         )
 
-    async def finish(self, session: Session, status: int, secure: bool) -> list[str]:
+    async def finish(
+        self, session: Session, status: int, scope: Mapping[str, Any], forwarded_proto: str | None
+    ) -> list[str]:
         """Write what needs writing and return the Set-Cookie values to send (maybe none).
 
         A 5xx response saves nothing: the handler failed half-way.
@@ -240,6 +268,7 @@ class SessionCore:
         wrote = await self.write(session) if status < 500 else False
         live = not session.is_new
         if live and (session.issued or cfg.rolling or (cfg.max_age and wrote)):
+            secure = self.is_secure(scope.get("scheme", "http"), forwarded_proto)
             if not secure and self._prefixed and not self._warned_insecure:
                 self._warned_insecure = True
                 log.warning(
@@ -249,5 +278,5 @@ class SessionCore:
                 )
             return [self.set_cookie(session, secure)]
         if not live and session.had_cookie:
-            return [self.clear_cookie(secure)]
+            return [self.clear_cookie(self.is_secure(scope.get("scheme", "http"), forwarded_proto))]
         return []

@@ -35,7 +35,18 @@ Fields = Mapping[str, str]
 
 _SEP = (",", ":")
 _encode = json.JSONEncoder(separators=_SEP, ensure_ascii=False, allow_nan=False).encode
-loads = json.loads
+_scan = json.JSONDecoder().scan_once
+
+
+def loads(text: str) -> Any:
+    """Decode one stored JSON value; the C scanner directly, as this is on every read."""
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        end = -1
+    if end != len(text):
+        return json.loads(text)  # the slow path raises a proper error for bad data
+    return value
 
 
 def dumps(value: Any) -> str:
@@ -78,9 +89,15 @@ class Session(MutableMapping[str, Any]):
         "_loaded_key",
     )
 
-    def __init__(self, core: SessionCore, session_id: str | None, fields: Fields | None) -> None:
+    def __init__(
+        self,
+        core: SessionCore,
+        session_id: str | None,
+        fields: Fields | None,
+        key: str | None = None,
+    ) -> None:
         self._core = core
-        self._reset(session_id, fields)
+        self._reset(session_id, fields, key)
         self.had_cookie = session_id is not None
         self.accessed = False
         self.destroyed = False
@@ -88,9 +105,12 @@ class Session(MutableMapping[str, Any]):
         self.vanished = False
         self.issued = False
 
-    def _reset(self, session_id: str | None, fields: Fields | None) -> None:
+    def _reset(self, session_id: str | None, fields: Fields | None, key: str | None = None) -> None:
         self._id = session_id if fields is not None else None
-        self._loaded_key = self._core.key(session_id) if fields is not None and session_id else None
+        if fields is None or not session_id:
+            self._loaded_key = None
+        else:
+            self._loaded_key = key or self._core.key(session_id)
         self._fields: Fields = fields if fields is not None else {}
         self._data: dict[str, Any] | None = None if fields is not None else {}
         self._dirty: set[str] = set()
