@@ -165,7 +165,8 @@ class SessionCore:
         return Write("apply", self.key(session.id), sets, dels, self.ttl(created, now))
 
     def _check_size(self, fields: Fields) -> None:
-        size = sum(len(k) + len(v) for k, v in fields.items())
+        # Bytes, as stored: a character count would let non-ASCII text pass 4x the limit.
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in fields.items())
         if size > self.config.max_size:
             raise SessionTooLargeError(
                 f"the session would be {size} bytes, over max_size={self.config.max_size}; "

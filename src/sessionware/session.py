@@ -175,9 +175,10 @@ class Session(MutableMapping[str, Any]):
         if not isinstance(key, str):
             raise TypeError(f"session keys must be str, not {type(key).__name__}")
         text = _dump_key(key, value)
-        if len(text) > self._core.config.max_size:
+        size = len(text.encode())  # max_size is bytes at rest, not characters
+        if size > self._core.config.max_size:
             raise SessionTooLargeError(
-                f"session value for key {key!r} is {len(text)} bytes, over max_size="
+                f"session value for key {key!r} is {size} bytes, over max_size="
                 f"{self._core.config.max_size}; keep large data elsewhere and store its id"
             )
         self._items()[key] = value
