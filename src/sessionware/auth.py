@@ -1,0 +1,385 @@
+"""Logging users in and out on top of sessions, and the list of a user's devices.
+
+Auth state is session *metadata* (not in the mapping the app sees): the user id, a
+public handle, when the user authenticated, whether that was a real login (fresh)
+or a remember-me restore, and the device (user agent, client IP). Every privilege
+change goes through :func:`login`'s path, which regenerates the id first: the
+library does it so apps cannot forget (Passport CVE-2022-25896, flask-session #173).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
+
+from sessionware import remember as _remember
+from sessionware.exceptions import ConfigurationError, SessionwareError
+from sessionware.session import Session
+from sessionware.stores.base import Store
+from sessionware.tokens import log_id, new_handle
+
+__all__ = [
+    "DeviceSession",
+    "LoginRequiredError",
+    "ReauthenticationRequiredError",
+    "authenticated_at",
+    "client_ip",
+    "current_user_id",
+    "is_recent_login",
+    "login",
+    "logout",
+    "logout_everywhere",
+    "password_changed",
+    "reauthenticate",
+    "require_user",
+    "requires_recent_login",
+    "revoke",
+    "sessions_of",
+]
+
+security_log = logging.getLogger("sessionware.security")
+
+# Metadata field names (see sessionware.session: no leading dot, not "c"/"a"/"k").
+USER = "uid"
+HANDLE = "hdl"
+AUTH_TIME = "at"
+FRESH = "fr"
+USER_AGENT = "ua"
+IP = "ip"
+SERIES = "rm"  # the remember-me series this session belongs to (its store key)
+REMEMBERED = "rr"  # "1" when the session was restored from remember-me
+
+_UA_MAX = 256
+
+StoreOrRequest = Store | HTTPConnection
+
+
+class LoginRequiredError(SessionwareError, HTTPException):
+    """Nobody is logged in: a 401 in Starlette and FastAPI apps."""
+
+    def __init__(self) -> None:
+        HTTPException.__init__(self, 401, "Not authenticated")
+
+
+class ReauthenticationRequiredError(SessionwareError, HTTPException):
+    """The login is not recent (or came from remember-me): confirm the password first."""
+
+    def __init__(self) -> None:
+        HTTPException.__init__(self, 401, "Please confirm your password")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSession:
+    """One live session of a user, as "your devices" shows it: no id, no store key."""
+
+    handle: str
+    created: float | None
+    last_seen: float | None
+    authenticated_at: float | None
+    ip: str | None
+    user_agent: str | None
+    current: bool
+    remembered: bool
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+def _session(request: HTTPConnection) -> Session:
+    session = request.scope.get("session")
+    if not isinstance(session, Session):
+        raise ConfigurationError("no sessionware session here: add SessionMiddleware to the app")
+    return session
+
+
+def _clock(session: Session) -> Callable[[], float]:
+    return session.config.clock or time.time
+
+
+def _split(target: StoreOrRequest) -> tuple[Store, HTTPConnection | None]:
+    if isinstance(target, HTTPConnection):
+        return _session(target).store, target
+    return target, None
+
+
+def _header(scope: Mapping[str, Any], name: bytes) -> str | None:
+    values = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k == name]
+    return ", ".join(values) if values else None
+
+
+def client_ip(scope: Mapping[str, Any], trust_proxy: int) -> str | None:
+    """The client address: the ``trust_proxy``-th X-Forwarded-For entry from the right.
+
+    Only the hops we were told to trust are believed (express's ``trust proxy`` count):
+    entries further left are whatever the client wrote.
+    """
+    if trust_proxy:
+        forwarded = _header(scope, b"x-forwarded-for")
+        if forwarded:
+            hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+            if hops:
+                return hops[-min(trust_proxy, len(hops))][:64]
+    client = scope.get("client")
+    return str(client[0]) if client else None
+
+
+async def _rotate(session: Session) -> tuple[str | None, str | None]:
+    """Regenerate the id and return ``(user, old store key)`` so the index can follow."""
+    user = session.get_meta(USER)
+    old = None if session.is_new else session.key
+    await session.regenerate()
+    return user, old
+
+
+async def _relink(session: Session, user_id: str, old_user: str | None, old: str | None) -> None:
+    await session.save()  # the record exists before the index points at it
+    if old is not None and old_user is not None:
+        await session.store.unlink(old_user, old)
+    await session.store.link(user_id, session.key)
+
+
+async def begin(
+    session: Session,
+    scope: MutableMapping[str, Any],
+    user_id: str,
+    *,
+    fresh: bool,
+    series: str | None,
+) -> None:
+    """The login path shared by :func:`login` and the remember-me restore."""
+    if not isinstance(user_id, str) or not user_id:
+        raise TypeError("user_id must be a non-empty str")
+    previous = session.get_meta(USER)
+    if previous is not None and previous != user_id:
+        session.clear()  # another user's data never carries over (Django's flush)
+    old_user, old = await _rotate(session)
+    now = int(_clock(session)())
+    ua = _header(scope, b"user-agent")
+    session.set_meta(USER, user_id)
+    session.set_meta(HANDLE, new_handle())  # a new handle per login (flask-login #449)
+    session.set_meta(AUTH_TIME, str(now))
+    session.set_meta(FRESH, "1" if fresh else "0")
+    session.set_meta(USER_AGENT, ua[:_UA_MAX] if ua else None)
+    session.set_meta(IP, client_ip(scope, session.config.trust_proxy))
+    session.set_meta(SERIES, series)
+    session.set_meta(REMEMBERED, None if fresh else "1")
+    await _relink(session, user_id, old_user, old)
+
+
+# -- current user ---------------------------------------------------------------
+
+
+def current_user_id(request: HTTPConnection) -> str | None:
+    """The logged-in user's id, or None."""
+    return _session(request).get_meta(USER)
+
+
+def require_user(request: HTTPConnection) -> str:
+    """The logged-in user's id; raises :class:`LoginRequiredError` (401) if nobody is."""
+    user = current_user_id(request)
+    if user is None:
+        raise LoginRequiredError()
+    return user
+
+
+def authenticated_at(request: HTTPConnection) -> float | None:
+    """When the user last typed their password (or was restored), in epoch seconds."""
+    at = _session(request).get_meta(AUTH_TIME)
+    return float(at) if at is not None else None
+
+
+def is_recent_login(request: HTTPConnection, max_age: float) -> bool:
+    """Whether the user proved their password within ``max_age`` seconds.
+
+    A session restored from remember-me is never recent (Flask-Login's "fresh").
+    """
+    session = _session(request)
+    at = session.get_meta(AUTH_TIME)
+    if session.get_meta(USER) is None or session.get_meta(FRESH) != "1" or at is None:
+        return False
+    return _clock(session)() - float(at) <= max_age
+
+
+def requires_recent_login(request: HTTPConnection, max_age: float) -> None:
+    """Guard a sensitive action: raise :class:`ReauthenticationRequiredError` unless recent.
+
+    ASVS 4.0.3 3.7.1 / 5.0 7.5.1: the app then asks for the password and calls
+    :func:`reauthenticate`.
+    """
+    require_user(request)
+    if not is_recent_login(request, max_age):
+        raise ReauthenticationRequiredError()
+
+
+# -- login and logout -------------------------------------------------------------
+
+
+async def login(request: HTTPConnection, user_id: str, *, remember: bool = False) -> None:
+    """Log ``user_id`` in: new session id, device details, index entry; maybe remember-me.
+
+    Call it after the password checked out. Any remember-me cookie the browser already
+    had is revoked; with ``remember=True`` a new series is issued (this needs
+    :class:`~sessionware.remember.RememberMeMiddleware` inside ``SessionMiddleware``).
+    """
+    session = _session(request)
+    cfg = _remember.config_of(request.scope)
+    if remember and cfg is None:
+        raise ConfigurationError(
+            "login(remember=True) needs RememberMeMiddleware inside SessionMiddleware "
+            "(add it to the app before SessionMiddleware)"
+        )
+    await _remember.forget(request.scope, session)
+    series = None
+    if remember and cfg is not None:
+        series = await _remember.issue(request.scope, session, user_id, cfg)
+    await begin(session, request.scope, user_id, fresh=True, series=series)
+    security_log.info("login user=%s session=%s", user_id, log_id(session.id))
+
+
+async def reauthenticate(request: HTTPConnection) -> None:
+    """Count a password confirmed again as a fresh login, and rotate the session id (ASVS 7.2.4)."""
+    session = _session(request)
+    user = require_user(request)
+    old_user, old = await _rotate(session)
+    session.set_meta(AUTH_TIME, str(int(_clock(session)())))
+    session.set_meta(FRESH, "1")
+    session.set_meta(REMEMBERED, None)
+    await _relink(session, user, old_user, old)
+    security_log.info("reauthenticated user=%s session=%s", user, log_id(session.id))
+
+
+async def logout(request: HTTPConnection) -> None:
+    """Delete the session (its cookie is cleared), and revoke and clear remember-me too."""
+    session = _session(request)
+    user = session.get_meta(USER)
+    key = None if session.is_new else session.key
+    await _remember.forget(request.scope, session)
+    await session.destroy()
+    if user is not None and key is not None:
+        await session.store.unlink(user, key)
+        security_log.info("logout user=%s", user)
+
+
+# -- a user's sessions -----------------------------------------------------------
+
+
+async def _records(store: Store, user_id: str) -> list[tuple[str, Mapping[str, str]]]:
+    out = []
+    for key in await store.keys_of(user_id):
+        fields = await store.load(key)
+        if fields is not None and fields.get(USER) == user_id:
+            out.append((key, fields))
+    return out
+
+
+def _current_key(request: HTTPConnection | None) -> str | None:
+    if request is None:
+        return None
+    session = _session(request)
+    return None if session.is_new else session.key
+
+
+def _num(value: str | None) -> float | None:
+    return float(value) if value is not None else None
+
+
+async def sessions_of(target: StoreOrRequest, user_id: str) -> list[DeviceSession]:
+    """The user's live sessions, most recently seen first, each with a revocation handle."""
+    store, request = _split(target)
+    current = _current_key(request)
+    out = [
+        DeviceSession(
+            handle=f.get(HANDLE, ""),
+            created=_num(f.get("c")),
+            last_seen=_num(f.get("a")),
+            authenticated_at=_num(f.get(AUTH_TIME)),
+            ip=f.get(IP),
+            user_agent=f.get(USER_AGENT),
+            current=current is not None and hmac.compare_digest(key, current),
+            remembered=f.get(REMEMBERED) == "1",
+        )
+        for key, f in await _records(store, user_id)
+    ]
+    out.sort(key=lambda d: d.last_seen or 0, reverse=True)
+    return out
+
+
+async def _end(
+    store: Store, request: HTTPConnection | None, user_id: str, key: str, fields: Mapping[str, str]
+) -> None:
+    """End one session: through the request when it is the current one (cookies cleared)."""
+    if request is not None and key == _current_key(request):
+        await logout(request)
+        return
+    await store.delete(key)
+    await store.unlink(user_id, key)
+    series = fields.get(SERIES)
+    if series:
+        await _remember.revoke_series(store, series, user_id)
+
+
+async def revoke(target: StoreOrRequest, user_id: str, handle: str) -> bool:
+    """End the session of ``user_id`` shown with ``handle`` (and its remember-me series).
+
+    Returns whether one was found. Ask for the password before offering this (ASVS 5.0
+    7.5.2).
+    """
+    store, request = _split(target)
+    for key, fields in await _records(store, user_id):
+        if handle and hmac.compare_digest(fields.get(HANDLE, ""), handle):
+            await _end(store, request, user_id, key, fields)
+            security_log.info("revoked one session of user=%s", user_id)
+            return True
+    return False
+
+
+async def revoke_series_sessions(store: Store, user_id: str, series: str) -> int:
+    """End every session of ``user_id`` spawned from remember-me ``series``; return how many."""
+    n = 0
+    for key, fields in await _records(store, user_id):
+        if hmac.compare_digest(fields.get(SERIES, ""), series):
+            await _end(store, None, user_id, key, fields)
+            n += 1
+    return n
+
+
+async def logout_everywhere(
+    target: StoreOrRequest, user_id: str, *, keep: HTTPConnection | None = None
+) -> int:
+    """Sign ``user_id`` out of every device but ``keep``'s: sessions and remember-me series.
+
+    Returns how many sessions ended. Without ``keep`` every session ends, the current
+    one included (its cookies cleared) when ``target`` is a request.
+    """
+    store, request = _split(target)
+    kept_key = _current_key(keep)
+    kept_series = _session(keep).get_meta(SERIES) if keep is not None and kept_key else None
+    n = 0
+    for key, fields in await _records(store, user_id):
+        if kept_key is not None and hmac.compare_digest(key, kept_key):
+            continue
+        await _end(store, keep or request, user_id, key, fields)
+        n += 1
+    await _remember.revoke_user(store, user_id, keep=kept_series)
+    security_log.info("logout everywhere user=%s ended=%d", user_id, n)
+    return n
+
+
+async def password_changed(request: HTTPConnection, user_id: str) -> None:
+    """After a password change: end every other session and every remember-me series,
+    and give the current session a new id (SECURITY.md §5, ASVS 3.3.3 / 7.4.3)."""
+    session = _session(request)
+    await _remember.forget(request.scope, session)
+    session.set_meta(SERIES, None)
+    keep = request if current_user_id(request) == user_id else None
+    await logout_everywhere(session.store, user_id, keep=keep)
+    if keep is not None:
+        await reauthenticate(request)
+    security_log.info("password changed user=%s", user_id)

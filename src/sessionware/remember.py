@@ -1,0 +1,363 @@
+"""Remember-me: split tokens in a long-lived cookie, rotated on use, with theft detection.
+
+SECURITY.md §3 "Design decision". The cookie holds ``selector:validator``, signed
+for the ``"remember"`` purpose. The store keeps the series under
+``"rm:" + sha256(selector)`` with only SHA-256 hashes of validators (Paragon
+Initiative's split tokens), so a store dump yields no usable cookie. Using a token
+rotates its validator (Jaspan 2006); the replaced one is still accepted for
+``grace`` seconds, because parallel requests of one browser all carry it (Miller's
+post-mortem). Any other validator for a known series is theft: the series and every
+session spawned from it are revoked. A restored session is never *fresh*.
+
+Record fields: ``u`` user id, ``c`` created, ``x`` absolute expiry, ``ua``/``ip``
+device, and one ``v:<sha256 of a validator>`` per validator: ``"0"`` while it is
+current, else the time it was rotated.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sessionware.config import seconds
+from sessionware.cookies import cookie_values, format_set_cookie, is_prefixed, valid_name
+from sessionware.exceptions import ConfigurationError, InvalidSignatureError, StoreUnavailableError
+from sessionware.session import Session
+from sessionware.signing import Signer
+from sessionware.stores.base import Store
+from sessionware.tokens import new_split_token, parse_split_token, sha256_hex
+
+__all__ = [
+    "RememberConfig",
+    "RememberMeMiddleware",
+    "issue",
+    "read_token",
+    "revoke_series",
+    "revoke_user",
+    "series_key",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+security_log = logging.getLogger("sessionware.security")
+
+_CONFIG = "sessionware.remember"
+_PENDING = "sessionware.remember.cookie"
+_MAX_DAYS = 400  # RFC 6265bis caps Max-Age/Expires at 400 days
+_CURRENT = "0"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RememberConfig:
+    """Remember-me settings, checked when built; times are seconds or ``timedelta``."""
+
+    cookie_name: str = "__Host-remember"
+    ttl: float | timedelta = 30 * 86400
+    grace: float | timedelta = 30
+    secure: bool | None = None  # None: follow the session cookie's decision
+
+    def __post_init__(self) -> None:
+        ttl = seconds(self.ttl, "remember-me ttl")
+        assert ttl is not None
+        if ttl > _MAX_DAYS * 86400:
+            raise ConfigurationError("remember-me ttl is capped at 400 days (RFC 6265bis)")
+        grace = self.grace.total_seconds() if isinstance(self.grace, timedelta) else self.grace
+        if isinstance(grace, bool) or not isinstance(grace, (int, float)) or grace < 0:
+            raise ConfigurationError("remember-me grace must be seconds >= 0 (0 in tests)")
+        if grace >= ttl:
+            raise ConfigurationError("remember-me grace must be shorter than its ttl")
+        object.__setattr__(self, "ttl", ttl)
+        object.__setattr__(self, "grace", float(grace))
+        if not valid_name(self.cookie_name):
+            raise ConfigurationError(f"cookie_name {self.cookie_name!r} is not a valid cookie name")
+        if is_prefixed(self.cookie_name) and self.secure is False:
+            raise ConfigurationError(
+                f"a cookie named {self.cookie_name!r} must be Secure: for plain-http "
+                "development use a name without the __Host-/__Secure- prefix"
+            )
+
+    @property
+    def ttl_seconds(self) -> float:
+        """The series lifetime in seconds."""
+        return self.ttl  # type: ignore[return-value]
+
+    @property
+    def grace_seconds(self) -> float:
+        """The reuse-grace window in seconds."""
+        return self.grace  # type: ignore[return-value]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> RememberConfig:
+        """Build from ``REMEMBER_ME_TTL`` and ``REMEMBER_ME_GRACE`` (seconds) when set."""
+        env = os.environ if environ is None else environ
+        kwargs: dict[str, Any] = {}
+        for var, name in (("REMEMBER_ME_TTL", "ttl"), ("REMEMBER_ME_GRACE", "grace")):
+            if env.get(var):
+                try:
+                    kwargs[name] = float(env[var])
+                except ValueError:
+                    raise ConfigurationError(f"{var} must be a number of seconds") from None
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+
+# -- tokens and records ---------------------------------------------------------------
+
+
+def series_key(selector: str) -> str:
+    """The store key of a series: never the selector itself, never a session key's shape."""
+    return "rm:" + sha256_hex(selector)
+
+
+def _index(user_id: str) -> str:
+    return "rm:" + user_id
+
+
+def _signer(session: Session) -> Signer:
+    return Signer(session.config.secrets, salt="remember")
+
+
+def read_token(value: str, signer: Signer) -> tuple[str, str] | None:
+    """``(selector, validator)`` from a cookie value whose signature verifies, else None."""
+    if len(value) > 200:
+        return None
+    try:
+        return parse_split_token(signer.unsign(value))
+    except InvalidSignatureError:
+        return None
+
+
+def config_of(scope: Mapping[str, Any]) -> RememberConfig | None:
+    """The :class:`RememberConfig` of the middleware serving this request, if any."""
+    cfg = scope.get(_CONFIG)
+    return cfg if isinstance(cfg, RememberConfig) else None
+
+
+def _clock(session: Session) -> float:
+    return (session.config.clock or time.time)()
+
+
+def _cookie_header(scope: Mapping[str, Any]) -> str | None:
+    parts = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"cookie"]
+    return "; ".join(parts) if parts else None
+
+
+def _presented(scope: Mapping[str, Any], cfg: RememberConfig) -> list[str]:
+    return cookie_values(_cookie_header(scope), cfg.cookie_name)
+
+
+async def issue(scope: Scope, session: Session, user_id: str, cfg: RememberConfig) -> str:
+    """Start a new series for ``user_id``, queue its cookie, and return its store key."""
+    from sessionware.auth import client_ip
+
+    now = _clock(session)
+    selector, validator = new_split_token()
+    key = series_key(selector)
+    ua = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"user-agent"]
+    fields = {
+        "u": user_id,
+        "c": str(int(now)),
+        "x": str(int(now + cfg.ttl_seconds)),
+        "v:" + sha256_hex(validator): _CURRENT,
+        "ua": ua[0][:256] if ua else "",
+        "ip": client_ip(scope, session.config.trust_proxy) or "",
+    }
+    await session.store.create(key, fields, cfg.ttl_seconds)
+    await session.store.link(_index(user_id), key)
+    token = _signer(session).sign(f"{selector}:{validator}")
+    scope[_PENDING] = (token, int(cfg.ttl_seconds))
+    return key
+
+
+async def revoke_series(store: Store, key: str, user_id: str | None = None) -> None:
+    """Delete one series (and its index entry)."""
+    if user_id is None:
+        fields = await store.load(key)
+        user_id = fields.get("u") if fields else None
+    await store.delete(key)
+    if user_id:
+        await store.unlink(_index(user_id), key)
+
+
+async def revoke_user(store: Store, user_id: str, *, keep: str | None = None) -> int:
+    """Delete every series of ``user_id`` except ``keep``; return how many."""
+    n = 0
+    for key in await store.keys_of(_index(user_id)):
+        if keep is None or not hmac.compare_digest(key, keep):
+            await revoke_series(store, key, user_id)
+            n += 1
+    return n
+
+
+async def forget(scope: Scope, session: Session) -> None:
+    """Revoke this session's series and the one the browser presents; clear the cookie."""
+    from sessionware.auth import SERIES
+
+    series = session.get_meta(SERIES)
+    if series:
+        await revoke_series(session.store, series)
+    cfg = config_of(scope)
+    if cfg is None:
+        return
+    presented = _presented(scope, cfg)
+    signer = _signer(session)
+    for value in presented:
+        token = read_token(value, signer)
+        if token is not None:
+            await revoke_series(session.store, series_key(token[0]))
+    if presented or series:
+        scope[_PENDING] = ("", 0)
+
+
+def _match(fields: Mapping[str, str], digest: str, now: float, grace: float) -> str | None:
+    """``"current"``, ``"grace"`` or None (theft) for a presented validator's hash."""
+    found: str | None = None
+    for name, value in fields.items():
+        # Compare against every entry, not stopping early (no timing hint).
+        if name[:2] == "v:" and hmac.compare_digest(name[2:], digest):
+            found = value
+    if found is None:
+        return None
+    if found == _CURRENT:
+        return "current"
+    return "grace" if now - float(found) < grace else None
+
+
+async def _restore(scope: Scope, session: Session, cfg: RememberConfig) -> None:
+    """Log the browser back in from its remember-me cookie, or clear a bad cookie."""
+    from sessionware.auth import begin, revoke_series_sessions
+
+    store = session.store
+    signer = _signer(session)
+    for value in _presented(scope, cfg):
+        token = read_token(value, signer)
+        if token is None:
+            continue
+        selector, validator = token
+        key = series_key(selector)
+        fields = await store.load(key)
+        if fields is None or "u" not in fields:
+            continue
+        user, now = fields["u"], _clock(session)
+        expires = float(fields.get("x", "0"))
+        if expires <= now:
+            await revoke_series(store, key, user)
+            security_log.info("remember-me series expired user=%s", user)
+            break
+        state = _match(fields, sha256_hex(validator), now, cfg.grace_seconds)
+        if state is None:
+            await revoke_series(store, key, user)
+            ended = await revoke_series_sessions(store, user, key)
+            security_log.warning(
+                "remember-me token reused outside the grace window (possible theft): "
+                "series revoked with %d session(s) user=%s",
+                ended,
+                user,
+            )
+            break
+        if state == "current":
+            new = new_split_token()[1]
+            digest = "v:" + sha256_hex(validator)
+            sets = {"v:" + sha256_hex(new): _CURRENT, digest: str(int(now))}
+            for name, stamp in fields.items():
+                if name[:2] == "v:" and name != digest and stamp == _CURRENT:
+                    sets[name] = str(int(now))  # an orphan of a concurrent rotation
+            stale = [
+                n
+                for n, stamp in fields.items()
+                if n[:2] == "v:" and stamp != _CURRENT and now - float(stamp) >= cfg.grace_seconds
+            ]
+            if not await store.apply(key, sets, stale, expires - now):
+                break
+            scope[_PENDING] = (signer.sign(f"{selector}:{new}"), int(expires - now))
+        await begin(session, scope, user, fresh=False, series=key)
+        security_log.info("restored from remember-me user=%s", user)
+        return
+    scope[_PENDING] = ("", 0)
+
+
+async def _unavailable(send: Send) -> None:
+    body = b"Service temporarily unavailable. Try again shortly.\n"
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", b"5"),
+        (b"cache-control", b"no-store"),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RememberMeMiddleware:
+    """Restore logins from the remember-me cookie; place it *inside* SessionMiddleware.
+
+    With Starlette: ``app.add_middleware(RememberMeMiddleware)`` **before**
+    ``app.add_middleware(SessionMiddleware, ...)`` (the last added runs first).
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, config: RememberConfig | None = None, **options: Any
+    ) -> None:
+        if config is not None and options:
+            raise ConfigurationError("pass either config=RememberConfig(...) or options, not both")
+        self.app = app
+        self.config = config or RememberConfig(**options)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        session = scope.get("session")
+        if not isinstance(session, Session):
+            raise ConfigurationError("RememberMeMiddleware must run inside SessionMiddleware")
+        cfg = self.config
+        scope[_CONFIG] = cfg
+        from sessionware.auth import USER
+
+        if session.get_meta(USER) is None and _presented(scope, cfg):
+            try:
+                await _restore(scope, session, cfg)
+            except StoreUnavailableError:
+                # Fail closed and loudly (DESIGN.md), never a silently anonymous user.
+                security_log.error("remember-me restore failed: the store is unavailable")
+                await _unavailable(send)
+                return
+        secure = self._secure(scope, session)
+
+        async def send_wrapper(message: Message) -> None:
+            pending = scope.get(_PENDING)
+            if message["type"] == "http.response.start" and pending is not None:
+                value, max_age = pending
+                header = format_set_cookie(
+                    cfg.cookie_name,
+                    value,
+                    path="/",
+                    max_age=max_age,
+                    secure=secure,
+                    http_only=True,
+                    same_site="lax",
+                )
+                message["headers"] = [*message.get("headers", ()), (b"set-cookie", header.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+    def _secure(self, scope: Scope, session: Session) -> bool:
+        cfg = self.config
+        if is_prefixed(cfg.cookie_name):
+            return True
+        if cfg.secure is not None:
+            return cfg.secure
+        proto = [v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-proto"]
+        # The session core's own Secure decision, so both cookies always agree.
+        return session._core.is_secure(scope.get("scheme", "http"), proto[0] if proto else None)
