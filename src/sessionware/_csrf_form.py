@@ -1,0 +1,170 @@
+"""Reading a CSRF token from a form body without taking the body from the app.
+
+The body is buffered (up to a cap), searched for one field, and replayed through a
+wrapped ``receive`` so the application reads exactly the bytes the client sent.
+Only ``application/x-www-form-urlencoded`` and ``multipart/form-data`` are searched;
+any other body must carry the token in the header.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
+
+__all__ = ["BodyTooLargeError", "buffer_body", "form_field", "replay"]
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+
+log = logging.getLogger("sessionware")
+
+#: A token field longer than this is not a token; stop collecting it.
+_MAX_FIELD = 1024
+
+
+class BodyTooLargeError(Exception):
+    """The body is over the cap the CSRF check is willing to buffer.
+
+    ``prefix`` holds what was read already and ``more`` whether the client has more,
+    so the body can still be replayed (``report_only``).
+    """
+
+    def __init__(self, prefix: bytes, more: bool) -> None:
+        super().__init__("request body over the CSRF buffering cap")
+        self.prefix = prefix
+        self.more = more
+
+
+async def buffer_body(receive: Receive, limit: int) -> bytes | None:
+    """Read the whole request body, or None if the client disconnected first."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+        if size > limit:
+            raise BodyTooLargeError(b"".join(chunks), bool(more))
+        if not more:
+            return b"".join(chunks)
+
+
+def replay(body: bytes, receive: Receive, *, more: bool = False) -> Receive:
+    """A ``receive`` that hands out ``body`` once, then defers to the real one.
+
+    ``more`` says the client has more body to send after ``body``.
+    """
+    sent = False
+
+    async def wrapped() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": more}
+        return await receive()
+
+    return wrapped
+
+
+def form_field(body: bytes, content_type: str, name: str) -> str | None:
+    """The first value of field ``name`` in a form body, or None."""
+    media = content_type.partition(";")[0]
+    media = media.strip().lower()
+    if media == "application/x-www-form-urlencoded":
+        return _urlencoded_field(body, name)
+    if media == "multipart/form-data":
+        return _multipart_field(body, content_type, name)
+    return None
+
+
+def _urlencoded_field(body: bytes, name: str) -> str | None:
+    # WHATWG URL §5.1 application/x-www-form-urlencoded parsing, one field only.
+    want = name.encode()
+    for pair in body.split(b"&"):
+        key, _, value = pair.partition(b"=")
+        if key == want or unquote_plus(key.decode("latin-1")) == name:
+            if len(value) > _MAX_FIELD:
+                return None
+            return unquote_plus(value.decode("latin-1"))
+    return None
+
+
+_warned = False
+
+
+def _multipart_field(body: bytes, content_type: str, name: str) -> str | None:
+    global _warned
+    try:
+        from python_multipart.exceptions import FormParserError
+        from python_multipart.multipart import MultipartParser, parse_options_header
+    except ImportError:  # python-multipart ships with the demo and test extras
+        if not _warned:
+            _warned = True
+            log.error(
+                "python-multipart is not installed: CSRF tokens in multipart forms cannot be "
+                "read (install sessionware[demo] or send the token in the header)"
+            )
+        return None
+    _, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if not boundary:
+        return None
+    want = name.encode()
+    state: dict[str, Any] = {"field": b"", "value": b"", "disposition": None, "ours": False}
+    found: list[bytes] = []
+    too_long = False
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        state["field"] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        state["value"] += data[start:end]
+
+    def on_header_end() -> None:
+        if state["field"].lower() == b"content-disposition":
+            state["disposition"] = state["value"]
+        state["field"] = state["value"] = b""
+
+    def on_headers_finished() -> None:
+        _, opts = parse_options_header(state["disposition"] or b"")
+        # A file part named like the field is not the field (Starlette does the same).
+        state["ours"] = not found and opts.get(b"name") == want and b"filename" not in opts
+        state["disposition"] = None
+        if state["ours"]:
+            found.append(b"")
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        nonlocal too_long
+        if state["ours"] and not too_long:
+            found[0] += data[start:end]
+            too_long = len(found[0]) > _MAX_FIELD
+
+    def on_part_end() -> None:
+        state["ours"] = False
+
+    callbacks: MultipartCallbacks = {
+        "on_header_field": on_header_field,
+        "on_header_value": on_header_value,
+        "on_header_end": on_header_end,
+        "on_headers_finished": on_headers_finished,
+        "on_part_data": on_part_data,
+        "on_part_end": on_part_end,
+    }
+    try:
+        parser = MultipartParser(boundary, callbacks)
+        parser.write(body)
+        parser.finalize()
+    except (FormParserError, ValueError):
+        return None
+    if not found or too_long:
+        return None
+    return found[0].decode("latin-1")

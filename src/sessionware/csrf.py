@@ -1,0 +1,504 @@
+"""CSRF protection: a Fetch-Metadata / Origin gate plus session-bound tokens.
+
+Three layers (SECURITY.md §2.4, OWASP CSRF Prevention Cheat Sheet):
+
+1. Every unsafe method (anything but GET, HEAD, OPTIONS, TRACE) passes a gate:
+   ``Sec-Fetch-Site: cross-site`` is refused, ``same-site`` too unless
+   ``allow_same_site=True``; an ``Origin`` that is neither this app's origin (scheme,
+   host, port; ``X-Forwarded-*`` only under the session's ``trust_proxy``) nor in
+   ``trusted_origins`` is refused, and so is ``Origin: null``.
+2. A request that belongs to a session (logged in or not) must carry a token, in the
+   ``_csrf`` form field (urlencoded or multipart) or the ``X-CSRF-Token`` header,
+   rendered from the secret kept in that session. ``regenerate()`` (login) drops the
+   secret, so a token from before login, from another session or from another user
+   is refused.
+3. ``SameSite`` on the session cookie (the session middleware's default: Lax).
+
+**Visitors without a session** (login and registration forms) get no cookie and no
+session. Their unsafe requests pass on layer 1 alone when a browser header vouched
+for them. A request with neither ``Sec-Fetch-Site`` nor ``Origin`` (a pre-2020
+browser, a script) must then present an *anonymous token*: :func:`csrf_token` on a
+request without a stored session returns one, signed under its own salt and dated,
+valid for ``anonymous_max_age`` seconds and only on a request that has no session.
+It proves the form came from this app recently, not which browser fetched it: it is
+bound to nothing an attacker could reuse against a session, and against login CSRF
+it is only as strong as its time limit, for browsers too old to send either header.
+
+Usage::
+
+    app.add_middleware(CSRFMiddleware, trusted_origins=["https://admin.example.com"])
+    app.add_middleware(SessionMiddleware, store=..., secrets=[...])   # outermost
+
+    install_jinja(templates.env)   # then in a form: {{ csrf_input(request) }}
+
+The secrets come from the session middleware's configuration, so they are given once.
+
+**Single-page apps**: expose the token from a JSON endpoint and send it back in the
+header on every unsafe call; fetch it again after login or logout, since a new
+session means a new secret::
+
+    async def csrf(request):              # Route("/csrf", csrf)
+        return JSONResponse({"token": csrf_token(request)})
+
+    // browser
+    const {token} = await (await fetch("/csrf")).json();
+    await fetch("/api/notes", {method: "POST", headers: {"X-CSRF-Token": token,
+        "Content-Type": "application/json"}, body: JSON.stringify(note)});
+
+**Exemptions** (webhooks): ``exempt_paths=["/hooks/stripe", "/hooks/*"]`` (a trailing
+``*`` matches a prefix), or :func:`csrf_exempt` on a Starlette or FastAPI endpoint.
+The decorator is found by matching the request against the app's router
+(``scope["app"].router``); with another framework use ``exempt_paths``. WebSocket
+handshakes are not checked here.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sessionware._csrf_form import BodyTooLargeError, buffer_body, form_field, replay
+from sessionware._csrf_origin import gate, normalize_origin, own_origin
+from sessionware._csrf_token import (
+    ANON_SALT,
+    decode_secret,
+    issue_anonymous,
+    mask,
+    matches,
+    new_secret,
+    verify_anonymous,
+)
+from sessionware.config import SessionConfig, seconds
+from sessionware.cookies import valid_name
+from sessionware.exceptions import ConfigurationError
+from sessionware.session import CSRF_FIELD, Session
+from sessionware.signing import Signer
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+__all__ = [
+    "SAFE_METHODS",
+    "CSRFMiddleware",
+    "csrf_exempt",
+    "csrf_input",
+    "csrf_token",
+    "install_jinja",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+F = TypeVar("F")
+
+#: Methods never checked (RFC 9110 §9.2.1 safe methods): they must not change state.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+log = logging.getLogger("sessionware")
+security_log = logging.getLogger("sessionware.security")
+
+_SCOPE_KEY = "sessionware.csrf"
+_EXEMPT_ATTR = "__sessionware_csrf_exempt__"
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_GONE = "client disconnected"
+
+
+def csrf_exempt(endpoint: F) -> F:
+    """Mark a Starlette/FastAPI endpoint (function or class) as exempt: for webhooks only."""
+    setattr(endpoint, _EXEMPT_ATTR, True)
+    return endpoint
+
+
+class CSRFMiddleware:
+    """Refuse cross-site unsafe requests with a 403; place it inside ``SessionMiddleware``.
+
+    Options are keyword-only and checked here, so a mistake fails at start-up.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        trusted_origins: Iterable[str] = (),
+        allow_same_site: bool = False,
+        exempt_paths: Iterable[str] = (),
+        field_name: str = "_csrf",
+        header_name: str = "X-CSRF-Token",
+        anonymous_max_age: float | timedelta = 2 * 60 * 60,
+        max_body_size: int = 1024 * 1024,
+        report_only: bool = False,
+    ) -> None:
+        self.app = app
+        self.trusted_origins = _origins(trusted_origins)
+        if not isinstance(allow_same_site, bool) or not isinstance(report_only, bool):
+            raise ConfigurationError("allow_same_site and report_only must be True or False")
+        self.allow_same_site = allow_same_site
+        self.exempt_paths = _paths(exempt_paths)
+        if not isinstance(field_name, str) or not field_name or len(field_name) > 100:
+            raise ConfigurationError("field_name must be a non-empty form field name")
+        self.field_name = field_name
+        if not isinstance(header_name, str) or not valid_name(header_name):
+            raise ConfigurationError(f"header_name {header_name!r} is not a valid header name")
+        self.header_name = header_name
+        self._header = header_name.lower().encode("latin-1")
+        self.anonymous_max_age: float = seconds(anonymous_max_age, "anonymous_max_age") or 0.0
+        if isinstance(max_body_size, bool) or not isinstance(max_body_size, int):
+            raise ConfigurationError("max_body_size must be a number of bytes")
+        if max_body_size < 1024:
+            raise ConfigurationError("max_body_size must be at least 1024 bytes")
+        self.max_body_size = max_body_size
+        self.report_only = report_only
+        if report_only:
+            log.warning("CSRFMiddleware is in report_only mode: refusals are logged, not enforced")
+        self._started = False
+
+    # -- ASGI -------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._started:
+            self._started = True
+            self._log_exemptions(scope)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        session = _session_of(scope)
+        scope[_SCOPE_KEY] = self
+        send = _seeding(session, send)
+        if scope["method"].upper() in SAFE_METHODS or self._exempt(scope):
+            await self.app(scope, receive, send)
+            return
+        reason, receive = await self._check(scope, receive, session)
+        if reason == _GONE:
+            return
+        if reason is not None and not self.report_only:
+            await _refuse(send, reason)
+            return
+        await self.app(scope, receive, send)
+
+    async def _check(
+        self, scope: Scope, receive: Receive, session: Session
+    ) -> tuple[str | None, Receive]:
+        """Return a refusal reason (or None) and the ``receive`` the app must use."""
+        fetch_site: str | None = None
+        origin: str | None = None
+        token: str | None = None
+        content_type: str | None = None
+        length: str | None = None
+        for name, value in scope["headers"]:
+            if name == b"sec-fetch-site":
+                fetch_site = value.decode("latin-1")
+            elif name == b"origin":
+                origin = value.decode("latin-1")
+            elif name == self._header:
+                token = value.decode("latin-1")
+            elif name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"content-length":
+                length = value.decode("latin-1")
+        config = session.config
+        own = own_origin(
+            scope.get("scheme", "http"), scope["headers"], scope.get("server"), config.trust_proxy
+        )
+        verdict = gate(
+            fetch_site=fetch_site,
+            origin=origin,
+            own=own,
+            trusted=self.trusted_origins,
+            allow_same_site=self.allow_same_site,
+        )
+        if verdict.refused is not None:
+            self._report(scope, verdict.refused, verdict.detail)
+            return verdict.refused, receive
+        has_session = not session.is_new
+        if not has_session and verdict.vouched:
+            return None, receive  # login CSRF is covered by the gate; no cookie needed
+        if token is None and content_type is not None and _is_form(content_type):
+            too_large = (
+                "form too large to check its CSRF token: send the token in the "
+                f"{self.header_name} header"
+            )
+            if length is not None and (not length.isdigit() or int(length) > self.max_body_size):
+                self._report(scope, too_large)
+                return too_large, receive
+            try:
+                body = await buffer_body(receive, self.max_body_size)
+            except BodyTooLargeError as exc:
+                self._report(scope, too_large)
+                return too_large, replay(exc.prefix, receive, more=exc.more)
+            if body is None:
+                return _GONE, receive
+            receive = replay(body, receive)
+            token = form_field(body, content_type, self.field_name)
+        if token is None:
+            reason = "CSRF token missing"
+            self._report(scope, reason, "a session" if has_session else "no session, no Origin")
+            return reason, receive
+        if has_session:
+            ok = matches(token, decode_secret(session.get_meta(CSRF_FIELD)))
+        else:
+            ok = verify_anonymous(_anon_signer(config), token, _now(config), self.anonymous_max_age)
+        if not ok:
+            reason = "CSRF token invalid" if has_session else "CSRF token invalid or expired"
+            self._report(scope, reason)
+            return reason, receive
+        return None, receive
+
+    # -- exemptions ---------------------------------------------------------------
+
+    def _exempt(self, scope: Scope) -> bool:
+        path = _route_path(scope)
+        exact, prefixes = self.exempt_paths
+        if path in exact:
+            return True
+        if prefixes and any(path.startswith(p) for p in prefixes) and _plain(path):
+            return True
+        endpoint = scope.get("endpoint")
+        if endpoint is None:
+            endpoint = _match(_routes_of(scope.get("app")), scope)
+        return getattr(endpoint, _EXEMPT_ATTR, False) is True
+
+    def _log_exemptions(self, scope: Scope) -> None:
+        exact, prefixes = self.exempt_paths
+        paths = sorted(exact) + [p + "*" for p in prefixes]
+        routes = sorted(_exempt_routes(_routes_of(scope.get("app")), ""))
+        log.debug("CSRF checks skipped for paths %s and routes %s", paths, routes)
+
+    # -- logging ------------------------------------------------------------------
+
+    def _report(self, scope: Scope, reason: str, detail: str = "") -> None:
+        client = scope.get("client")
+        where = client[0] if client else "?"
+        mode = "would refuse (report_only)" if self.report_only else "refused"
+        # Never the token or the session id: only what was wrong and where.
+        security_log.warning(
+            "CSRF %s %s %r from %s: %s%s",
+            mode,
+            scope["method"],
+            scope.get("path", ""),
+            where,
+            reason,
+            f" [{detail}]" if detail else "",
+        )
+
+
+# -- tokens for templates ---------------------------------------------------------
+
+
+def csrf_token(request: Any) -> str:
+    """A fresh token for this request's forms or API client (a Request, or an ASGI scope).
+
+    With a session it is bound to the session's secret (made now if missing); without
+    one it is an anonymous token, and no session or cookie is created.
+    """
+    scope = _scope_of(request)
+    if scope.get(_SCOPE_KEY) is None:
+        raise RuntimeError(
+            "csrf_token() needs CSRFMiddleware on this app: a token nobody checks protects nothing"
+        )
+    session = _session_of(scope)
+    if not _persists(session):
+        return issue_anonymous(_anon_signer(session.config), _now(session.config))
+    secret = decode_secret(session.get_meta(CSRF_FIELD))
+    if secret is None:
+        stored = new_secret()
+        session.set_meta(CSRF_FIELD, stored)
+        secret = decode_secret(stored)
+        assert secret is not None
+    session.accessed = True  # the page now depends on the session: Vary: Cookie
+    return mask(secret)
+
+
+def csrf_input(request: Any) -> str:
+    """A hidden ``<input>`` carrying :func:`csrf_token`, for a form (HTML text)."""
+    scope = _scope_of(request)
+    middleware = scope.get(_SCOPE_KEY)
+    name = middleware.field_name if isinstance(middleware, CSRFMiddleware) else "_csrf"
+    token = csrf_token(scope)
+    return f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(token)}">'
+
+
+def install_jinja(env: Environment) -> None:
+    """Add ``csrf_token(request)`` and ``csrf_input(request)`` as Jinja2 globals."""
+    from markupsafe import Markup
+
+    env.globals["csrf_token"] = csrf_token
+    env.globals["csrf_input"] = lambda request: Markup(csrf_input(request))  # noqa: S704
+
+
+# -- helpers ----------------------------------------------------------------------
+
+
+def _scope_of(request: Any) -> Scope:
+    scope = getattr(request, "scope", request)
+    if not isinstance(scope, MutableMapping):
+        raise TypeError("csrf_token() takes a Starlette Request (or an ASGI scope)")
+    return scope
+
+
+def _session_of(scope: Scope) -> Session:
+    session = scope.get("session")
+    if not isinstance(session, Session):
+        raise RuntimeError(
+            "CSRFMiddleware needs a sessionware session: call app.add_middleware(CSRFMiddleware) "
+            "first, then app.add_middleware(SessionMiddleware, ...), so sessions wrap it"
+        )
+    return session
+
+
+def _persists(session: Session) -> bool:
+    """Whether this session is stored, or will be when the response starts (core.plan)."""
+    if not session.is_new:
+        return True
+    return session.modified or (session.config.save_uninitialized and not session.destroyed)
+
+
+def _seeding(session: Session, send: Send) -> Send:
+    """Give a session that is about to be created its CSRF secret in the same write.
+
+    Pages loaded in parallel after a login then all read one secret instead of racing
+    to create it.
+    """
+
+    async def wrapped(message: Message) -> None:
+        if (
+            message["type"] == "http.response.start"
+            and session.is_new
+            and _persists(session)
+            and session.get_meta(CSRF_FIELD) is None
+        ):
+            session.set_meta(CSRF_FIELD, new_secret())
+        await send(message)
+
+    return wrapped
+
+
+_signers: dict[int, tuple[SessionConfig, Signer]] = {}
+
+
+def _anon_signer(config: SessionConfig) -> Signer:
+    """The anonymous-token signer for these secrets (cached; the config is kept alive)."""
+    entry = _signers.get(id(config))
+    if entry is None or entry[0] is not config:
+        if len(_signers) > 16:
+            _signers.clear()
+        entry = (config, Signer(config.secrets, salt=ANON_SALT))
+        _signers[id(config)] = entry
+    return entry[1]
+
+
+def _now(config: SessionConfig) -> float:
+    return (config.clock or time.time)()
+
+
+def _is_form(content_type: str) -> bool:
+    return content_type.partition(";")[0].strip().lower() in _FORM_TYPES
+
+
+async def _refuse(send: Send, reason: str) -> None:
+    body = f"Forbidden: {reason}\n".encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+                (b"vary", b"Origin, Sec-Fetch-Site"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _origins(values: Iterable[str]) -> frozenset[str]:
+    if isinstance(values, str):
+        raise ConfigurationError("trusted_origins is a list of origins, not one string")
+    out = set()
+    for value in values:
+        norm = normalize_origin(value) if isinstance(value, str) else None
+        if norm is None:
+            raise ConfigurationError(
+                f"trusted_origins entry {value!r} is not an origin: write scheme://host[:port] "
+                "with no path, e.g. 'https://admin.example.com'"
+            )
+        out.add(norm)
+    return frozenset(out)
+
+
+def _paths(values: Iterable[str]) -> tuple[frozenset[str], tuple[str, ...]]:
+    if isinstance(values, str):
+        raise ConfigurationError("exempt_paths is a list of paths, not one string")
+    exact: set[str] = set()
+    prefixes: list[str] = []
+    for value in values:
+        if not isinstance(value, str) or not value.startswith("/"):
+            raise ConfigurationError(f"exempt_paths entry {value!r} must be a path starting with /")
+        if value.endswith("*"):
+            prefixes.append(value[:-1])
+        else:
+            exact.add(value)
+    return frozenset(exact), tuple(prefixes)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path the app's routes see (``root_path`` removed, as Starlette's router does)."""
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :] or "/"
+    return path
+
+
+def _plain(path: str) -> bool:
+    """No dot segments or empty segments that a later layer might normalize away."""
+    return "//" not in path and not any(seg in (".", "..") for seg in path.split("/"))
+
+
+def _routes_of(app: Any) -> Sequence[Any]:
+    router = getattr(app, "router", app)
+    routes = getattr(router, "routes", None)
+    return routes if isinstance(routes, Sequence) else ()
+
+
+def _match(routes: Sequence[Any], scope: Scope, depth: int = 0) -> Any:
+    """The endpoint Starlette's router would pick for this request (first full match)."""
+    from starlette.routing import Match
+
+    for route in routes:
+        try:
+            match, child = route.matches(scope)
+        except Exception:  # a route that cannot judge this request is not an exemption
+            return None
+        if match is not Match.FULL:
+            continue
+        endpoint = child.get("endpoint")
+        if getattr(endpoint, _EXEMPT_ATTR, False) is True:
+            return endpoint
+        sub = getattr(route, "routes", None)
+        if sub and depth < 8:
+            return _match(sub, {**scope, **child}, depth + 1)
+        return endpoint
+    return None
+
+
+def _exempt_routes(routes: Sequence[Any], prefix: str, depth: int = 0) -> list[str]:
+    """Paths of routes whose endpoint is marked exempt, for the start-up log line."""
+    found = []
+    for route in routes:
+        path = prefix + str(getattr(route, "path", ""))
+        if getattr(getattr(route, "endpoint", None), _EXEMPT_ATTR, False) is True:
+            found.append(path)
+        elif getattr(getattr(route, "app", None), _EXEMPT_ATTR, False) is True:
+            found.append(path + "/*")
+        else:
+            sub = getattr(route, "routes", None)
+            if sub and depth < 8:
+                found.extend(_exempt_routes(sub, path, depth + 1))
+    return found
