@@ -1,0 +1,145 @@
+"""Turn a Redis store URL into a redis-py asyncio client.
+
+The forms (one string fits ``SESSION_STORE``)::
+
+    redis://[user:password@]host[:port][/db][?prefix=app:]
+    rediss://...                                       (TLS)
+    redis+sentinel://[user:password@]host[:port][,host[:port]...]/service_name[/db][?prefix=]
+    redis+cluster://[user:password@]host[:port][,host[:port]...][?prefix=]
+    rediss+sentinel://..., rediss+cluster://...        (TLS)
+
+``redis://`` with ``cluster=True`` is the same as ``redis+cluster://``. For
+sentinel the user and password are the master's; give the sentinels' own with
+``sentinel_kwargs={"password": ...}``. Sentinel's port defaults to 26379.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+from sessionware.exceptions import ConfigurationError
+
+__all__ = ["FORMS", "Parsed", "parse"]
+
+FORMS = (
+    "redis://[user:password@]host[:port][/db], rediss://... (TLS), "
+    "redis+sentinel://[user:password@]host[:port][,host[:port]...]/service_name[/db], "
+    "redis+cluster://host[:port][,host[:port]...] (or redis://host:port with cluster=True); "
+    "each may end in ?prefix=<key prefix>"
+)
+
+
+class Parsed:
+    """What a store URL says: the kind of deployment and how to reach it."""
+
+    def __init__(self, kind: str, tls: bool) -> None:
+        self.kind = kind  # "standalone" | "sentinel" | "cluster"
+        self.tls = tls
+        self.url = ""  # standalone/cluster-by-flag: the URL for redis-py, minus our options
+        self.hosts: list[tuple[str, int]] = []
+        self.service = ""
+        self.db = 0
+        self.username: str | None = None
+        self.password: str | None = None
+        self.prefix: str | None = None
+
+
+def _bad(url: str, why: str) -> ConfigurationError:
+    # Never echo the URL: it may carry a password.
+    del url
+    return ConfigurationError(f"bad Redis store URL ({why}): use {FORMS}")
+
+
+def _hosts(netloc: str, default_port: int, url: str) -> list[tuple[str, int]]:
+    hosts = []
+    for part in netloc.split(","):
+        part = part.strip()
+        if not part:
+            raise _bad(url, "empty host")
+        if part.startswith("["):  # [ipv6]:port
+            host, _, rest = part[1:].partition("]")
+            port_text = rest[1:] if rest.startswith(":") else ""
+        else:
+            host, _, port_text = part.partition(":")
+        try:
+            port = int(port_text) if port_text else default_port
+        except ValueError:
+            raise _bad(url, "a port is not a number") from None
+        if not host or not 0 < port < 65536:
+            raise _bad(url, "missing host or port out of range")
+        hosts.append((host, port))
+    return hosts
+
+
+def parse(url: str, *, cluster: bool = False) -> Parsed:
+    """Check a store URL and split it into what the client builders need."""
+    if not isinstance(url, str) or "://" not in url:
+        raise _bad(str(url), "not a URL")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    base, _, variant = scheme.partition("+")
+    if base not in ("redis", "rediss") or variant not in ("", "sentinel", "cluster"):
+        raise _bad(url, f"unknown scheme {scheme!r}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    ours = {k: v for k, v in query if k == "prefix"}
+    rest = [(k, v) for k, v in query if k != "prefix"]
+    out = Parsed(variant or ("cluster" if cluster else "standalone"), base == "rediss")
+    out.prefix = ours.get("prefix")
+    if variant == "":
+        # redis-py parses the rest, query options included (socket_timeout=...).
+        out.url = urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), ""))
+        if not parts.hostname and not parts.netloc:
+            raise _bad(url, "no host")
+        return out
+    if rest:
+        raise _bad(url, f"{variant} URLs take no query options but prefix (got {rest[0][0]!r})")
+    userinfo, _, netloc = parts.netloc.rpartition("@")
+    if userinfo:
+        user, _, password = userinfo.partition(":")
+        out.username = unquote(user) or None
+        out.password = unquote(password) or None
+    out.hosts = _hosts(netloc, 26379 if variant == "sentinel" else 6379, url)
+    segments = [unquote(s) for s in parts.path.split("/") if s]
+    if variant == "sentinel":
+        if not segments or len(segments) > 2:
+            raise _bad(url, "sentinel URLs need /service_name and optionally /db")
+        out.service = segments[0]
+        if len(segments) == 2:
+            if not segments[1].isdigit():
+                raise _bad(url, "the db after the service name must be a number")
+            out.db = int(segments[1])
+    elif segments and segments != ["0"]:
+        raise _bad(url, "Redis Cluster has only db 0")
+    return out
+
+
+def build(
+    parsed: Parsed, defaults: dict[str, Any], options: dict[str, Any]
+) -> tuple[Any, list[Any]]:
+    """The client for ``parsed``, and every client the store must close."""
+    from redis.asyncio import Redis
+    from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+    kwargs: dict[str, Any] = {**defaults, **options}
+    if parsed.kind == "standalone":
+        plain = Redis.from_url(parsed.url, **kwargs)
+        return plain, [plain]
+    auth: dict[str, Any] = {"username": parsed.username, "password": parsed.password}
+    if parsed.tls:
+        kwargs.setdefault("ssl", True)
+    if parsed.kind == "cluster":
+        if parsed.url:
+            client = RedisCluster.from_url(parsed.url, **kwargs)
+        else:
+            nodes = [ClusterNode(host, port) for host, port in parsed.hosts]
+            client = RedisCluster(startup_nodes=nodes, **auth, **kwargs)
+        return client, [client]
+    from redis.asyncio.sentinel import Sentinel
+
+    sentinel_kwargs = kwargs.pop("sentinel_kwargs", None)
+    if sentinel_kwargs is None:
+        sentinel_kwargs = {k: v for k, v in kwargs.items() if k.startswith("socket_") or k == "ssl"}
+    sentinel = Sentinel(parsed.hosts, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+    master = sentinel.master_for(parsed.service, db=parsed.db, **auth, **kwargs)
+    return master, [master, *sentinel.sentinels]

@@ -1,0 +1,351 @@
+"""RedisStore on a standalone Redis: the store contract, compactness, no raw ids at
+rest, no lost updates or resurrection through the middleware, URLs, and round trips."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import anyio
+import httpx
+import pytest
+import redis
+
+from sessionware.exceptions import ConfigurationError, SessionCollisionError, StoreError
+from sessionware.stores import RedisStore, from_url
+from sessionware.stores.base import Store
+from tests.stores.conftest import REDIS_URL
+from tests.stores.contract import StoreContract, new_key
+from tests.stores.redis_apps import SessionApp
+from tests.stores.redis_servers import RedisServer, running_server
+
+
+class TestRedisStore(StoreContract):
+    """The contract, on the Redis at 127.0.0.1:6379 under this run's prefix."""
+
+    @pytest.fixture
+    async def store(self, redis_prefix: str) -> AsyncIterator[Store]:
+        """A RedisStore under a fresh sub-prefix of this run's prefix."""
+        s = RedisStore.from_url(REDIS_URL, prefix=f"{redis_prefix}{uuid.uuid4().hex[:6]}:")
+        yield s
+        await s.close()
+
+
+@pytest.fixture
+async def store(redis_prefix: str) -> AsyncIterator[RedisStore]:
+    """A RedisStore under a fresh sub-prefix of this run's prefix."""
+    s = RedisStore.from_url(REDIS_URL, prefix=f"{redis_prefix}{uuid.uuid4().hex[:6]}:")
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+def own_server() -> Iterator[RedisServer]:
+    """A redis-server of this test's own, for counting commands and connections."""
+    with running_server() as server:
+        yield server
+
+
+def client_for(app: SessionApp) -> httpx.AsyncClient:
+    """An in-process client that keeps the session cookie."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app.app), base_url="http://testserver"
+    )
+
+
+def stats(server: RedisServer) -> dict[str, int]:
+    """Calls per command since the last CONFIG RESETSTAT, plus connections received."""
+    out: dict[str, int] = {}
+    text = server.send("INFO", "all").decode()
+    for line in text.splitlines():
+        if line.startswith("cmdstat_"):
+            name, rest = line[len("cmdstat_") :].split(":", 1)
+            out[name] = int(rest.split(",")[0].split("=")[1])
+        elif line.startswith("total_connections_received:"):
+            out["connections"] = int(line.split(":")[1])
+    return out
+
+
+# -- layout and size --------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_session_holding_a_user_id_uses_at_most_124_bytes() -> None:
+    """A session of c, a and .user_id uses <= 124 bytes of MEMORY USAGE (connect-redis: 248)."""
+    s = RedisStore.from_url(REDIS_URL)  # the default 3-byte prefix
+    key = new_key()
+    try:
+        await s.create(key, {"c": "1700000000", "a": "1700000000", ".user_id": '"42"'}, 60)
+        usage = await s.client.memory_usage(s.record_key(key))
+        assert usage is not None
+        assert usage <= 124
+    finally:
+        await s.delete(key)
+        await s.close()
+
+
+def test_record_keys_are_compact_and_distinct() -> None:
+    """Session keys become prefix + 24 digest bytes; other keys stay apart, even 24-byte ones."""
+    s = RedisStore(redis.asyncio.Redis(), prefix="sw:")
+    key = "ab" * 32
+    assert s.record_key(key) == b"sw:" + bytes.fromhex(key)[:24]
+    assert s.record_key("rm:abc") == b"sw:rm:abc"
+    odd = "x" * 24  # same length as a digest: must not share its key space
+    assert s.record_key(odd) == b"sw:" + b"x" * 24 + b"\xff"
+    assert s.record_key("AB" * 32) == b"sw:" + b"AB" * 32
+    assert s.user_key("42") == b"sw:u{42}"
+
+
+@pytest.mark.anyio
+async def test_ttl_is_what_the_core_asks(store: RedisStore) -> None:
+    """A session written through the middleware expires after the idle timeout."""
+    app = SessionApp(store, idle_timeout=120)
+    async with client_for(app) as client:
+        assert (await client.post("/login")).status_code == 200
+    pttl = await store.client.pttl(store.record_key(app.seen["key"]))
+    assert 0 < pttl <= 120_000
+
+
+@pytest.mark.anyio
+async def test_redis_holds_no_raw_session_id(redis_prefix: str) -> None:
+    """No key, field or value under the prefix contains the raw session id or the cookie."""
+    prefix = f"{redis_prefix}{uuid.uuid4().hex[:6]}:"
+    s = RedisStore.from_url(REDIS_URL, prefix=prefix)
+    app = SessionApp(s)
+    async with client_for(app) as client:
+        await client.post("/login")
+        await client.post("/set/theme?v=dark")
+        cookie = client.cookies["sid"]
+        await s.link("42", app.seen["key"])
+    raw_id = app.seen["id"].encode()
+    sync = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(sync.scan_iter(match=prefix + "*"))
+        assert len(keys) == 2  # the session hash and the user's set
+        for k in keys:
+            assert raw_id not in k and cookie.encode() not in k
+            if sync.type(k) == b"hash":
+                blob = b" ".join(a + b for a, b in sync.hgetall(k).items())
+            else:
+                blob = b" ".join(sync.smembers(k))
+            assert raw_id not in blob and cookie.encode() not in blob
+            assert b"dark" in blob or b"u{" in k
+    finally:
+        await s.close()
+        sync.close()
+
+
+# -- concurrency through the middleware ----------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_fifty_concurrent_requests_each_adding_a_key_all_land(store: RedisStore) -> None:
+    """Fifty concurrent requests on one session, each setting its own key: all fifty persist."""
+    app = SessionApp(store)
+    async with client_for(app) as client:
+        assert (await client.post("/login")).status_code == 200
+        codes: list[int] = []
+
+        async def one(i: int) -> None:
+            codes.append((await client.post(f"/set/k{i}?v={i}")).status_code)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(50):
+                tg.start_soon(one, i)
+        assert codes == [200] * 50
+        data = (await client.get("/get")).json()
+    assert data == {"user_id": "42", **{f"k{i}": str(i) for i in range(50)}}
+
+
+@pytest.mark.anyio
+async def test_logout_racing_a_slow_write_does_not_resurrect(store: RedisStore) -> None:
+    """A write that finishes after a logout destroyed the session leaves nothing behind."""
+    app = SessionApp(store)
+    async with client_for(app) as client:
+        await client.post("/login")
+        cookie = client.cookies["sid"]
+        key = app.seen["key"]
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client.post, "/slow/late")
+            await app.entered.wait()
+            assert (await client.post("/logout")).status_code == 200
+            app.gate.set()
+        assert await store.load(key) is None
+        client.cookies.clear()
+        client.cookies["sid"] = cookie
+        assert (await client.get("/get")).json() == {}
+    assert await store.load(key) is None
+
+
+# -- the per-user index ---------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_user_sessions_lists_live_sessions_with_fields(store: RedisStore) -> None:
+    """user_sessions returns each live linked session with its fields and drops dead ones."""
+    live, dead = new_key(), new_key()
+    await store.create(live, {".a": "1"}, 60)
+    await store.create(dead, {".a": "2"}, 60)
+    for k in (live, dead):
+        await store.link("u1", k)
+    await store.delete(dead)
+    assert await store.user_sessions("u1") == {live: {".a": "1"}}
+    assert await store.client.smembers(store.user_key("u1")) == {live.encode()}
+
+
+@pytest.mark.anyio
+async def test_delete_user_sessions_all_or_all_but_one(store: RedisStore) -> None:
+    """delete_user_sessions removes every session of a user, or all but the kept one."""
+    keys = [new_key() for _ in range(4)]
+    other = new_key()
+    for k in [*keys, other]:
+        await store.create(k, {".a": "1"}, 60)
+    for k in keys:
+        await store.link("alice", k)
+    await store.link("bob", other)
+    assert await store.delete_user_sessions("alice", keep=keys[0]) == 3
+    assert await store.keys_of("alice") == [keys[0]]
+    assert await store.load(keys[1]) is None
+    assert await store.delete_user_sessions("alice") == 1
+    assert await store.keys_of("alice") == []
+    assert await store.keys_of("bob") == [other]
+
+
+@pytest.mark.anyio
+async def test_link_prunes_dead_members_once_the_set_grows(store: RedisStore) -> None:
+    """Linking into a set of more than 32 members drops the ones whose sessions are gone."""
+    for _ in range(33):
+        await store.link("u2", new_key())  # never created: dead members
+    live = new_key()
+    await store.create(live, {".a": "1"}, 60)
+    await store.link("u2", live)
+    assert await store.client.smembers(store.user_key("u2")) == {live.encode()}
+
+
+# -- errors and URLs --------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_collision_and_wrong_type_are_store_errors(store: RedisStore) -> None:
+    """create on a live key raises SessionCollisionError; a foreign value raises StoreError."""
+    key = new_key()
+    await store.create(key, {".a": "1"}, 60)
+    with pytest.raises(SessionCollisionError):
+        await store.create(key, {".a": "2"}, 60)
+    other = new_key()
+    await store.client.set(store.record_key(other), "not a hash")
+    with pytest.raises(StoreError) as info:
+        await store.load(other)
+    assert "WRONGTYPE" in str(info.value)
+    assert other not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+sentinel://127.0.0.1:26379",  # no service name
+        "redis+sentinel://127.0.0.1:26379/svc/x",
+        "redis+cluster://127.0.0.1:7000/3",
+        "redis+cluster://127.0.0.1:notaport",
+        "redis+cluster://127.0.0.1:7000?socket_timeout=1",
+        "redis+tcp://127.0.0.1:6379",
+        "redis://:hunter2@:6379?socket_timeout=abc",
+    ],
+)
+def test_bad_urls_fail_with_the_accepted_forms(url: str) -> None:
+    """A bad URL raises ConfigurationError listing the accepted forms, never the password."""
+    with pytest.raises(ConfigurationError) as info:
+        RedisStore.from_url(url)
+    assert "redis+sentinel://" in str(info.value)
+    assert "hunter2" not in str(info.value)
+
+
+def test_url_options_reach_the_client() -> None:
+    """from_url sets the prefix from the URL and the default connect and command timeouts."""
+    s = from_url("redis://127.0.0.1:6379/2?prefix=app:")
+    assert isinstance(s, RedisStore)
+    assert s.prefix == "app:"
+    kwargs = s.client.connection_pool.connection_kwargs
+    assert kwargs["socket_connect_timeout"] == 1.0
+    assert (kwargs["socket_timeout"], kwargs["db"]) == (0.5, 2)
+    s2 = RedisStore.from_url("redis://127.0.0.1:6379", prefix="x:", timeout=2.0)
+    assert s2.prefix == "x:"
+    assert s2.client.connection_pool.connection_kwargs["socket_timeout"] == 2.0
+    assert s2.cluster is False
+
+
+def test_cluster_url_and_flag_build_cluster_clients() -> None:
+    """redis+cluster:// and redis:// with cluster=True both give a cluster store."""
+    a = RedisStore.from_url("redis+cluster://127.0.0.1:7000,127.0.0.1:7001?prefix=c:")
+    b = RedisStore.from_url("redis://127.0.0.1:7000", cluster=True)
+    assert a.cluster and b.cluster
+    assert a.prefix == "c:"
+
+
+# -- round trips ---------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_unchanged_session_read_is_one_hgetall_and_no_write(own_server: RedisServer) -> None:
+    """Reading an unchanged session costs exactly one HGETALL and writes nothing."""
+    s = RedisStore.from_url(own_server.url)
+    app = SessionApp(s)
+    try:
+        async with client_for(app) as client:
+            await client.post("/login")
+            own_server.send("CONFIG", "RESETSTAT")
+            for _ in range(3):
+                assert (await client.get("/get")).json() == {"user_id": "42"}
+        counted = stats(own_server)
+    finally:
+        await s.close()
+    assert counted.get("hgetall") == 3
+    ours = ("hgetall", "info", "config", "connections")
+    assert {k for k in counted if k.split("|")[0] not in ours} == set()
+
+
+@pytest.mark.anyio
+async def test_concurrent_loads_share_one_connection(own_server: RedisServer) -> None:
+    """Twenty concurrent loads share one connection and round trip; uncoalesced they need twenty."""
+    seen = {}
+    for coalesce in (True, False):
+        s = RedisStore.from_url(own_server.url, coalesce=coalesce)
+        key = new_key()
+        await s.create(key, {".a": "1"}, 60)
+        before = stats(own_server)["connections"]
+        loaded = await _gather(s, key, 20)
+        # minus one: stats() itself connects once
+        seen[coalesce] = stats(own_server)["connections"] - before - 1
+        assert loaded == [{".a": "1"}] * 20
+        await s.close()
+    # The create opened one connection; coalesced loads reuse it, naive ones need 19 more.
+    assert seen == {True: 0, False: 19}
+
+
+async def _gather(s: RedisStore, key: str, n: int) -> list[object]:
+    out: list[object] = [None] * n
+
+    async def one(i: int) -> None:
+        out[i] = await s.load(key)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(n):
+            tg.start_soon(one, i)
+    return out
+
+
+@pytest.mark.anyio
+async def test_scripts_are_reloaded_after_script_flush(own_server: RedisServer) -> None:
+    """After the server forgets its scripts (a restart, SCRIPT FLUSH), writes still work."""
+    s = RedisStore.from_url(own_server.url)
+    try:
+        key = new_key()
+        await s.create(key, {".a": "1"}, 60)
+        own_server.send("SCRIPT", "FLUSH")
+        assert await s.apply(key, {".b": "2"}, [], 60)
+        own_server.send("SCRIPT", "FLUSH")
+        assert await s.incr("th:" + secrets.token_hex(4), "n", 3, 60) == 3
+        assert await s.load(key) == {".a": "1", ".b": "2"}
+    finally:
+        await s.close()
