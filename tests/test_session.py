@@ -266,3 +266,19 @@ def test_repr_shows_no_id_or_values(core: SessionCore) -> None:
     assert sid not in text
     assert "secret-value" not in text
     assert "user" in text
+
+
+def test_update_with_a_non_string_key_sets_none(core: SessionCore) -> None:
+    """update() refuses a non-str key before setting any of the other keys."""
+    s = Session(core, None, None)
+    with pytest.raises(TypeError, match="str"):
+        s.update([("a", 1), (2, "b")])
+    assert dict(s) == {}
+
+
+def test_update_accepts_pairs_and_keywords(core: SessionCore) -> None:
+    """update() takes a mapping or pairs, plus keywords, like dict.update."""
+    s = Session(core, None, None)
+    s.update([("a", 1)], b=2)
+    s.update({"c": 3})
+    assert dict(s) == {"a": 1, "b": 2, "c": 3}

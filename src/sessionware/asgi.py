@@ -30,7 +30,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("sessionware")
 
-_UNAVAILABLE = b"Service temporarily unavailable: the session store cannot be reached. Try again shortly.\n"
+_UNAVAILABLE = (
+    b"Service temporarily unavailable: the session store cannot be reached. "
+    b"Try again shortly.\n"
+)
 
 
 class _RateLimitedLog:
@@ -82,7 +85,8 @@ class SessionMiddleware:
         self.core = SessionCore(config, store)
         self._outage = _RateLimitedLog()
         settings = ", ".join(f"{k}={v}" for k, v in config.describe().items())
-        log.info("sessionware: store=%s, %s", getattr(store, "kind", type(store).__name__), settings)
+        kind = getattr(store, "kind", type(store).__name__)
+        log.info("sessionware: store=%s, %s", kind, settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

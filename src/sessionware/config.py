@@ -144,6 +144,11 @@ class SessionConfig:
         """Absolute timeout in seconds."""
         return self.absolute_timeout  # type: ignore[return-value]
 
+    @property
+    def cookie_max_age(self) -> float | None:
+        """The cookie's Max-Age in seconds, or None for a browser-session cookie."""
+        return self.max_age  # type: ignore[return-value]
+
     def describe(self) -> dict[str, Any]:
         """The effective settings worth logging: never the secrets."""
         return {

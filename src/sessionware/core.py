@@ -80,7 +80,7 @@ class SessionCore:
     # -- opening --------------------------------------------------------------
 
     def read_cookie(self, header: str | None) -> tuple[str, str] | None:
-        """``(raw id, store key)`` from the Cookie header, if a value verifies and has the right shape.
+        """``(raw id, store key)`` from the Cookie header, if a value verifies and is id-shaped.
 
         Verified values are remembered (bounded), so a returning browser costs a dict
         lookup instead of an HMAC and a SHA-256; only an exact, already-verified string
@@ -146,9 +146,9 @@ class SessionCore:
             if session.destroyed and not session.modified:
                 return None
             fields = session.all_fields()
-            if not any(k[:1] == "." for k in fields) and not session.modified:
-                if not (cfg.save_uninitialized or force):
-                    return None
+            empty = not any(k[:1] == "." for k in fields) and not session.modified
+            if empty and not (cfg.save_uninitialized or force):
+                return None
             fields["c"] = str(int(created))
             fields["a"] = str(int(now))
             self._check_size(fields)
@@ -226,7 +226,7 @@ class SessionCore:
     def set_cookie(self, session: Session, secure: bool) -> str:
         """The Set-Cookie value that hands the browser this session."""
         cfg = self.config
-        max_age = int(cfg.max_age) if cfg.max_age else None
+        max_age = int(cfg.cookie_max_age) if cfg.cookie_max_age else None
         return format_set_cookie(
             cfg.cookie_name,
             self.signer.sign(session.id),

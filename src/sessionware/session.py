@@ -15,7 +15,7 @@ unchanged session costs no write, and only the keys a request changed are writte
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from sessionware.exceptions import SessionTooLargeError, StoreError
@@ -35,7 +35,9 @@ Fields = Mapping[str, str]
 
 _SEP = (",", ":")
 _encode = json.JSONEncoder(separators=_SEP, ensure_ascii=False, allow_nan=False).encode
-_scan = json.JSONDecoder().scan_once
+# ``scan_once`` is set per instance by the json module (C scanner), so typeshed lacks it.
+_scan: Callable[[str, int], tuple[Any, int]]
+_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def loads(text: str) -> Any:
@@ -74,19 +76,19 @@ class Session(MutableMapping[str, Any]):
 
     __slots__ = (
         "_core",
-        "_id",
-        "_fields",
         "_data",
         "_dirty",
+        "_fields",
+        "_id",
+        "_loaded_key",
         "_meta",
-        "is_new",
         "accessed",
-        "had_cookie",
         "destroyed",
+        "had_cookie",
+        "is_new",
+        "issued",
         "regenerated",
         "vanished",
-        "issued",
-        "_loaded_key",
     )
 
     def __init__(
@@ -215,10 +217,12 @@ class Session(MutableMapping[str, Any]):
             self._dirty.add(key)
         return items.pop(key, *default)
 
-    def update(self, other: Mapping[str, Any] | None = None, /, **kwargs: Any) -> None:
+    def update(self, other: Any = None, /, **kwargs: Any) -> None:
         """Set several keys; each value is checked before any is set."""
         pairs = dict(other or {}, **kwargs)
         for k, v in pairs.items():
+            if not isinstance(k, str):
+                raise TypeError(f"session keys must be str, not {type(k).__name__}")
             _dump_key(k, v)
         for k, v in pairs.items():
             self[k] = v
@@ -255,9 +259,12 @@ class Session(MutableMapping[str, Any]):
             return []
         out = []
         for k, v in data.items():
-            if k not in self._dirty and isinstance(v, (dict, list)):
-                if _dump_key(k, v) != self._fields.get("." + k):
-                    out.append(k)
+            if (
+                k not in self._dirty
+                and isinstance(v, (dict, list))
+                and _dump_key(k, v) != self._fields.get("." + k)
+            ):
+                out.append(k)
         return out
 
     def changes(self) -> tuple[dict[str, str], list[str]]:
@@ -307,7 +314,8 @@ class Session(MutableMapping[str, Any]):
         if old is not None:
             await self._core.store.delete(old)
             for name in self._fields:
-                if name[:1] != "." and name not in self._meta and name not in ("c", "a", CSRF_FIELD):
+                keep = name[:1] != "." and name not in ("c", "a", CSRF_FIELD)
+                if keep and name not in self._meta:
                     self._meta[name] = self._fields[name]
             self._dirty.update(self._data or {})
         self._meta.pop(CSRF_FIELD, None)

@@ -18,10 +18,21 @@ if TYPE_CHECKING:
     from sessionware.stores.postgres import PostgresStore
     from sessionware.stores.redis import RedisStore
 
-__all__ = ["Fields", "MemoryStore", "PostgresStore", "RedisStore", "SQLiteStore", "Store", "from_url"]
+__all__ = [
+    "Fields",
+    "MemoryStore",
+    "PostgresStore",
+    "RedisStore",
+    "SQLiteStore",
+    "Store",
+    "from_url",
+]
 
 _LAZY = {"RedisStore": "sessionware.stores.redis", "PostgresStore": "sessionware.stores.postgres"}
-_SCHEMES = "memory://, sqlite:///relative/path.db, sqlite:////absolute/path.db, redis://host:port/db, rediss://, redis+sentinel://, redis+cluster://, postgresql://"
+_SCHEMES = (
+    "memory://, sqlite:///relative/path.db, sqlite:////absolute/path.db, "
+    "redis://host:port/db, rediss://, redis+sentinel://, redis+cluster://, postgresql://"
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -57,9 +68,9 @@ def from_url(url: str, **options: Any) -> Store:
     if scheme.startswith("redis"):
         from sessionware.stores.redis import RedisStore
 
-        return RedisStore.from_url(url, **options)  # type: ignore[no-any-return]
+        return RedisStore.from_url(url, **options)
     if scheme in ("postgres", "postgresql"):
         from sessionware.stores.postgres import PostgresStore
 
-        return PostgresStore.from_url(url, **options)  # type: ignore[no-any-return]
+        return PostgresStore.from_url(url, **options)
     raise ConfigurationError(f"unknown store URL scheme {scheme!r}: use one of {_SCHEMES}")

@@ -62,7 +62,9 @@ class SQLiteStore:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sessionware-sqlite")
         self._writes = 0
         if self.path == ":memory:" or self.path.startswith("file:"):
-            raise ValueError("SQLiteStore needs a file path; for in-memory sessions use MemoryStore")
+            raise ValueError(
+                "SQLiteStore needs a file path; for in-memory sessions use MemoryStore"
+            )
         parent = Path(self.path).parent
         if not parent.is_dir():
             raise ValueError(f"SQLiteStore: folder {str(parent)!r} does not exist; create it first")
@@ -225,9 +227,12 @@ class SQLiteStore:
         """The user's live keys; index rows of dead sessions are removed."""
 
         def run(conn: sqlite3.Connection, now: float) -> list[str]:
+            # NOT EXISTS probes the primary key once per index row; NOT IN would list
+            # every live session in the file on each call.
             conn.execute(
-                "DELETE FROM sessionware_user_sessions WHERE user_id = ? AND key NOT IN "
-                "(SELECT key FROM sessionware_sessions WHERE expires > ?)",
+                "DELETE FROM sessionware_user_sessions WHERE user_id = ? AND NOT EXISTS "
+                "(SELECT 1 FROM sessionware_sessions s "
+                "WHERE s.key = sessionware_user_sessions.key AND s.expires > ?)",
                 (user_id, now),
             )
             rows = conn.execute(
