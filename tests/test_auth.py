@@ -1,0 +1,234 @@
+"""login / logout / devices / revoke / logout_everywhere / password change / re-auth,
+on the real stores (memory, SQLite, Redis on 127.0.0.1:6379)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sessionware import SessionMiddleware
+from sessionware.auth import client_ip, login, sessions_of
+from sessionware.exceptions import ConfigurationError
+from sessionware.remember import RememberConfig
+from sessionware.stores import Store
+from sessionware.tokens import store_key
+from tests.test_auth_support import (
+    SECRET,
+    STORES,
+    Clock,
+    attributes,
+    client,
+    make_app,
+    open_store,
+    set_cookies,
+)
+
+pytestmark = pytest.mark.anyio
+
+SID = "__Host-sid"
+REM = "__Host-remember"
+
+
+@pytest.fixture(params=STORES)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """Each real store in turn."""
+    async with open_store(request.param, tmp_path) as s:
+        yield s
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A clock moved by hand."""
+    return Clock()
+
+
+@pytest.fixture
+def app(store: Store, clock: Clock) -> Starlette:
+    """The test app with remember-me (no grace window) and a trusted proxy hop."""
+    return make_app(store, clock, remember=RememberConfig(grace=0), trust_proxy=1)
+
+
+async def test_login_kills_the_id_set_before_it(app: Starlette, store: Store) -> None:
+    """Session fixation: an id issued before login no longer works after login."""
+    async with client(app) as c:
+        await c.get("/put", params={"cart": "3"})
+        before = c.cookies[SID]
+        r = await c.post("/login", json={"user": "alice"})
+        after = c.cookies[SID]
+        assert SID in set_cookies(r)
+        assert after != before
+        assert (await c.get("/me")).json()["data"] == {"cart": "3"}  # data kept
+    async with client(app, cookies={SID: before}) as planted:
+        body = (await planted.get("/me")).json()
+        assert body["user"] is None and body["data"] == {}
+
+
+async def test_login_records_device_and_indexes_session(app: Starlette, store: Store) -> None:
+    """login() stores user agent, client IP (trusted hop), auth time, and links the index."""
+    headers = {"user-agent": "TestBrowser/1.0", "x-forwarded-for": "6.6.6.6, 203.0.113.7"}
+    async with client(app, headers=headers) as c:
+        await c.post("/login", json={"user": "alice"})
+        devices = (await c.get("/devices")).json()
+        key = store_key(c.cookies[SID].rsplit(".", 1)[0])
+    assert devices == [
+        {
+            "handle": devices[0]["handle"],
+            "current": True,
+            "ip": "203.0.113.7",
+            "ua": "TestBrowser/1.0",
+            "remembered": False,
+        }
+    ]
+    assert await store.keys_of("alice") == [key]
+    listed = await sessions_of(store, "alice")
+    assert listed[0].handle == devices[0]["handle"] and listed[0].current is False
+    assert key not in repr(listed) and listed[0].authenticated_at is not None
+
+
+async def test_logout_refuses_old_cookie_and_clears_both(app: Starlette, store: Store) -> None:
+    """After logout the old cookies are refused, and both are cleared with their attributes."""
+    async with client(app) as c:
+        login_r = await c.post("/login", json={"user": "alice", "remember": True})
+        old = dict(c.cookies)
+        r = await c.post("/logout")
+        cleared = set_cookies(r)
+        issued = set_cookies(login_r)
+        for name in (SID, REM):
+            assert cleared[name].startswith(f"{name}=;")
+            assert "Max-Age=0" in cleared[name]
+            assert attributes(cleared[name]) == attributes(issued[name])
+        assert await store.keys_of("alice") == []
+        assert await store.keys_of("rm:alice") == []
+    async with client(app, cookies=old) as replay:
+        assert (await replay.get("/me")).json()["user"] is None
+
+
+async def test_one_client_revokes_the_other(app: Starlette, store: Store) -> None:
+    """Two browsers as one user: one lists the devices and revokes the other."""
+    async with client(app, headers={"user-agent": "A"}) as a, client(
+        app, headers={"user-agent": "B"}
+    ) as b:
+        await a.post("/login", json={"user": "alice"})
+        await b.post("/login", json={"user": "alice", "remember": True})
+        devices = (await a.get("/devices")).json()
+        assert sorted(d["ua"] for d in devices) == ["A", "B"]
+        other = next(d for d in devices if not d["current"])
+        assert other["ua"] == "B"
+        assert (await a.post(f"/revoke/{other['handle']}")).json() == {"found": True}
+        assert (await b.get("/me")).json()["user"] is None  # remember series went with it
+        assert (await a.get("/me")).json()["user"] == "alice"
+        assert (await a.post("/revoke/not-a-handle")).json() == {"found": False}
+        assert len((await a.get("/devices")).json()) == 1
+
+
+async def test_handle_is_useless_as_a_cookie(app: Starlette, store: Store) -> None:
+    """The public handle cannot be presented as a session cookie."""
+    async with client(app) as c:
+        await c.post("/login", json={"user": "alice"})
+        handle = (await c.get("/devices")).json()[0]["handle"]
+    async with client(app, cookies={SID: handle}) as forged:
+        assert (await forged.get("/me")).json()["user"] is None
+
+
+async def test_logout_everywhere_keeps_only_this_device(app: Starlette, store: Store) -> None:
+    """Sign out all other devices: their sessions and remember-me series end, this one stays."""
+    async with client(app) as a, client(app) as b, client(app) as c:
+        await a.post("/login", json={"user": "alice", "remember": True})
+        await b.post("/login", json={"user": "alice", "remember": True})
+        await c.post("/login", json={"user": "alice"})
+        assert (await a.post("/logout-others")).json() == {"ended": 2}
+        assert (await b.get("/me")).json()["user"] is None
+        assert (await c.get("/me")).json()["user"] is None
+        assert (await a.get("/me")).json()["user"] == "alice"
+        assert len(await store.keys_of("rm:alice")) == 1  # a's own series is kept
+
+
+async def test_password_change_ends_others_and_rotates_current(
+    app: Starlette, store: Store
+) -> None:
+    """password_changed: other sessions and every series end; this session gets a new id."""
+    async with client(app) as a, client(app) as b:
+        await a.post("/login", json={"user": "alice", "remember": True})
+        await b.post("/login", json={"user": "alice", "remember": True})
+        b_cookies = dict(b.cookies)
+        before = a.cookies[SID]
+        r = await a.post("/password")
+        assert a.cookies[SID] != before
+        assert set_cookies(r)[REM].startswith(f"{REM}=;")
+        assert (await a.get("/me")).json() == {
+            "user": "alice",
+            "fresh": True,
+            "data": {},
+            "remembered": False,
+        }
+        assert (await b.get("/me")).json()["user"] is None
+        assert await store.keys_of("rm:alice") == []
+    async with client(app, cookies={SID: before}) as old:
+        assert (await old.get("/me")).json()["user"] is None
+    async with client(app, cookies={REM: b_cookies[REM]}) as thief:
+        assert (await thief.get("/me")).json()["user"] is None
+
+
+async def test_recent_login_guard_and_reauthenticate(
+    app: Starlette, store: Store, clock: Clock
+) -> None:
+    """requires_recent_login fails once max_age passes; reauthenticate makes it fresh again."""
+    async with client(app) as c:
+        await c.post("/login", json={"user": "alice"})
+        assert (await c.get("/sensitive")).status_code == 200
+        clock.advance(301)
+        assert (await c.get("/sensitive")).status_code == 401
+        before = c.cookies[SID]
+        assert (await c.post("/reauth")).status_code == 200
+        assert c.cookies[SID] != before  # re-authentication rotates the id (ASVS 7.2.4)
+        assert (await c.get("/sensitive")).status_code == 200
+        assert len(await store.keys_of("alice")) == 1
+
+
+async def test_anonymous_guard_is_401(app: Starlette) -> None:
+    """Guards answer 401 when nobody is logged in."""
+    async with client(app) as c:
+        assert (await c.get("/sensitive")).status_code == 401
+        assert (await c.get("/devices")).status_code == 401
+
+
+async def test_login_as_another_user_drops_previous_data(app: Starlette, store: Store) -> None:
+    """A second login as someone else keeps none of the first user's data or index entry."""
+    async with client(app) as c:
+        await c.post("/login", json={"user": "alice"})
+        await c.get("/put", params={"secret": "alice's"})
+        await c.post("/login", json={"user": "bob"})
+        body = (await c.get("/me")).json()
+        assert body["user"] == "bob" and body["data"] == {}
+        assert await store.keys_of("alice") == []
+        assert len(await store.keys_of("bob")) == 1
+
+
+async def test_remember_login_needs_the_middleware(store: Store, clock: Clock) -> None:
+    """login(remember=True) without RememberMeMiddleware fails with a message naming the fix."""
+
+    async def endpoint(request: Request) -> Response:
+        with pytest.raises(ConfigurationError, match="RememberMeMiddleware"):
+            await login(request, "alice", remember=True)
+        return JSONResponse({})
+
+    app = Starlette(routes=[Route("/", endpoint)])
+    app.add_middleware(SessionMiddleware, store=store, secrets=[SECRET], clock=clock)
+    async with client(app) as c:
+        assert (await c.get("/")).status_code == 200
+
+
+def test_client_ip_trusts_only_the_configured_hops() -> None:
+    """client_ip takes the n-th X-Forwarded-For entry from the right, else the socket peer."""
+    forwarded = (b"x-forwarded-for", b"1.1.1.1, 2.2.2.2, 3.3.3.3")
+    scope = {"headers": [forwarded], "client": ("9.9.9.9", 1)}
+    assert client_ip(scope, 0) == "9.9.9.9"
+    assert client_ip(scope, 1) == "3.3.3.3"
+    assert client_ip(scope, 2) == "2.2.2.2"
+    assert client_ip(scope, 9) == "1.1.1.1"

@@ -1,0 +1,224 @@
+"""Shared pieces of the auth tests: the real stores, a movable clock, a small app.
+
+Not a test module of its own (it holds no tests); the auth, remember-me, throttle,
+FastAPI and testing-helper tests import from it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sessionware import SessionMiddleware
+from sessionware.auth import (
+    current_user_id,
+    is_recent_login,
+    login,
+    logout,
+    logout_everywhere,
+    password_changed,
+    reauthenticate,
+    require_user,
+    requires_recent_login,
+    revoke,
+    sessions_of,
+)
+from sessionware.remember import RememberConfig, RememberMeMiddleware
+from sessionware.stores import MemoryStore, SQLiteStore, Store
+from sessionware.throttle import LoginThrottle
+
+STORES = ["memory", "sqlite", "redis"]
+SECRET = "test-secret-" + "x" * 40
+REDIS_URL = "redis://127.0.0.1:6379/0"
+BASE = "https://testserver"
+
+
+class Clock:
+    """A clock the tests move by hand instead of sleeping."""
+
+    def __init__(self, start: float | None = None) -> None:
+        import time
+
+        self.now = time.time() if start is None else start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@asynccontextmanager
+async def open_store(kind: str, tmp_path: Path) -> AsyncIterator[Store]:
+    """One of the real stores; Redis under a per-test prefix that is deleted afterwards."""
+    if kind == "memory":
+        yield MemoryStore(development=True)
+        return
+    if kind == "sqlite":
+        sqlite_store = SQLiteStore(tmp_path / "sessions.db")
+        try:
+            yield sqlite_store
+        finally:
+            await sqlite_store.close()
+        return
+    from sessionware.stores.redis import RedisStore
+
+    prefix = f"swauth{uuid.uuid4().hex[:10]}:"
+    redis_store = RedisStore.from_url(REDIS_URL, prefix=prefix)
+    try:
+        yield redis_store
+    finally:
+        client = redis_store.client
+        async for key in client.scan_iter(match=prefix + "*", count=1000):
+            await client.delete(key)
+        await redis_store.close()
+
+
+async def dump(store: Store, tmp_path: Path) -> str:
+    """Every byte the store holds, as text, to search for secrets that must not be there."""
+    if isinstance(store, MemoryStore):
+        return repr(store._data) + repr(store._users)
+    if isinstance(store, SQLiteStore):
+        conn = sqlite3.connect(tmp_path / "sessions.db")
+        try:
+            rows = conn.execute("SELECT key, fields FROM sessionware_sessions").fetchall()
+            rows += conn.execute("SELECT user_id, key FROM sessionware_user_sessions").fetchall()
+        finally:
+            conn.close()
+        return repr(rows)
+    client: Any = store.client  # type: ignore[attr-defined]
+    out = []
+    async for key in client.scan_iter(match=store.prefix + "*", count=1000):  # type: ignore[attr-defined]
+        kind = await client.type(key)
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        value = await client.hgetall(key) if kind == "hash" else await client.smembers(key)
+        out.append(repr((key, value)))
+    return "\n".join(out)
+
+
+def make_app(
+    store: Store,
+    clock: Clock,
+    *,
+    remember: RememberConfig | None = None,
+    throttle: LoginThrottle | None = None,
+    **options: Any,
+) -> Starlette:
+    """A small app that uses every public auth call, the way a user's app would."""
+
+    async def do_login(request: Request) -> Response:
+        form = await request.json()
+        if throttle is not None:
+            await throttle.check(request, form["user"])
+            if form.get("password") != "right":
+                await throttle.failed(request, form["user"])
+                return JSONResponse({"error": "invalid credentials"}, status_code=401)
+            await throttle.succeeded(request, form["user"])
+        await login(request, form["user"], remember=bool(form.get("remember")))
+        return JSONResponse({"ok": True})
+
+    async def do_logout(request: Request) -> Response:
+        await logout(request)
+        return JSONResponse({"ok": True})
+
+    async def me(request: Request) -> Response:
+        session = request.session
+        return JSONResponse(
+            {
+                "user": current_user_id(request),
+                "fresh": is_recent_login(request, 300),
+                "data": dict(session),
+                "remembered": session.get_meta("rr") == "1",
+            }
+        )
+
+    async def put(request: Request) -> Response:
+        request.session.update(dict(request.query_params))
+        return JSONResponse({"ok": True})
+
+    async def devices(request: Request) -> Response:
+        user = require_user(request)
+        return JSONResponse(
+            [
+                {
+                    "handle": d.handle,
+                    "current": d.current,
+                    "ip": d.ip,
+                    "ua": d.user_agent,
+                    "remembered": d.remembered,
+                }
+                for d in await sessions_of(request, user)
+            ]
+        )
+
+    async def do_revoke(request: Request) -> Response:
+        user = require_user(request)
+        found = await revoke(request, user, request.path_params["handle"])
+        return JSONResponse({"found": found})
+
+    async def others(request: Request) -> Response:
+        user = require_user(request)
+        return JSONResponse({"ended": await logout_everywhere(request, user, keep=request)})
+
+    async def password(request: Request) -> Response:
+        await password_changed(request, require_user(request))
+        return JSONResponse({"ok": True})
+
+    async def reauth(request: Request) -> Response:
+        await reauthenticate(request)
+        return JSONResponse({"ok": True})
+
+    async def sensitive(request: Request) -> Response:
+        requires_recent_login(request, 300)
+        return JSONResponse({"ok": True})
+
+    app = Starlette(
+        routes=[
+            Route("/login", do_login, methods=["POST"]),
+            Route("/logout", do_logout, methods=["POST"]),
+            Route("/me", me),
+            Route("/put", put),
+            Route("/devices", devices),
+            Route("/revoke/{handle}", do_revoke, methods=["POST"]),
+            Route("/logout-others", others, methods=["POST"]),
+            Route("/password", password, methods=["POST"]),
+            Route("/reauth", reauth, methods=["POST"]),
+            Route("/sensitive", sensitive),
+        ]
+    )
+    if remember is not None:
+        app.add_middleware(RememberMeMiddleware, config=remember)
+    app.add_middleware(SessionMiddleware, store=store, secrets=[SECRET], clock=clock, **options)
+    return app
+
+
+def client(app: Any, **kwargs: Any) -> httpx.AsyncClient:
+    """An in-process HTTPS client of ``app``."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE, **kwargs)
+
+
+def set_cookies(response: httpx.Response) -> dict[str, str]:
+    """The response's Set-Cookie headers by cookie name."""
+    out = {}
+    for header in response.headers.get_list("set-cookie"):
+        out[header.split("=", 1)[0]] = header
+    return out
+
+
+def attributes(header: str) -> set[str]:
+    """The attribute names of a Set-Cookie header other than Max-Age and Expires."""
+    parts = [p.strip() for p in header.split(";")[1:]]
+    return {
+        p.split("=")[0].lower() if p.lower().startswith(("max-age", "expires")) else p.lower()
+        for p in parts
+    } - {"max-age", "expires"}
