@@ -1,0 +1,166 @@
+"""The demo's app factory: routes, the middleware stack and the error pages.
+
+The stack, outermost first::
+
+    FriendlyErrors      security headers; the library's plain-text 403/503 as pages
+    SessionMiddleware   sessions in the store given by --store / SESSION_STORE
+    RememberMeMiddleware  restores a login from the remember-me cookie (not fresh)
+    CSRFMiddleware      every unsafe request: Origin/Fetch-Metadata gate + token
+    NoStoreForUsers     Cache-Control: no-store on everything tied to a session
+    Router
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from sessionware.asgi import SessionMiddleware
+from sessionware.csrf import CSRFMiddleware
+from sessionware.demo import devices, views
+from sessionware.demo.config import build
+from sessionware.demo.middleware import FriendlyErrors, NoStoreForUsers
+from sessionware.demo.render import Renderer
+from sessionware.demo.settings import DemoSettings
+from sessionware.demo.state import DemoState, demo, who
+from sessionware.demo.users import UserDB
+from sessionware.exceptions import StoreUnavailableError
+from sessionware.passwords import PasswordHasher, PasswordPolicy
+from sessionware.remember import RememberMeMiddleware
+from sessionware.stores import from_url
+from sessionware.stores.base import Store
+from sessionware.throttle import TooManyAttemptsError
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("sessionware.demo")
+
+_TITLES = {
+    400: ("Bad request", "The request could not be understood."),
+    401: ("Please sign in", "You need to be signed in to do that."),
+    403: ("Not allowed", "You are not allowed to do that."),
+    404: ("Page not found", "There is nothing at this address."),
+    405: ("Not allowed here", "This address does not accept that kind of request."),
+    429: (
+        "Too many attempts",
+        "There were too many failed sign-in attempts. For your account's safety, "
+        "please wait before trying again.",
+    ),
+}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    title, text = _TITLES.get(status, ("Something went wrong", "The request failed."))
+    if status == 404 and exc.detail and exc.detail != "Not Found":
+        text = exc.detail
+    if status == 401 and exc.detail == "Please confirm your password":
+        title, text = "Please confirm your password", "This action needs your password again."
+    retry = None
+    if isinstance(exc, TooManyAttemptsError):
+        retry = exc.retry_after
+    links = None
+    if status == 401:
+        links = [("/login?next=" + request.url.path, "Sign in"), ("/", "Start page")]
+    if "session" in request.scope:
+        who(request)
+    response = demo(request).renderer.error(
+        request, status, title, text, retry_after=retry, links=links
+    )
+    if status == 405 and exc.headers:
+        response.headers["allow"] = exc.headers.get("Allow", "")
+    return response
+
+
+async def _store_down(request: Request, exc: Exception) -> Response:
+    log.error("session store unavailable during a request: %s", exc)
+    return demo(request).renderer.error(
+        request,
+        503,
+        "Temporarily unavailable",
+        "The session store cannot be reached right now. This usually clears up within seconds.",
+        retry_after=5,
+    )
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    return demo(request).renderer.error(
+        request, 500, "Something went wrong", "The error was logged. Please try again."
+    )
+
+
+def create_app(settings: DemoSettings, *, store: Store | None = None) -> Starlette:
+    """Build the reference app; every setting is checked here, before serving."""
+    cfg = build(settings)
+    store = store if store is not None else from_url(settings.store_url)
+    renderer = Renderer(
+        store_kind=str(getattr(store, "kind", type(store).__name__)),
+        tls=settings.tls,
+        idle=cfg.session.idle,
+        absolute=cfg.session.absolute,
+    )
+    state = DemoState(
+        users=UserDB(settings.users_db),
+        hasher=PasswordHasher(),
+        policy=PasswordPolicy(),
+        renderer=renderer,
+        config=cfg,
+        store=store,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await state.store.close()
+
+    routes = [
+        Route("/", views.index),
+        Route("/register", views.register_form, methods=["GET"]),
+        Route("/register", views.register_submit, methods=["POST"]),
+        Route("/login", views.login_form, methods=["GET"]),
+        Route("/login", views.login_submit, methods=["POST"]),
+        Route("/logout", views.logout, methods=["POST"]),
+        Route("/dashboard", views.dashboard),
+        Route("/me", views.me),
+        Route("/sessions", devices.sessions_page, methods=["GET"]),
+        Route("/sessions/revoke-others", devices.revoke_others, methods=["POST"]),
+        Route("/sessions/{handle}/revoke", devices.revoke_one, methods=["POST"]),
+        Route("/password", devices.password_form, methods=["GET"]),
+        Route("/password", devices.password_submit, methods=["POST"]),
+        Route("/cookies", views.cookies_page),
+        Route("/healthz", views.healthz),
+        Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
+    ]
+    middleware = [
+        Middleware(FriendlyErrors, renderer=renderer),
+        # The ignores: Starlette's _MiddlewareFactory protocol wants a positional-only
+        # `app`; these two name it, which is harmless at run time.
+        Middleware(SessionMiddleware, store=store, config=cfg.session),  # type: ignore[arg-type]
+        Middleware(RememberMeMiddleware, config=cfg.remember),  # type: ignore[arg-type]
+        Middleware(CSRFMiddleware),
+        Middleware(NoStoreForUsers),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={
+            HTTPException: _http_error,
+            StoreUnavailableError: _store_down,
+            500: _server_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.demo = state
+    app.state.settings = settings
+    return app

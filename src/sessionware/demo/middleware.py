@@ -1,0 +1,146 @@
+"""Two small ASGI wrappers of the demo: caching and security headers, friendly errors.
+
+The library's middlewares answer a refused CSRF check (403) and an unreachable store
+(503) with short plain text, which is right for an API. A person in a browser should
+see a page that says what happened and what to do, so :class:`FriendlyErrors`
+re-renders those plain-text answers as HTML for clients that accept HTML, keeping
+the status and ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.requests import Request
+
+from sessionware.demo.render import Renderer
+from sessionware.demo.state import who
+from sessionware.session import Session
+
+__all__ = ["FriendlyErrors", "NoStoreForUsers"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+_SECURITY_HEADERS = [
+    (b"content-security-policy", _CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+]
+_MESSAGES = {
+    403: (
+        "This request was refused",
+        "The form did not come from this site, or it was open too long. Nothing was "
+        "changed. Go back, reload the page and try again.",
+    ),
+    503: (
+        "Temporarily unavailable",
+        "The session store cannot be reached right now, so nobody can be signed in. "
+        "This usually clears up within seconds.",
+    ),
+}
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for k, v in headers:
+        if k.lower() == name:
+            return v
+    return None
+
+
+class NoStoreForUsers:
+    """``Cache-Control: no-store`` and ``Vary: Cookie`` on every response tied to a session.
+
+    A page that shows who is signed in must never be kept by a shared cache or the
+    back-forward cache of a shared computer (OWASP Session Management, CVE-2023-30861).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                session = scope.get("session")
+                if isinstance(session, Session) and (
+                    not session.is_new or session.destroyed or session.get_meta("uid")
+                ):
+                    headers = [
+                        (k, v)
+                        for k, v in message.get("headers", ())
+                        if k.lower() != b"cache-control"
+                    ]
+                    headers.append((b"cache-control", b"no-store"))
+                    vary = _header(headers, b"vary")
+                    if vary is None:
+                        headers.append((b"vary", b"Cookie"))
+                    elif b"cookie" not in vary.lower():
+                        headers = [(k, v) for k, v in headers if k.lower() != b"vary"]
+                        headers.append((b"vary", vary + b", Cookie"))
+                    message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, wrapped)
+
+
+class FriendlyErrors:
+    """Security headers on every response; plain-text 403/503 become HTML pages."""
+
+    def __init__(self, app: ASGIApp, *, renderer: Renderer) -> None:
+        self.app = app
+        self.renderer = renderer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        accept = _header(list(scope.get("headers", ())), b"accept") or b""
+        wants_html = b"text/html" in accept
+        replacing = False
+
+        async def wrapped(message: Message) -> None:
+            nonlocal replacing
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                status = message["status"]
+                kind = _header(headers, b"content-type") or b""
+                if wants_html and status in _MESSAGES and kind.startswith(b"text/plain"):
+                    replacing = True
+                    await self._page(scope, status, _header(headers, b"retry-after"), send)
+                    return
+                have = {k.lower() for k, _ in headers}
+                headers.extend(h for h in _SECURITY_HEADERS if h[0] not in have)
+                message["headers"] = headers
+            elif replacing:
+                return  # the plain-text body is replaced by the page already sent
+            await send(message)
+
+        await self.app(scope, receive, wrapped)
+
+    async def _page(self, scope: Scope, status: int, retry: bytes | None, send: Send) -> None:
+        title, text = _MESSAGES[status]
+        retry_after = int(retry) if retry and retry.isdigit() else None
+        request = Request(scope)
+        if isinstance(scope.get("session"), Session) and "app" in scope:
+            who(request)  # show who is signed in, as on every other page
+        response = self.renderer.error(request, status, title, text, retry_after=retry_after)
+        response.headers["cache-control"] = "no-store"
+        for name, value in _SECURITY_HEADERS:
+            response.headers[name.decode()] = value.decode()
+        await send(
+            {"type": "http.response.start", "status": status, "headers": response.raw_headers}
+        )
+        await send({"type": "http.response.body", "body": response.body})

@@ -1,0 +1,176 @@
+"""Templates, their filters, flash messages and the error pages.
+
+Flash messages live in the session, so they exist only for signed-in users: an
+anonymous visitor must get no cookie, so the few messages they see (signed out,
+session expired) come from a fixed list chosen by a query parameter, never echoed.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from sessionware import __version__
+from sessionware.csrf import csrf_token
+from sessionware.declaration import format_duration
+
+__all__ = ["NOTICES", "Renderer", "flash"]
+
+_FLASH_KEY = "flash"
+
+#: Messages an anonymous page may show, picked by ``?m=<code>``: never user-supplied text.
+NOTICES: dict[str, tuple[str, str]] = {
+    "signed-out": ("ok", "You have signed out."),
+    "expired": ("info", "Your session has ended. Please sign in again."),
+    "revoked": ("info", "This device was signed out. Please sign in again."),
+    "password-changed": ("info", "Your password was changed on another device. Sign in again."),
+}
+
+
+def flash(request: Request, kind: str, text: str) -> None:
+    """Queue a message for the next page of a signed-in user."""
+    queue = request.session.get(_FLASH_KEY) or []
+    queue.append([kind, text])
+    request.session[_FLASH_KEY] = queue[-5:]
+
+
+def _take_flashes(request: Request) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    session = request.scope.get("session")
+    if session is not None and not session.is_new and _FLASH_KEY in session:
+        out = [(k, t) for k, t in session.pop(_FLASH_KEY)]
+    code = request.query_params.get("m")
+    if code in NOTICES:
+        out.append(NOTICES[code])
+    return out
+
+
+def _csrf(request: Request) -> str:
+    """This request's CSRF token; none on pages served outside the CSRF middleware (503)."""
+    try:
+        return csrf_token(request)
+    except RuntimeError:
+        return ""
+
+
+def _when(ts: float | None) -> str:
+    if not ts:
+        return "—"
+    moment = datetime.datetime.fromtimestamp(ts).astimezone()
+    return moment.strftime("%d %b %Y, %H:%M:%S %Z")
+
+
+def _browser(ua: str | None) -> str:
+    """A short human name for a user agent string (good enough for a device list)."""
+    if not ua:
+        return "Unknown browser"
+    low = ua.lower()
+    name = "Browser"
+    for needle, label in (
+        ("edg/", "Edge"),
+        ("headlesschrome", "Headless Chrome"),
+        ("chrome/", "Chrome"),
+        ("chromium", "Chromium"),
+        ("firefox/", "Firefox"),
+        ("safari/", "Safari"),
+        ("curl/", "curl"),
+        ("python-httpx", "httpx"),
+        ("python", "Python"),
+    ):
+        if needle in low:
+            name = label
+            break
+    for needle, os_name in (
+        ("android", "Android"),
+        ("iphone", "iPhone"),
+        ("ipad", "iPad"),
+        ("windows", "Windows"),
+        ("mac os", "macOS"),
+        ("linux", "Linux"),
+    ):
+        if needle in low:
+            return f"{name} on {os_name}"
+    return name
+
+
+class Renderer:
+    """Renders pages with the context every page needs."""
+
+    def __init__(self, *, store_kind: str, tls: bool, idle: float, absolute: float) -> None:
+        self.env = Environment(
+            loader=FileSystemLoader(Path(__file__).parent / "templates"),
+            autoescape=select_autoescape(default=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["when"] = _when
+        self.env.filters["duration"] = format_duration
+        self.env.filters["browser"] = _browser
+        self.globals: dict[str, Any] = {
+            "version": __version__,
+            "store_kind": store_kind,
+            "tls": tls,
+            "idle": format_duration(idle),
+            "absolute": format_duration(absolute),
+        }
+
+    def page(
+        self,
+        request: Request,
+        name: str,
+        context: dict[str, Any] | None = None,
+        *,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> HTMLResponse:
+        """Render ``name`` with the user, CSRF token and flashes filled in."""
+        state = request.state
+        ctx: dict[str, Any] = {
+            **self.globals,
+            "request": request,
+            "user": getattr(state, "user", None),
+            "csrf": _csrf(request),
+            "flashes": _take_flashes(request),
+            "page": name.removesuffix(".html"),
+        }
+        ctx.update(context or {})
+        html = self.env.get_template(name).render(ctx)
+        return HTMLResponse(html, status_code=status, headers=headers)
+
+    def error(
+        self,
+        request: Request,
+        status: int,
+        title: str,
+        message: str,
+        *,
+        retry_after: int | None = None,
+        links: list[tuple[str, str]] | None = None,
+    ) -> Response:
+        """An error page, or JSON for clients that asked for JSON."""
+        headers = {"Retry-After": str(retry_after)} if retry_after else None
+        if "application/json" in request.headers.get("accept", "") or request.url.path == "/me":
+            body: dict[str, Any] = {"error": title, "detail": message}
+            if retry_after:
+                body["retry_after"] = retry_after
+            return JSONResponse(body, status_code=status, headers=headers)
+        if links is None:
+            links = [("/", "Back to the start page")]
+        return self.page(
+            request,
+            "error.html",
+            {
+                "status": status,
+                "title": title,
+                "message": message,
+                "retry_after": retry_after,
+                "links": links,
+            },
+            status=status,
+            headers=headers,
+        )

@@ -1,0 +1,74 @@
+"""What every demo view needs: the users, the hasher, the renderer, the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from sessionware.auth import current_user_id
+from sessionware.demo.config import DemoConfig
+from sessionware.demo.render import Renderer
+from sessionware.demo.users import User, UserDB
+from sessionware.passwords import PasswordHasher, PasswordPolicy
+from sessionware.stores.base import Store
+
+__all__ = ["DemoState", "check_password", "demo", "safe_next", "who"]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoState:
+    """The app's long-lived parts, kept on ``app.state.demo``."""
+
+    users: UserDB
+    hasher: PasswordHasher
+    policy: PasswordPolicy
+    renderer: Renderer
+    config: DemoConfig
+    store: Store
+
+
+def demo(request: Request) -> DemoState:
+    """The demo state of the app serving ``request``."""
+    state: DemoState = request.app.state.demo
+    return state
+
+
+def who(request: Request) -> User | None:
+    """The signed-in user (cached on the request), or None."""
+    if hasattr(request.state, "user"):
+        cached: User | None = request.state.user
+        return cached
+    uid = current_user_id(request)
+    user = demo(request).users.by_id(uid) if uid is not None else None
+    request.state.user = user
+    return user
+
+
+async def check_password(request: Request, user: User | None, password: str) -> bool:
+    """Argon2 verification off the event loop; unknown users cost the same work."""
+    hasher = demo(request).hasher
+    return await run_in_threadpool(
+        hasher.verify_or_dummy, user.password_hash if user else None, password
+    )
+
+
+def safe_next(value: Any, default: str = "/dashboard") -> str:
+    """A local path to go to after login, or ``default``: never another site.
+
+    Refuses scheme-relative (``//evil``), backslash (``/\\evil``, which browsers read
+    as ``//``), absolute URLs and control characters (OWASP unvalidated redirects).
+    """
+    if not isinstance(value, str) or not value or len(value) > 512:
+        return default
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return default
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in value):
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return default
+    return value

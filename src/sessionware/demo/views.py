@@ -1,0 +1,220 @@
+"""The public pages and the sign-in flow: landing, register, login, logout, dashboard."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from sessionware import auth
+from sessionware.declaration import declare, format_duration
+from sessionware.demo.render import flash
+from sessionware.demo.state import check_password, demo, safe_next, who
+from sessionware.exceptions import StoreUnavailableError
+from sessionware.throttle import TooManyAttemptsError
+
+__all__ = [
+    "cookies_page",
+    "dashboard",
+    "healthz",
+    "index",
+    "login_form",
+    "login_submit",
+    "logout",
+    "me",
+    "register_form",
+    "register_submit",
+]
+
+_USERNAME = re.compile(r"[A-Za-z0-9._-]{3,32}")
+_BAD_LOGIN = "Wrong username or password."
+
+
+def _field(form: Any, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _see_other(url: str) -> RedirectResponse:
+    """303: the browser follows a POST's answer with a GET."""
+    return RedirectResponse(url, status_code=303)
+
+
+async def index(request: Request) -> Response:
+    """The landing page: no session is read or made for a visitor."""
+    who(request)
+    return demo(request).renderer.page(request, "index.html")
+
+
+# -- register ---------------------------------------------------------------------
+
+
+def _hint(request: Request) -> str:
+    return f"At least {demo(request).policy.min_length} characters; not a common password."
+
+
+async def register_form(request: Request) -> Response:
+    """The registration form (signed-in users go to their dashboard)."""
+    if who(request):
+        return _see_other("/dashboard")
+    return demo(request).renderer.page(
+        request, "register.html", {"username": "", "password_hint": _hint(request)}
+    )
+
+
+async def register_submit(request: Request) -> Response:
+    """Create the account, then sign in with a new session."""
+    state = demo(request)
+    form = await request.form()
+    username, password = _field(form, "username").strip(), _field(form, "password")
+    error = None
+    if not _USERNAME.fullmatch(username):
+        error = "Choose a username of 3 to 32 letters, digits, dots, dashes or underscores."
+    else:
+        problems = state.policy.problems(password, user_inputs=[username])
+        if problems:
+            error = " ".join(problems)
+    user = None
+    if error is None:
+        digest = await run_in_threadpool(state.hasher.hash, password)
+        user = state.users.add(username, digest)
+        if user is None:
+            error = "That username is taken: choose another."
+    if user is None:
+        return state.renderer.page(
+            request,
+            "register.html",
+            {"username": username, "error": error, "password_hint": _hint(request)},
+            status=400,
+        )
+    await auth.login(request, str(user.id))
+    request.state.user = user
+    flash(request, "ok", f"Welcome, {user.username}! Your account is ready.")
+    return _see_other("/dashboard")
+
+
+# -- login and logout -------------------------------------------------------------
+
+
+def _remember_for(request: Request) -> str:
+    return format_duration(demo(request).config.remember.ttl_seconds)
+
+
+async def login_form(request: Request) -> Response:
+    """The sign-in form; ``next`` is kept only if it is a local path."""
+    nxt = safe_next(request.query_params.get("next"))
+    if who(request):
+        return _see_other(nxt)
+    return demo(request).renderer.page(
+        request,
+        "login.html",
+        {"username": "", "next": nxt, "remember_for": _remember_for(request)},
+    )
+
+
+async def login_submit(request: Request) -> Response:
+    """Check the password under the throttle; a failure sets no cookie."""
+    state = demo(request)
+    form = await request.form()
+    username, password = _field(form, "username").strip(), _field(form, "password")
+    nxt = safe_next(_field(form, "next"))
+    remember = _field(form, "remember_me") not in ("", "0", "off", "false")
+    throttle = state.config.throttle
+    await throttle.check(request, username)  # 429 before any password work
+    user = state.users.by_name(username) if username else None
+    if not await check_password(request, user, password) or user is None:
+        wait = await throttle.failed(request, username)
+        if wait:
+            raise TooManyAttemptsError(wait)
+        return state.renderer.page(
+            request,
+            "login.html",
+            {
+                "username": username,
+                "next": nxt,
+                "error": _BAD_LOGIN,
+                "remember_for": _remember_for(request),
+            },
+            status=401,
+        )
+    await throttle.succeeded(request, username)
+    if state.hasher.needs_rehash(user.password_hash):
+        state.users.set_password_hash(user.id, await run_in_threadpool(state.hasher.hash, password))
+    await auth.login(request, str(user.id), remember=remember)
+    request.state.user = user
+    flash(request, "ok", f"Signed in as {user.username}.")
+    return _see_other(nxt)
+
+
+async def logout(request: Request) -> Response:
+    """End this session and its remember-me series; POST only (a GET is a 405)."""
+    await auth.logout(request)
+    return _see_other("/?m=signed-out")
+
+
+# -- signed-in pages ----------------------------------------------------------------
+
+
+def _login_redirect(request: Request) -> Response:
+    return _see_other("/login?next=" + quote(request.url.path, safe="/"))
+
+
+async def dashboard(request: Request) -> Response:
+    """Who you are, and what the server knows about this session."""
+    user = who(request)
+    if user is None:
+        return _login_redirect(request)
+    state = demo(request)
+    session = request.scope["session"]
+    mine = [d for d in await auth.sessions_of(request, str(user.id)) if d.current]
+    cfg = state.config.session
+    created, seen = session.created, session.last_seen
+    info = {
+        "handle": mine[0].handle if mine else None,
+        "created": created,
+        "last_seen": seen,
+        "idle_expiry": (seen + cfg.idle) if seen else None,
+        "absolute_expiry": (created + cfg.absolute) if created else None,
+        "fresh": auth.is_recent_login(request, cfg.absolute),
+        "remembered": bool(mine and mine[0].remembered),
+    }
+    return state.renderer.page(request, "dashboard.html", {"info": info})
+
+
+async def me(request: Request) -> Response:
+    """``{"user_id", "username"}`` for the signed-in user, or a 401 in JSON."""
+    user = who(request)
+    if user is None:
+        return JSONResponse({"error": "not authenticated"}, status_code=401)
+    return JSONResponse({"user_id": user.id, "username": user.username})
+
+
+async def cookies_page(request: Request) -> Response:
+    """The cookie declaration, generated from the running settings."""
+    who(request)
+    state = demo(request)
+    cfg = state.config
+    table = declare(cfg.session, remember=cfg.remember, secure=cfg.session.secure is True)
+    return state.renderer.page(request, "cookies.html", {"cookies": table})
+
+
+async def healthz(request: Request) -> Response:
+    """200 when the session store answers, 503 when it does not (no session involved)."""
+    store = demo(request).store
+    try:
+        await store.load("sessionware-healthz")
+    except StoreUnavailableError:
+        return JSONResponse(
+            {"status": "unavailable", "store": getattr(store, "kind", "?")},
+            status_code=503,
+            headers={"Retry-After": "5", "Cache-Control": "no-store"},
+        )
+    return JSONResponse(
+        {"status": "ok", "store": getattr(store, "kind", "?")},
+        headers={"Cache-Control": "no-store"},
+    )
+
