@@ -282,3 +282,14 @@ def test_update_accepts_pairs_and_keywords(core: SessionCore) -> None:
     s.update([("a", 1)], b=2)
     s.update({"c": 3})
     assert dict(s) == {"a": 1, "b": 2, "c": 3}
+
+
+@pytest.mark.anyio
+async def test_touch_is_not_repeated_at_the_end_of_the_request(core: SessionCore) -> None:
+    """After touch(), the response plans no second refresh of the same session."""
+    s = await stored(core, user="ada")
+    clock = core.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(120)  # well past touch_interval
+    await s.touch()
+    assert core.plan(s, clock.now) is None

@@ -207,8 +207,11 @@ class SessionCore:
         """Refresh the idle expiry of a stored session now."""
         now = self.clock()
         created = session.created or now
-        sid = session.id
-        ok = await self.store.apply(self.key(sid), {"a": str(int(now))}, [], self.ttl(created, now))
+        stamp = str(int(now))
+        ok = await self.store.apply(self.key(session.id), {"a": stamp}, [], self.ttl(created, now))
+        if ok:
+            # Move the baseline too, or the end of the request would refresh again.
+            session._fields = {**session._fields, "a": stamp}
         return ok
 
     def is_secure(self, scheme: str, forwarded_proto: str | None) -> bool:
