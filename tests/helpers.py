@@ -114,6 +114,10 @@ def session_app(store: Any, **options: Any) -> Starlette:
             request.session[k] = v
         return PlainTextResponse("failed", status_code=int(request.path_params["code"]))
 
+    async def boom(request: Request) -> Response:
+        request.session["half"] = "written"
+        raise RuntimeError("the handler failed half-way")
+
     async def slow_set(request: Request) -> Response:
         """Set the query values, then wait until the test opens the named gate."""
         name = request.path_params["gate"]
@@ -136,6 +140,7 @@ def session_app(store: Any, **options: Any) -> Starlette:
             Route("/regenerate", regenerate),
             Route("/destroy", destroy),
             Route("/fail/{code:int}", fail),
+            Route("/boom", boom),
             Route("/slow/{gate}", slow_set),
             Route("/vary", vary),
         ]

@@ -395,6 +395,21 @@ async def test_5xx_saves_nothing(code: int) -> None:
     assert store.calls["apply"] == 0 and store.calls["create"] == 0
 
 
+async def test_handler_exception_saves_nothing() -> None:
+    """A handler that raises after changing the session gets a 500 and nothing is stored."""
+    store = CountingStore()
+    async with Browser(session_app(store)) as b:
+        r = await b.get("/boom")
+        assert r.status_code == 500
+        assert set_cookies(r) == []
+        await b.get("/set?user=ada")
+        store.calls.clear()
+        await b.get("/boom")
+        assert (await b.get("/read")).json() == {"user": "ada"}
+    assert len(store) == 1
+    assert store.calls["apply"] == 0
+
+
 async def test_4xx_still_saves() -> None:
     """A 4xx response is a normal answer: the session changes it made are kept."""
     store = MemoryStore(development=True)
