@@ -577,10 +577,24 @@ async def test_exempt_paths_skip_checks(client: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.anyio
-async def test_exempt_prefix_ignores_dot_segments(client: httpx.AsyncClient) -> None:
+async def test_exempt_prefix_ignores_dot_segments() -> None:
     """A prefix exemption does not cover a path with dot segments another layer might resolve."""
-    r = await client.post("/webhooks/../thing", headers={"Sec-Fetch-Site": "cross-site"})
-    assert r.status_code == 403
+    app = make_app(exempt_paths=["/webhooks/*"])
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    # Sent raw: httpx would resolve the dot segments before the request left.
+    for path in ("/webhooks/../thing", "/webhooks//x"):
+        scope = {"type": "http", "method": "POST", "path": path, "scheme": "https",
+                 "headers": [(b"host", b"testserver"), (b"sec-fetch-site", b"cross-site")]}
+        sent.clear()
+        await app(scope, receive, send)
+        assert sent[0]["status"] == 403, path
 
 
 @pytest.mark.anyio
@@ -875,3 +889,26 @@ async def test_example_json_api_client(example: Callable[[], Any]) -> None:
         assert r.status_code == 200 and r.json() == {"notes": ["a"]}
         r = await api.post("/api/notes", json={"text": "b"}, headers={"X-CSRF-Token": anon})
         assert r.status_code == 403
+
+
+def test_public_names_pinned() -> None:
+    """sessionware.csrf exports exactly its documented public names."""
+    import sessionware.csrf as module
+
+    assert sorted(module.__all__) == sorted(
+        ["SAFE_METHODS", "CSRFMiddleware", "csrf_exempt", "csrf_input", "csrf_token",
+         "install_jinja"]
+    )
+
+
+def test_import_loads_no_optional_dependency() -> None:
+    """Importing sessionware.csrf loads neither jinja2, markupsafe nor python-multipart."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sessionware.csrf; "
+        "print([m for m in ('jinja2', 'markupsafe', 'python_multipart') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -57,10 +57,11 @@ from __future__ import annotations
 import html
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
+from sessionware._csrf_exempt import Exemptions, csrf_exempt
 from sessionware._csrf_form import BodyTooLargeError, buffer_body, form_field, replay
 from sessionware._csrf_origin import gate, normalize_origin, own_origin
 from sessionware._csrf_token import (
@@ -95,7 +96,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-F = TypeVar("F")
 
 #: Methods never checked (RFC 9110 §9.2.1 safe methods): they must not change state.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -104,15 +104,8 @@ log = logging.getLogger("sessionware")
 security_log = logging.getLogger("sessionware.security")
 
 _SCOPE_KEY = "sessionware.csrf"
-_EXEMPT_ATTR = "__sessionware_csrf_exempt__"
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _GONE = "client disconnected"
-
-
-def csrf_exempt(endpoint: F) -> F:
-    """Mark a Starlette/FastAPI endpoint (function or class) as exempt: for webhooks only."""
-    setattr(endpoint, _EXEMPT_ATTR, True)
-    return endpoint
 
 
 class CSRFMiddleware:
@@ -139,7 +132,7 @@ class CSRFMiddleware:
         if not isinstance(allow_same_site, bool) or not isinstance(report_only, bool):
             raise ConfigurationError("allow_same_site and report_only must be True or False")
         self.allow_same_site = allow_same_site
-        self.exempt_paths = _paths(exempt_paths)
+        self.exemptions = Exemptions(exempt_paths)
         if not isinstance(field_name, str) or not field_name or len(field_name) > 100:
             raise ConfigurationError("field_name must be a non-empty form field name")
         self.field_name = field_name
@@ -163,14 +156,14 @@ class CSRFMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._started:
             self._started = True
-            self._log_exemptions(scope)
+            log.debug("CSRF checks skipped for %s", self.exemptions.describe(scope.get("app")))
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         session = _session_of(scope)
         scope[_SCOPE_KEY] = self
         send = _seeding(session, send)
-        if scope["method"].upper() in SAFE_METHODS or self._exempt(scope):
+        if scope["method"].upper() in SAFE_METHODS or self.exemptions.cover(scope):
             await self.app(scope, receive, send)
             return
         reason, receive = await self._check(scope, receive, session)
@@ -248,26 +241,6 @@ class CSRFMiddleware:
             self._report(scope, reason)
             return reason, receive
         return None, receive
-
-    # -- exemptions ---------------------------------------------------------------
-
-    def _exempt(self, scope: Scope) -> bool:
-        path = _route_path(scope)
-        exact, prefixes = self.exempt_paths
-        if path in exact:
-            return True
-        if prefixes and any(path.startswith(p) for p in prefixes) and _plain(path):
-            return True
-        endpoint = scope.get("endpoint")
-        if endpoint is None:
-            endpoint = _match(_routes_of(scope.get("app")), scope)
-        return getattr(endpoint, _EXEMPT_ATTR, False) is True
-
-    def _log_exemptions(self, scope: Scope) -> None:
-        exact, prefixes = self.exempt_paths
-        paths = sorted(exact) + [p + "*" for p in prefixes]
-        routes = sorted(_exempt_routes(_routes_of(scope.get("app")), ""))
-        log.debug("CSRF checks skipped for paths %s and routes %s", paths, routes)
 
     # -- logging ------------------------------------------------------------------
 
@@ -430,75 +403,3 @@ def _origins(values: Iterable[str]) -> frozenset[str]:
             )
         out.add(norm)
     return frozenset(out)
-
-
-def _paths(values: Iterable[str]) -> tuple[frozenset[str], tuple[str, ...]]:
-    if isinstance(values, str):
-        raise ConfigurationError("exempt_paths is a list of paths, not one string")
-    exact: set[str] = set()
-    prefixes: list[str] = []
-    for value in values:
-        if not isinstance(value, str) or not value.startswith("/"):
-            raise ConfigurationError(f"exempt_paths entry {value!r} must be a path starting with /")
-        if value.endswith("*"):
-            prefixes.append(value[:-1])
-        else:
-            exact.add(value)
-    return frozenset(exact), tuple(prefixes)
-
-
-def _route_path(scope: Scope) -> str:
-    """The path the app's routes see (``root_path`` removed, as Starlette's router does)."""
-    path: str = scope.get("path", "")
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
-        return path[len(root) :] or "/"
-    return path
-
-
-def _plain(path: str) -> bool:
-    """No dot segments or empty segments that a later layer might normalize away."""
-    return "//" not in path and not any(seg in (".", "..") for seg in path.split("/"))
-
-
-def _routes_of(app: Any) -> Sequence[Any]:
-    router = getattr(app, "router", app)
-    routes = getattr(router, "routes", None)
-    return routes if isinstance(routes, Sequence) else ()
-
-
-def _match(routes: Sequence[Any], scope: Scope, depth: int = 0) -> Any:
-    """The endpoint Starlette's router would pick for this request (first full match)."""
-    from starlette.routing import Match
-
-    for route in routes:
-        try:
-            match, child = route.matches(scope)
-        except Exception:  # a route that cannot judge this request is not an exemption
-            return None
-        if match is not Match.FULL:
-            continue
-        endpoint = child.get("endpoint")
-        if getattr(endpoint, _EXEMPT_ATTR, False) is True:
-            return endpoint
-        sub = getattr(route, "routes", None)
-        if sub and depth < 8:
-            return _match(sub, {**scope, **child}, depth + 1)
-        return endpoint
-    return None
-
-
-def _exempt_routes(routes: Sequence[Any], prefix: str, depth: int = 0) -> list[str]:
-    """Paths of routes whose endpoint is marked exempt, for the start-up log line."""
-    found = []
-    for route in routes:
-        path = prefix + str(getattr(route, "path", ""))
-        if getattr(getattr(route, "endpoint", None), _EXEMPT_ATTR, False) is True:
-            found.append(path)
-        elif getattr(getattr(route, "app", None), _EXEMPT_ATTR, False) is True:
-            found.append(path + "/*")
-        else:
-            sub = getattr(route, "routes", None)
-            if sub and depth < 8:
-                found.extend(_exempt_routes(sub, path, depth + 1))
-    return found
