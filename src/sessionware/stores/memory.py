@@ -138,6 +138,11 @@ class MemoryStore:
                 del self._data[k]
             return len(dead)
 
+    async def user_ids(self) -> list[str]:
+        """Every id in the user index (for ``sessionware sessions list`` without --user)."""
+        with self._lock:
+            return sorted(self._users)
+
     async def close(self) -> None:
         """Nothing to release."""
 

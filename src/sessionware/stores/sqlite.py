@@ -243,11 +243,24 @@ class SQLiteStore:
 
         return await self._write(run)
 
-    async def purge_expired(self) -> int:
-        """Delete every expired record and dangling index row; return how many sessions."""
+    async def purge_expired(self, limit: int | None = None) -> int:
+        """Delete expired records (at most ``limit``, oldest first) and dangling index rows.
+
+        Returns how many records went. A ``limit`` keeps each write transaction short on
+        a large file, so ``sessionware purge`` can show progress and never block the app.
+        """
 
         def run(conn: sqlite3.Connection, now: float) -> int:
-            n = conn.execute("DELETE FROM sessionware_sessions WHERE expires <= ?", (now,)).rowcount
+            if limit is None:
+                n = conn.execute(
+                    "DELETE FROM sessionware_sessions WHERE expires <= ?", (now,)
+                ).rowcount
+            else:
+                n = conn.execute(
+                    "DELETE FROM sessionware_sessions WHERE key IN (SELECT key FROM "
+                    "sessionware_sessions WHERE expires <= ? ORDER BY expires LIMIT ?)",
+                    (now, limit),
+                ).rowcount
             conn.execute(
                 "DELETE FROM sessionware_user_sessions WHERE key NOT IN "
                 "(SELECT key FROM sessionware_sessions)"
@@ -255,6 +268,22 @@ class SQLiteStore:
             return n
 
         return await self._write(run)
+
+    async def count_expired(self) -> int:
+        """How many expired records are waiting for :meth:`purge_expired`."""
+        with self._guard():
+            row = self._conn().execute(
+                "SELECT count(*) FROM sessionware_sessions WHERE expires <= ?", (self._clock(),)
+            ).fetchone()
+        return int(row[0])
+
+    async def user_ids(self) -> list[str]:
+        """Every id in the user index (for ``sessionware sessions list`` without --user)."""
+        with self._guard():
+            rows = self._conn().execute(
+                "SELECT DISTINCT user_id FROM sessionware_user_sessions ORDER BY user_id"
+            ).fetchall()
+        return [r[0] for r in rows]
 
     async def count(self) -> int:
         """How many live sessions the file holds."""
