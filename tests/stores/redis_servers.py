@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -30,18 +31,37 @@ __all__ = [
 _READY_DEADLINE = 10.0
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
-def _send(port: int, *args: str, timeout: float = 1.0) -> bytes:
+def free_port(*, bus: bool = False) -> int:
+    """A loopback port nobody listens on right now.
+
+    ``bus=True``: a cluster node also needs port + 10000 for its cluster bus, so the
+    port is drawn below the ephemeral range with both halves free.
+    """
+    if not bus:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, 30000)
+        if _bindable(port) and _bindable(port + 10000):
+            return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+def _send(port: int, *args: str | bytes, timeout: float = 1.0) -> bytes:
     """Send one command in RESP and return the raw reply (enough for readiness checks)."""
-    payload = b"*%d\r\n" % len(args) + b"".join(
-        b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in args
-    )
+    raw = [a if isinstance(a, bytes) else a.encode() for a in args]
+    payload = b"*%d\r\n" % len(raw) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in raw)
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(payload)
         data = b""
@@ -103,7 +123,7 @@ class RedisServer:
             raise RuntimeError(f"redis-server on port {self.port} exited ({self.proc.returncode})")
         return _send(self.port, "PING").startswith(b"+PONG")
 
-    def send(self, *args: str) -> bytes:
+    def send(self, *args: str | bytes) -> bytes:
         """One raw command to this server."""
         return _send(self.port, *args)
 
@@ -135,8 +155,10 @@ class Cluster:
 
     def __init__(self, workdir: Path) -> None:
         self.nodes = []
-        for _ in range(3):
-            port = free_port()
+        ports: set[int] = set()
+        while len(ports) < 3:
+            ports.add(free_port(bus=True))
+        for port in sorted(ports):
             conf = str(workdir / f"nodes-{port}.conf")
             extra = ("--cluster-enabled", "yes", "--cluster-config-file", conf)
             self.nodes.append(RedisServer(workdir, port, *extra, "--cluster-node-timeout", "2000"))

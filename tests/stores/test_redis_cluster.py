@@ -1,0 +1,96 @@
+"""RedisStore on a 3-master Redis Cluster these tests start themselves: the store
+contract, cross-slot user indexes, and concurrent requests through the middleware."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import anyio
+import httpx
+import pytest
+
+from sessionware.stores import RedisStore
+from sessionware.stores.base import Store
+from tests.stores.contract import StoreContract, new_key
+from tests.stores.redis_apps import SessionApp
+from tests.stores.redis_servers import Cluster
+
+
+class TestRedisClusterStore(StoreContract):
+    """The contract, on the test cluster."""
+
+    @pytest.fixture
+    async def store(self, redis_cluster: Cluster) -> AsyncIterator[Store]:
+        """A cluster RedisStore under a fresh prefix (the cluster is thrown away afterwards)."""
+        s = RedisStore.from_url(redis_cluster.url, prefix=f"c{uuid.uuid4().hex[:2]}:")
+        yield s
+        await s.close()
+
+
+@pytest.fixture
+async def store(redis_cluster: Cluster) -> AsyncIterator[RedisStore]:
+    """A cluster RedisStore under a fresh prefix."""
+    s = RedisStore.from_url(redis_cluster.url, prefix=f"c{uuid.uuid4().hex[:2]}:")
+    yield s
+    await s.close()
+
+
+def slots(cluster: Cluster, *keys: bytes) -> set[int]:
+    """The hash slots ``keys`` map to, as the cluster computes them."""
+    node = cluster.nodes[0]
+    out = set()
+    for k in keys:
+        reply = node.send("CLUSTER", "KEYSLOT", k)
+        out.add(int(reply[1:].strip()))
+    return out
+
+
+@pytest.mark.anyio
+async def test_store_is_a_cluster_store(store: RedisStore) -> None:
+    """redis+cluster:// builds a cluster client, and sessions spread over several masters."""
+    assert store.cluster
+    keys = [new_key() for _ in range(30)]
+    for k in keys:
+        await store.create(k, {".a": "1"}, 60)
+    nodes = {store.client.get_node_from_key(store.record_key(k)).port for k in keys}
+    assert len(nodes) > 1
+    loaded = [await store.load(k) for k in keys]
+    assert loaded == [{".a": "1"}] * 30
+
+
+@pytest.mark.anyio
+async def test_user_index_spans_slots(store: RedisStore, redis_cluster: Cluster) -> None:
+    """A user's set sits in its hash-tag slot while keys_of and delete_user_sessions reach
+    sessions on every master."""
+    keys = [new_key() for _ in range(12)]
+    for k in keys:
+        await store.create(k, {".a": "1"}, 60)
+        await store.link("42", k)
+    assert slots(redis_cluster, store.user_key("42")) == slots(redis_cluster, b"42")
+    record_slots = slots(redis_cluster, *(store.record_key(k) for k in keys))
+    assert len(record_slots) > 1
+    assert await store.keys_of("42") == sorted(keys)
+    assert set(await store.user_sessions("42")) == set(keys)
+    assert await store.delete_user_sessions("42", keep=keys[0]) == 11
+    assert await store.keys_of("42") == [keys[0]]
+
+
+@pytest.mark.anyio
+async def test_fifty_concurrent_requests_all_land_on_the_cluster(store: RedisStore) -> None:
+    """Fifty concurrent requests on one session, each adding its own key, all persist."""
+    app = SessionApp(store)
+    transport = httpx.ASGITransport(app=app.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        assert (await client.post("/login")).status_code == 200
+
+        async def one(i: int) -> None:
+            assert (await client.post(f"/set/k{i}?v={i}")).status_code == 200
+
+        async with anyio.create_task_group() as tg:
+            for i in range(50):
+                tg.start_soon(one, i)
+        data = (await client.get("/get")).json()
+        assert data == {"user_id": "42", **{f"k{i}": str(i) for i in range(50)}}
+        await client.post("/logout")
+        assert await store.load(app.seen["key"]) is None
