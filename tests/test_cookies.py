@@ -17,7 +17,7 @@ from sessionware.cookies import (
 NAME = "__Host-sid"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(header=st.one_of(st.text(), st.binary().map(lambda b: b.decode("latin-1"))))
 def test_parser_never_raises_and_is_bounded(header: str) -> None:
     """cookie_values returns a bounded list of substrings for any text or decoded bytes."""
@@ -28,7 +28,7 @@ def test_parser_never_raises_and_is_bounded(header: str) -> None:
         assert all(isinstance(v, str) and len(v) <= len(header) for v in values)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, database=None)
 @given(
     prefix=st.text(alphabet=st.characters(blacklist_characters=";"), max_size=40),
     value=st.from_regex(r"[A-Za-z0-9_.-]{0,60}", fullmatch=True),
