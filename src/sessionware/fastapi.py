@@ -6,7 +6,9 @@ cookie value itself is never trusted here: the user comes from the server-side
 session that ``SessionMiddleware`` loaded. Only this module imports FastAPI.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: FastAPI reads the dependency
+# annotations at run time, and those of the closures below name local variables
+# that a string annotation could not be resolved against.
 
 from typing import Annotated, Any
 

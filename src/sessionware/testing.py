@@ -75,7 +75,9 @@ async def _login_async(client: httpx.AsyncClient, app: Any, user_id: str, rememb
         client.cookies = helper.cookies
 
 
-def _login_sync(client: httpx.Client, app: Any, user_id: str, remember: bool) -> None:
+def _login_sync(client: Any, app: Any, user_id: str, remember: bool) -> None:
+    # Imported here: a user with a TestClient has imported it already (whichever of
+    # httpx / httpx2 it runs on), and nobody else pays for it.
     from starlette.testclient import TestClient
 
     tiny = _login_app(app, user_id, remember)
@@ -94,13 +96,11 @@ def login_as(
 
 
 @overload
-def login_as(
-    client: httpx.Client, user_id: str, *, remember: bool = ..., app: Any = ...
-) -> None: ...
+def login_as(client: Any, user_id: str, *, remember: bool = ..., app: Any = ...) -> None: ...
 
 
 def login_as(
-    client: httpx.AsyncClient | httpx.Client,
+    client: Any,
     user_id: str,
     *,
     remember: bool = False,
@@ -109,7 +109,7 @@ def login_as(
     """Log ``client`` in as ``user_id`` through the app's real middleware and store.
 
     Await it for an ``httpx.AsyncClient`` over ``ASGITransport``; call it plainly for
-    a Starlette ``TestClient``. Pass ``app=`` when the client does not expose it.
+    a Starlette ``TestClient`` (sync). Pass ``app=`` when the client does not expose it.
     """
     if isinstance(client, httpx.AsyncClient):
         target = app if app is not None else getattr(client._transport, "app", None)
