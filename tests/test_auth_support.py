@@ -1,5 +1,9 @@
 """Shared pieces of the auth tests: the real stores, a movable clock, a small app.
 
+The stores are the real ones: memory, SQLite in ``tmp_path``, Redis on 127.0.0.1:6379
+under a per-test prefix, PostgreSQL on 127.0.0.1:5432 (database ``test``) in tables of
+their own; both servers are cleaned up after each test and fail the run when missing.
+
 Not a test module of its own (it holds no tests); the auth, remember-me, throttle,
 FastAPI and testing-helper tests import from it.
 """
@@ -37,9 +41,10 @@ from sessionware.remember import RememberConfig, RememberMeMiddleware
 from sessionware.stores import MemoryStore, SQLiteStore, Store
 from sessionware.throttle import LoginThrottle
 
-STORES = ["memory", "sqlite", "redis"]
+STORES = ["memory", "sqlite", "redis", "postgres"]
 SECRET = "test-secret-" + "x" * 40
 REDIS_URL = "redis://127.0.0.1:6379/0"
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 BASE = "https://testserver"
 
 
@@ -71,6 +76,16 @@ async def open_store(kind: str, tmp_path: Path) -> AsyncIterator[Store]:
         finally:
             await sqlite_store.close()
         return
+    if kind == "postgres":
+        from sessionware.stores.postgres import PostgresStore
+
+        pg_store = PostgresStore(POSTGRES_URL, table="sw_auth_" + uuid.uuid4().hex[:12])
+        try:
+            yield pg_store
+        finally:
+            await pg_store.drop()
+            await pg_store.close()
+        return
     from sessionware.stores.redis import RedisStore
 
     prefix = f"swauth{uuid.uuid4().hex[:10]}:"
@@ -95,6 +110,16 @@ async def dump(store: Store, tmp_path: Path) -> str:
             rows += conn.execute("SELECT user_id, key FROM sessionware_user_sessions").fetchall()
         finally:
             conn.close()
+        return repr(rows)
+    if getattr(store, "kind", "") == "postgres":
+        import psycopg
+
+        table: str = store.table  # type: ignore[attr-defined]
+        async with await psycopg.AsyncConnection.connect(POSTGRES_URL) as conn:
+            cur = await conn.execute(f"SELECT key, fields::text FROM {table}")
+            rows = await cur.fetchall()
+            cur = await conn.execute(f"SELECT * FROM {table}_users")
+            rows += await cur.fetchall()
         return repr(rows)
     client: Any = store.client  # type: ignore[attr-defined]
     out = []

@@ -103,6 +103,24 @@ async def test_thief_first_then_owner_revokes_the_thief(store: Store, clock: Clo
         assert await store.keys_of("alice") == []
 
 
+async def test_theft_can_end_every_session_of_the_user(store: Store, clock: Clock) -> None:
+    """With on_theft="user" a detected theft also ends the user's unrelated sessions."""
+    app = make_app(store, clock, remember=RememberConfig(grace=0, on_theft="user"))
+    async with client(app) as laptop, client(app) as phone:
+        await phone.post("/login", json={"user": "alice", "remember": True})
+        await laptop.post("/login", json={"user": "alice"})
+        stolen = phone.cookies[REM]
+        clock.advance(1)
+        phone.cookies.delete(SID)
+        assert (await phone.get("/me")).json()["user"] == "alice"  # rotates
+        async with client(app, cookies={REM: stolen}) as thief:
+            assert (await thief.get("/me")).json()["user"] is None
+        assert (await laptop.get("/me")).json()["user"] is None
+        assert await store.keys_of("alice") == []
+    with pytest.raises(ConfigurationError, match="on_theft"):
+        RememberConfig(on_theft="everyone")  # type: ignore[arg-type]
+
+
 async def test_grace_window_accepts_parallel_requests(store: Store, clock: Clock) -> None:
     """Inside the grace window the replaced validator still logs in; after it, it is theft."""
     app = make_app(store, clock, remember=RememberConfig(grace=30))

@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sessionware.config import seconds
 from sessionware.cookies import cookie_values, format_set_cookie, is_prefixed, valid_name
@@ -65,6 +65,9 @@ class RememberConfig:
     ttl: float | timedelta = 30 * 86400
     grace: float | timedelta = 30
     secure: bool | None = None  # None: follow the session cookie's decision
+    #: On theft, end the series and its sessions ("series"), or every session and
+    #: series of the user ("user", Jaspan's "delete all remembered sessions").
+    on_theft: Literal["series", "user"] = "series"
 
     def __post_init__(self) -> None:
         ttl = seconds(self.ttl, "remember-me ttl")
@@ -76,6 +79,8 @@ class RememberConfig:
             raise ConfigurationError("remember-me grace must be seconds >= 0 (0 in tests)")
         if grace >= ttl:
             raise ConfigurationError("remember-me grace must be shorter than its ttl")
+        if self.on_theft not in ("series", "user"):
+            raise ConfigurationError("on_theft must be 'series' or 'user'")
         object.__setattr__(self, "ttl", ttl)
         object.__setattr__(self, "grace", float(grace))
         if not valid_name(self.cookie_name):
@@ -235,7 +240,7 @@ def _match(fields: Mapping[str, str], digest: str, now: float, grace: float) -> 
 
 async def _restore(scope: Scope, session: Session, cfg: RememberConfig) -> None:
     """Log the browser back in from its remember-me cookie, or clear a bad cookie."""
-    from sessionware.auth import begin, revoke_series_sessions
+    from sessionware.auth import begin, logout_everywhere, revoke_series_sessions
 
     store = session.store
     signer = _signer(session)
@@ -257,7 +262,10 @@ async def _restore(scope: Scope, session: Session, cfg: RememberConfig) -> None:
         state = _match(fields, sha256_hex(validator), now, cfg.grace_seconds)
         if state is None:
             await revoke_series(store, key, user)
-            ended = await revoke_series_sessions(store, user, key)
+            if cfg.on_theft == "user":
+                ended = await logout_everywhere(store, user)
+            else:
+                ended = await revoke_series_sessions(store, user, key)
             security_log.warning(
                 "remember-me token reused outside the grace window (possible theft): "
                 "series revoked with %d session(s) user=%s",
