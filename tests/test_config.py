@@ -161,3 +161,13 @@ def test_config_is_frozen() -> None:
     cfg = SessionConfig(secrets=[SECRET])
     with pytest.raises(AttributeError):
         cfg.cookie_name = "x"  # type: ignore[misc]
+
+
+def test_session_options_name_every_config_field() -> None:
+    """SessionOptions (the typed **options of SessionMiddleware) lists exactly SessionConfig's fields."""
+    import dataclasses
+
+    from sessionware.config import SessionOptions
+
+    fields = {f.name for f in dataclasses.fields(SessionConfig)} - {"secrets"}
+    assert set(SessionOptions.__annotations__) == fields

@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Unpack
 
-from sessionware.config import SessionConfig
+# Re-exported for sessionware's other adapters (sessionware.testing imports them here).
+from starlette.types import ASGIApp as ASGIApp
+from starlette.types import Message as Message
+from starlette.types import Receive as Receive
+from starlette.types import Scope as Scope
+from starlette.types import Send as Send
+
+from sessionware.config import SessionConfig, SessionOptions
 from sessionware.cookies import cookie_values
 from sessionware.core import SessionCore
 from sessionware.exceptions import ConfigurationError, StoreUnavailableError
@@ -21,12 +28,6 @@ from sessionware.session import Session
 from sessionware.stores.base import Store
 
 __all__ = ["SessionMiddleware"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("sessionware")
 
@@ -70,7 +71,7 @@ class SessionMiddleware:
         store: Store | None = None,
         secrets: Sequence[str] | None = None,
         config: SessionConfig | None = None,
-        **options: Any,
+        **options: Unpack[SessionOptions],
     ) -> None:
         if config is None:
             config = SessionConfig(secrets=secrets or [], **options)

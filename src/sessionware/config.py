@@ -11,12 +11,12 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from sessionware.cookies import is_prefixed, valid_name
 from sessionware.exceptions import ConfigurationError
 
-__all__ = ["MIN_SECRET_LENGTH", "SECRET_HINT", "SessionConfig", "seconds"]
+__all__ = ["MIN_SECRET_LENGTH", "SECRET_HINT", "SessionConfig", "SessionOptions", "seconds"]
 
 MIN_SECRET_LENGTH = 32
 SECRET_HINT = (
@@ -45,6 +45,33 @@ class _Masked(tuple[str, ...]):
 
     def __repr__(self) -> str:
         return f"<{len(self)} secret(s) hidden>"
+
+
+class SessionOptions(TypedDict, total=False):
+    """The keyword options of :class:`SessionConfig` (besides ``secrets``), for typed ``**kwargs``.
+
+    ``SessionMiddleware(app, store=..., secrets=..., **options)`` takes these, so a typo
+    is a type error and ``app.add_middleware`` type-checks under mypy strict.
+    """
+
+    cookie_name: str
+    genid: Callable[[], str] | None
+    resave: bool
+    save_uninitialized: bool
+    rolling: bool
+    idle_timeout: float | timedelta
+    absolute_timeout: float | timedelta
+    touch_interval: float | timedelta | None
+    trust_proxy: bool | int
+    http_only: bool
+    secure: bool | Literal["auto"]
+    same_site: Literal["lax", "strict", "none"] | None
+    domain: str | None
+    path: str
+    max_age: float | timedelta | None
+    partitioned: bool
+    max_size: int
+    clock: Callable[[], float] | None
 
 
 @dataclass(frozen=True, kw_only=True)
