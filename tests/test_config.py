@@ -164,7 +164,7 @@ def test_config_is_frozen() -> None:
 
 
 def test_session_options_name_every_config_field() -> None:
-    """SessionOptions (the typed **options of SessionMiddleware) lists exactly SessionConfig's fields."""
+    """SessionOptions (SessionMiddleware's typed **options) lists exactly SessionConfig's fields."""
     import dataclasses
 
     from sessionware.config import SessionOptions
