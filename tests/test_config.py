@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -171,3 +172,27 @@ def test_session_options_name_every_config_field() -> None:
 
     fields = {f.name for f in dataclasses.fields(SessionConfig)} - {"secrets"}
     assert set(SessionOptions.__annotations__) == fields
+
+
+def test_from_env_reads_session_store_and_the_middleware_builds_it(tmp_path: Path) -> None:
+    """SESSION_STORE names the store; SessionMiddleware builds it when no store= is given."""
+    from sessionware import SessionMiddleware
+    from sessionware.stores import SQLiteStore
+
+    url = f"sqlite:///{tmp_path}/s.db"
+    cfg = SessionConfig.from_env({"SESSION_SECRET": "s" * 40, "SESSION_STORE": url})
+    assert cfg.store_url == url
+    assert url not in repr(cfg)  # a store URL may carry a password
+    mw = SessionMiddleware(lambda *a: None, config=cfg)  # type: ignore[arg-type]
+    assert isinstance(mw.core.store, SQLiteStore)
+    assert mw.core.store.path == f"{tmp_path}/s.db"
+
+
+def test_bad_store_url_does_not_echo_the_url() -> None:
+    """A malformed store URL fails at start-up without repeating it (it may hold a password)."""
+    from sessionware import SessionMiddleware
+
+    cfg = SessionConfig(secrets=["s" * 40], store_url="hunter2-not-a-url")
+    with pytest.raises(ConfigurationError, match="sqlite:///") as info:
+        SessionMiddleware(lambda *a: None, config=cfg)  # type: ignore[arg-type]
+    assert "hunter2" not in str(info.value)

@@ -77,6 +77,10 @@ class SessionMiddleware:
             config = SessionConfig(secrets=secrets or [], **options)
         elif secrets is not None or options:
             raise ConfigurationError("pass either config=SessionConfig(...) or options, not both")
+        if store is None and config.store_url:
+            from sessionware.stores import from_url
+
+            store = from_url(config.store_url)
         if store is None:
             raise ConfigurationError(
                 "SessionMiddleware needs a store: store=SQLiteStore('sessions.db') for one "

@@ -72,6 +72,7 @@ class SessionOptions(TypedDict, total=False):
     partitioned: bool
     max_size: int
     clock: Callable[[], float] | None
+    store_url: str | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +98,9 @@ class SessionConfig:
     partitioned: bool = False
     max_size: int = 64 * 1024
     clock: Callable[[], float] | None = field(default=None, repr=False)
+    #: Where sessions live when no ``store=`` is given (``SESSION_STORE``); see
+    #: :func:`sessionware.stores.from_url`. Never logged: it may hold a password.
+    store_url: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -196,14 +200,17 @@ class SessionConfig:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> SessionConfig:
-        """Build from ``SESSION_SECRET`` (comma-separated, first signs) and timeouts.
+        """Build from ``SESSION_SECRET`` (comma-separated, first signs), ``SESSION_STORE``
+        and the timeouts.
 
-        ``SESSION_IDLE_TIMEOUT`` and ``SESSION_ABSOLUTE_TIMEOUT`` are seconds. The store
-        comes from ``SESSION_STORE``: see :func:`sessionware.stores.from_url`.
+        ``SESSION_IDLE_TIMEOUT`` and ``SESSION_ABSOLUTE_TIMEOUT`` are seconds; the store
+        URL forms are those of :func:`sessionware.stores.from_url`.
         """
         env = os.environ if environ is None else environ
         raw = env.get("SESSION_SECRET", "")
         kwargs: dict[str, Any] = {"secrets": [s.strip() for s in raw.split(",") if s.strip()]}
+        if env.get("SESSION_STORE"):
+            kwargs["store_url"] = env["SESSION_STORE"]
         for var, name in (
             ("SESSION_IDLE_TIMEOUT", "idle_timeout"),
             ("SESSION_ABSOLUTE_TIMEOUT", "absolute_timeout"),

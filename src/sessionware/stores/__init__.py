@@ -51,7 +51,8 @@ def from_url(url: str, **options: Any) -> Store:
     A URL nobody understands fails with the list of forms that work.
     """
     if not isinstance(url, str) or "://" not in url:
-        raise ConfigurationError(f"bad store URL {url!r}: use one of {_SCHEMES}")
+        # The URL itself is not echoed: it may carry a password.
+        raise ConfigurationError(f"bad store URL (no scheme): use one of {_SCHEMES}")
     scheme = urlsplit(url).scheme.lower()
     if scheme == "memory":
         return MemoryStore(**options)
@@ -64,7 +65,7 @@ def from_url(url: str, **options: Any) -> Store:
         try:
             return SQLiteStore(path, **options)
         except ValueError as exc:
-            raise ConfigurationError(f"bad store URL {url!r}: {exc}") from None
+            raise ConfigurationError(f"bad sqlite store URL: {exc}") from None
     if scheme.startswith("redis"):
         from sessionware.stores.redis import RedisStore
 
