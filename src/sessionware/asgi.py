@@ -27,7 +27,7 @@ from sessionware.exceptions import ConfigurationError, StoreUnavailableError
 from sessionware.session import Session
 from sessionware.stores.base import Store
 
-__all__ = ["SessionMiddleware"]
+__all__ = ["SessionMiddleware", "get_session"]
 
 log = logging.getLogger("sessionware")
 

@@ -74,3 +74,14 @@ async def test_purge_expired_counts_and_keeps_live() -> None:
     assert await store.purge_expired() == 1
     assert len(store) == 1
     assert await store.load(live) is not None
+
+
+@pytest.mark.anyio
+async def test_incr_records_count_towards_max_entries() -> None:
+    """Counters created by incr are evicted like sessions, so max_entries really bounds memory."""
+    store = MemoryStore(max_entries=2, development=True)
+    for i in range(5):
+        await store.incr(f"th:{i}", "n", 1, 60)
+    assert len(store) == 2
+    assert await store.load("th:4") == {"n": "1"}
+    assert await store.load("th:0") is None

@@ -70,9 +70,13 @@ class MemoryStore:
             if self._live(key, now) is not None:
                 raise SessionCollisionError("session key already exists")
             self._data[key] = (dict(fields), now + ttl)
-            if self._max is not None:
-                while len(self._data) > self._max:
-                    self._data.popitem(last=False)
+            self._evict()
+
+    def _evict(self) -> None:
+        """Drop least-recently-used records beyond ``max_entries`` (caller holds the lock)."""
+        if self._max is not None:
+            while len(self._data) > self._max:
+                self._data.popitem(last=False)
 
     async def apply(self, key: str, sets: Fields, dels: list[str], ttl: float) -> bool:
         """Merge one request's changes into a live record (copy-on-write), or refuse."""
@@ -96,6 +100,7 @@ class MemoryStore:
             if fields is None:
                 value = amount
                 self._data[key] = ({field: str(value)}, now + ttl)
+                self._evict()
             else:
                 value = int(fields.get(field, "0")) + amount
                 self._data[key] = ({**fields, field: str(value)}, self._data[key][1])
