@@ -232,3 +232,46 @@ def test_client_ip_trusts_only_the_configured_hops() -> None:
     assert client_ip(scope, 1) == "3.3.3.3"
     assert client_ip(scope, 2) == "2.2.2.2"
     assert client_ip(scope, 9) == "1.1.1.1"
+
+
+async def test_store_level_calls_for_admins(app: Starlette, store: Store) -> None:
+    """Given only the store, revoke and logout_everywhere end a user's sessions and series."""
+    from sessionware.auth import logout_everywhere, revoke
+
+    async with client(app) as a, client(app) as b:
+        await a.post("/login", json={"user": "alice", "remember": True})
+        await b.post("/login", json={"user": "alice", "remember": True})
+        handles = [d.handle for d in await sessions_of(store, "alice")]
+        assert await revoke(store, "alice", handles[0]) is True
+        assert await revoke(store, "bob", handles[1]) is False  # another user's handle
+        assert len(await sessions_of(store, "alice")) == 1
+        assert await logout_everywhere(store, "alice") == 1
+        assert await store.keys_of("alice") == [] and await store.keys_of("rm:alice") == []
+        for c in (a, b):
+            c.cookies.delete(SID)
+            assert (await c.get("/me")).json()["user"] is None
+
+
+def test_public_names() -> None:
+    """The public names of the auth modules are pinned."""
+    from sessionware import auth, passwords, remember, throttle
+
+    assert set(auth.__all__) >= {
+        "login",
+        "logout",
+        "logout_everywhere",
+        "sessions_of",
+        "revoke",
+        "password_changed",
+        "requires_recent_login",
+        "reauthenticate",
+        "current_user_id",
+    }
+    assert passwords.__all__ == [
+        "PasswordHasher",
+        "PasswordPolicy",
+        "WeakPasswordError",
+        "common_passwords",
+    ]
+    assert "RememberMeMiddleware" in remember.__all__ and "RememberConfig" in remember.__all__
+    assert throttle.__all__ == ["LoginThrottle", "TooManyAttemptsError", "too_many_attempts"]
