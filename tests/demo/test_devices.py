@@ -170,7 +170,7 @@ async def test_remember_me_restores_a_session_that_is_not_fresh(
     page = await restarted.get("/password")
     assert "remember me" in page.text.lower()
     dashboard = await restarted.get("/dashboard")
-    assert "remember me</span>" in dashboard.text
+    assert "remember-me cookie</span>" in dashboard.text
     wrong = await restarted.submit(
         "/sessions", "/sessions/revoke-others", {"password": "not it at all"}
     )

@@ -16,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -71,6 +72,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, TooManyAttemptsError):
         retry = exc.retry_after
     links = None
+    if status == 429:
+        links = [("/login", "Back to sign in"), ("/", "Start page")]
     if status == 401:
         links = [("/login?next=" + request.url.path, "Sign in"), ("/", "Start page")]
     if "session" in request.scope:
@@ -142,12 +145,13 @@ def create_app(settings: DemoSettings, *, store: Store | None = None) -> Starlet
         Route("/healthz", views.healthz),
         Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
     ]
+    # Any: Starlette's _MiddlewareFactory protocol is stricter about the `app`
+    # parameter than some of our middlewares' signatures, which is harmless at run time.
+    remember_mw: Any = RememberMeMiddleware
     middleware = [
         Middleware(FriendlyErrors, renderer=renderer),
-        # The ignores: Starlette's _MiddlewareFactory protocol wants a positional-only
-        # `app`; these two name it, which is harmless at run time.
-        Middleware(SessionMiddleware, store=store, config=cfg.session),  # type: ignore[arg-type]
-        Middleware(RememberMeMiddleware, config=cfg.remember),  # type: ignore[arg-type]
+        Middleware(SessionMiddleware, store=store, config=cfg.session),
+        Middleware(remember_mw, config=cfg.remember),
         Middleware(CSRFMiddleware),
         Middleware(NoStoreForUsers),
     ]

@@ -76,8 +76,7 @@ async def sessions_page(request: Request) -> Response:
             {
                 "user_id": user.id,
                 "sessions": [
-                    {k: v for k, v in asdict(d).items() if k != "authenticated_at"}
-                    for d in devices
+                    {k: v for k, v in asdict(d).items() if k != "authenticated_at"} for d in devices
                 ],
                 "csrf_token": csrf_token(request),
             }

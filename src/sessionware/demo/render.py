@@ -61,8 +61,13 @@ def _csrf(request: Request) -> str:
 def _when(ts: float | None) -> str:
     if not ts:
         return "—"
-    moment = datetime.datetime.fromtimestamp(ts).astimezone()
-    return moment.strftime("%d %b %Y, %H:%M:%S %Z")
+    return datetime.datetime.fromtimestamp(ts).strftime("%d %b %Y, %H:%M:%S")
+
+
+def _short(ts: float | None) -> str:
+    if not ts:
+        return "—"
+    return datetime.datetime.fromtimestamp(ts).strftime("%d %b, %H:%M:%S")
 
 
 def _browser(ua: str | None) -> str:
@@ -109,6 +114,7 @@ class Renderer:
             lstrip_blocks=True,
         )
         self.env.filters["when"] = _when
+        self.env.filters["short"] = _short
         self.env.filters["duration"] = format_duration
         self.env.filters["browser"] = _browser
         self.globals: dict[str, Any] = {
@@ -117,6 +123,7 @@ class Renderer:
             "tls": tls,
             "idle": format_duration(idle),
             "absolute": format_duration(absolute),
+            "timezone": datetime.datetime.now().astimezone().tzname() or "local time",
         }
 
     def page(

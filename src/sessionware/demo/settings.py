@@ -23,6 +23,7 @@ __all__ = ["DEFAULT_DB", "STATE_DIR", "DemoSettings", "ensure_secret", "sqlite_p
 DEFAULT_DB = "sessionware-demo.sqlite3"
 STATE_DIR = ".sessionware"
 
+
 def sqlite_path(url: str) -> str | None:
     """The file a ``sqlite://`` store URL names (as :func:`stores.from_url` reads it)."""
     if urlsplit(url).scheme.lower() != "sqlite":

@@ -217,4 +217,3 @@ async def healthz(request: Request) -> Response:
         {"status": "ok", "store": getattr(store, "kind", "?")},
         headers={"Cache-Control": "no-store"},
     )
-
