@@ -265,3 +265,24 @@ async def test_unsafe_request_without_token_is_refused(client: Client) -> None:
     assert response.status_code == 403
     assert (await client.get("/me")).status_code == 200
     assert ORIGIN.startswith("http://")
+
+
+async def test_idle_session_ends_on_the_server(make_app: Callable[..., Starlette]) -> None:
+    """With SESSION_IDLE_TIMEOUT=1 a session unused for longer is gone, and the sign-in
+    page says the session ended."""
+    import anyio
+
+    app = make_app({"SESSION_IDLE_TIMEOUT": "1"})
+    c = Client(app)
+    try:
+        await c.register("olga")
+        assert (await c.get("/me")).status_code == 200
+        await anyio.sleep(1.3)
+        gone = await c.get("/dashboard")
+        page = await c.get(gone.headers["location"])
+    finally:
+        await c.aclose()
+        await app.state.demo.store.close()
+    assert gone.headers["location"] == "/login?next=/dashboard&m=expired"
+    assert "Your session has ended" in page.text
+    assert "sid" not in c.jar  # the dead cookie was cleared

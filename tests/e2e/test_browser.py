@@ -145,7 +145,8 @@ def test_revoking_the_other_device_signs_it_out(demo: Demo, new_context: NewCont
     assert laptop.locator(".flash-ok").inner_text() == "That device is signed out."
     assert laptop.locator("[data-testid=devices] tbody tr").count() == 1
     phone.goto(demo.url + "/dashboard")
-    assert phone.url == demo.url + "/login?next=/dashboard"
+    assert phone.url == demo.url + "/login?next=/dashboard&m=expired"
+    assert "Please sign in again" in phone.locator(".flash-info").inner_text()
 
 
 def test_password_change_signs_out_the_other_device(demo: Demo, new_context: NewContext) -> None:
@@ -162,7 +163,7 @@ def test_password_change_signs_out_the_other_device(demo: Demo, new_context: New
     laptop.wait_for_url(demo.url + "/dashboard")
     assert "1 other device signed out" in laptop.locator(".flash-ok").inner_text()
     phone.goto(demo.url + "/sessions")
-    assert phone.url == demo.url + "/login?next=/sessions"
+    assert phone.url == demo.url + "/login?next=/sessions&m=expired"
     login(phone, demo.url, name, password="a brand new passphrase")
 
 

@@ -21,6 +21,7 @@ from sessionware.demo.config import RECENT_LOGIN
 from sessionware.demo.render import flash
 from sessionware.demo.state import check_password, demo, who
 from sessionware.demo.users import User
+from sessionware.demo.views import login_redirect
 from sessionware.throttle import TooManyAttemptsError
 
 __all__ = ["password_form", "password_submit", "revoke_one", "revoke_others", "sessions_page"]
@@ -69,7 +70,7 @@ async def sessions_page(request: Request) -> Response:
     if user is None:
         if wants_json:
             return JSONResponse({"error": "not authenticated"}, status_code=401)
-        return _see_other("/login?next=/sessions")
+        return login_redirect(request)
     devices = await auth.sessions_of(request, str(user.id))
     if wants_json:
         return JSONResponse(
@@ -142,7 +143,7 @@ def _password_page(request: Request, error: str | None = None, status: int = 200
 async def password_form(request: Request) -> Response:
     """The change-password form."""
     if who(request) is None:
-        return _see_other("/login?next=/password")
+        return login_redirect(request)
     return _password_page(request)
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "healthz",
     "index",
     "login_form",
+    "login_redirect",
     "login_submit",
     "logout",
     "me",
@@ -159,15 +160,20 @@ async def logout(request: Request) -> Response:
 # -- signed-in pages ----------------------------------------------------------------
 
 
-def _login_redirect(request: Request) -> Response:
-    return _see_other("/login?next=" + quote(request.url.path, safe="/"))
+def login_redirect(request: Request) -> Response:
+    """To the sign-in form, saying why when the browser's session has just ended."""
+    url = "/login?next=" + quote(request.url.path, safe="/")
+    session = request.scope.get("session")
+    if session is not None and session.is_new and getattr(session, "had_cookie", False):
+        url += "&m=expired"  # a cookie came, but no live session answered to it
+    return _see_other(url)
 
 
 async def dashboard(request: Request) -> Response:
     """Who you are, and what the server knows about this session."""
     user = who(request)
     if user is None:
-        return _login_redirect(request)
+        return login_redirect(request)
     state = demo(request)
     session = request.scope["session"]
     mine = [d for d in await auth.sessions_of(request, str(user.id)) if d.current]
