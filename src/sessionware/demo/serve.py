@@ -48,7 +48,14 @@ def serve(*, store: str | None, host: str, port: int, tls: bool) -> int:
         scheme = "http"
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - only compared
     _say(f"open {scheme}://{shown}:{port}/ (Ctrl+C to stop)")
-    logging.getLogger("sessionware").setLevel(logging.INFO)
+    # Show the library's security events (sign-ins, revocations, refused CSRF posts):
+    # they name users and short hashes, never ids, tokens or passwords.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)-9s %(name)s: %(message)s"))
+    library = logging.getLogger("sessionware")
+    library.addHandler(handler)
+    library.setLevel(logging.INFO)
+    library.propagate = False
     uvicorn.run(
         app,
         host=host,
