@@ -27,8 +27,6 @@ _FLASH_KEY = "flash"
 NOTICES: dict[str, tuple[str, str]] = {
     "signed-out": ("ok", "You have signed out."),
     "expired": ("info", "Your session has ended. Please sign in again."),
-    "revoked": ("info", "This device was signed out. Please sign in again."),
-    "password-changed": ("info", "Your password was changed on another device. Sign in again."),
 }
 
 
