@@ -90,7 +90,8 @@ def main() -> None:
             for scenario in ("read", "write"):
                 best = (0.0, 0.0)
                 for _ in range(args.rounds):
-                    r = wrk(f"http://127.0.0.1:{port}/{scenario}", cookie, args.seconds, args.connections)
+                    url = f"http://127.0.0.1:{port}/{scenario}"
+                    r = wrk(url, cookie, args.seconds, args.connections)
                     best = max(best, r)
                 results[(kind, scenario)] = best
         finally:
