@@ -20,10 +20,12 @@ import hmac
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionware.config import seconds
 from sessionware.cookies import cookie_values, format_set_cookie, is_prefixed, valid_name
@@ -36,6 +38,7 @@ from sessionware.tokens import new_split_token, parse_split_token, sha256_hex
 __all__ = [
     "RememberConfig",
     "RememberMeMiddleware",
+    "RememberOptions",
     "issue",
     "read_token",
     "revoke_series",
@@ -43,11 +46,6 @@ __all__ = [
     "series_key",
 ]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 security_log = logging.getLogger("sessionware.security")
 
@@ -55,6 +53,16 @@ _CONFIG = "sessionware.remember"
 _PENDING = "sessionware.remember.cookie"
 _MAX_DAYS = 400  # RFC 6265bis caps Max-Age/Expires at 400 days
 _CURRENT = "0"
+
+
+class RememberOptions(TypedDict, total=False):
+    """:class:`RememberConfig`'s options, so ``RememberMeMiddleware(**options)`` is typed."""
+
+    cookie_name: str
+    ttl: float | timedelta
+    grace: float | timedelta
+    secure: bool | None
+    on_theft: Literal["series", "user"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -314,7 +322,11 @@ class RememberMeMiddleware:
     """
 
     def __init__(
-        self, app: ASGIApp, *, config: RememberConfig | None = None, **options: Any
+        self,
+        app: ASGIApp,
+        *,
+        config: RememberConfig | None = None,
+        **options: Unpack[RememberOptions],
     ) -> None:
         if config is not None and options:
             raise ConfigurationError("pass either config=RememberConfig(...) or options, not both")

@@ -16,7 +16,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -145,13 +144,10 @@ def create_app(settings: DemoSettings, *, store: Store | None = None) -> Starlet
         Route("/healthz", views.healthz),
         Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
     ]
-    # Any: Starlette's _MiddlewareFactory protocol is stricter about the `app`
-    # parameter than some of our middlewares' signatures, which is harmless at run time.
-    remember_mw: Any = RememberMeMiddleware
     middleware = [
         Middleware(FriendlyErrors, renderer=renderer),
         Middleware(SessionMiddleware, store=store, config=cfg.session),
-        Middleware(remember_mw, config=cfg.remember),
+        Middleware(RememberMeMiddleware, config=cfg.remember),
         Middleware(CSRFMiddleware),
         Middleware(NoStoreForUsers),
     ]
