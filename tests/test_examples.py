@@ -100,3 +100,63 @@ async def test_fastapi_dependency_returns_a_sessionware_session(
     async with _client(app) as c:
         assert (await c.get("/probe")).json() == {"same": True}
     assert isinstance(captured[0], Session)
+
+
+@pytest.fixture
+async def auth_example(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[dict[str, Any]]:
+    """examples/auth_app.py, loaded on a SQLite file in tmp_path."""
+    mod = await _loaded("auth_app.py", tmp_path, monkeypatch)
+    yield mod
+    await mod["store"].close()
+
+
+async def test_auth_example_logs_in_as_a_browser_and_out_with_the_token(
+    auth_example: dict[str, Any],
+) -> None:
+    """A browser-like client logs in, sees itself, needs the CSRF token to log out, then can."""
+    browser = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
+    async with _client(auth_example["app"]) as c:
+        bad = await c.post("/login", json={"username": "ada", "password": "nope"}, headers=browser)
+        assert bad.status_code == 401
+        assert "set-cookie" not in bad.headers  # a failed login leaves no trace
+        r = await c.post(
+            "/login",
+            json={"username": "ada", "password": "correct horse battery staple"},
+            headers=browser,
+        )
+        assert r.status_code == 200, r.text
+        token = r.json()["csrf_token"]
+        me = await c.get("/me")
+        assert me.json()["user"] == "ada" and len(me.json()["devices"]) == 1
+        assert (await c.post("/logout", headers=browser)).status_code == 403
+        out = await c.post("/logout", headers={**browser, "X-CSRF-Token": token})
+        assert out.status_code == 200
+        assert (await c.get("/me")).status_code == 401
+
+
+async def test_auth_example_script_login_needs_the_anonymous_token(
+    auth_example: dict[str, Any],
+) -> None:
+    """A script (no Origin, no Fetch-Metadata) must fetch a token before it may log in."""
+    creds = {"username": "ada", "password": "correct horse battery staple", "remember_me": True}
+    async with _client(auth_example["app"]) as c:
+        assert (await c.post("/login", json=creds)).status_code == 403
+        anon = await c.get("/csrf")
+        assert "set-cookie" not in anon.headers  # handing out a token creates no session
+        r = await c.post("/login", json=creds, headers={"X-CSRF-Token": anon.json()["csrf_token"]})
+        assert r.status_code == 200, r.text
+        assert {"sid", "remember"} <= set(c.cookies.keys())
+
+
+async def test_auth_example_throttles_with_retry_after(auth_example: dict[str, Any]) -> None:
+    """Repeated wrong passwords end in 429 with a Retry-After header."""
+    browser = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
+    async with _client(auth_example["app"]) as c:
+        statuses = []
+        for _ in range(8):
+            r = await c.post("/login", json={"username": "bob", "password": "x"}, headers=browser)
+            statuses.append(r.status_code)
+        assert statuses[0] == 401 and 429 in statuses
+        assert int(r.headers["retry-after"]) > 0
