@@ -1,11 +1,14 @@
 # Shared set-up steps for scripts/demo and scripts/test (sourced, not run).
 
+# setup_python [EXTRAS]: make .venv and install the project with those extras
+# (default: everything the tests need).
 setup_python() {
+  local extras="${1:-test,demo,bench}"
   if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
   fi
   .venv/bin/python -m pip install -q --disable-pip-version-check -U pip >/dev/null
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,demo]"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${extras}]"
 }
 
 setup_chromium() {
