@@ -191,7 +191,7 @@ async def test_user_sessions_lists_live_sessions_with_fields(store: RedisStore) 
         await store.link("u1", k)
     await store.delete(dead)
     assert await store.user_sessions("u1") == {live: {".a": "1"}}
-    assert await store.client.smembers(store.user_key("u1")) == {live.encode()}
+    assert await store.client.smembers(store.user_key("u1")) == {live}
 
 
 @pytest.mark.anyio
@@ -220,7 +220,7 @@ async def test_link_prunes_dead_members_once_the_set_grows(store: RedisStore) ->
     live = new_key()
     await store.create(live, {".a": "1"}, 60)
     await store.link("u2", live)
-    assert await store.client.smembers(store.user_key("u2")) == {live.encode()}
+    assert await store.client.smembers(store.user_key("u2")) == {live}
 
 
 # -- errors and URLs --------------------------------------------------------------------

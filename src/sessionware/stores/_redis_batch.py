@@ -15,6 +15,7 @@ script) is atomic by itself, which is all the store needs.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,9 +73,17 @@ class Batcher:
     ``coalesce=False`` sends every command on its own (the naive baseline).
     """
 
-    def __init__(self, client: Any, *, coalesce: bool = True) -> None:
+    def __init__(self, client: Any, *, coalesce: bool = True, timeout: float | None = None) -> None:
         self._client = client
         self._coalesce = coalesce
+        # A plain or Sentinel-managed client: talk to one pooled connection directly
+        # (one packed write, one timer per batch) instead of through redis-py's
+        # Pipeline, whose per-reply timers and callbacks cost more than the round trip.
+        # A cluster client keeps its Pipeline, which routes each command to its node.
+        pool = getattr(client, "connection_pool", None)
+        self._pool = pool if hasattr(pool, "get_connection") else None
+        kwargs = getattr(pool, "connection_kwargs", {})
+        self._timeout = timeout if timeout is not None else kwargs.get("socket_timeout")
         self._queue: list[tuple[Command, asyncio.Future[Any]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -136,15 +145,40 @@ class Batcher:
     async def _pipeline(self, commands: Sequence[Command]) -> list[Any]:
         retry = all(str(c[0]) in _READS for c in commands)
         while True:
-            pipe = self._client.pipeline(transaction=False)
-            for args in commands:
-                pipe.execute_command(*args)
             try:
+                if self._pool is not None:
+                    return await self._direct(commands)
+                pipe = self._client.pipeline(transaction=False)
+                for args in commands:
+                    pipe.execute_command(*args)
                 return list(await pipe.execute(raise_on_error=False))
             except (rx.ConnectionError, OSError):
                 if not retry:
                     raise
                 retry = False
+
+    async def _direct(self, commands: Sequence[Command]) -> list[Any]:
+        """Write every command in one packet and read the replies in order."""
+        pool = self._pool
+        assert pool is not None
+        conn = await pool.get_connection()
+        try:
+            await conn.send_packed_command(pack(commands), check_health=False)
+            replies: list[Any] = []
+            try:
+                async with asyncio.timeout(self._timeout):
+                    for _ in commands:
+                        try:
+                            # math.inf: no timer per reply; the one above covers the batch.
+                            replies.append(await conn.read_response(timeout=math.inf))
+                        except rx.ResponseError as exc:
+                            replies.append(exc)  # the reply was read; the stream is in sync
+            except TimeoutError:
+                await conn.disconnect(nowait=True)
+                raise rx.TimeoutError("Timeout reading from redis") from None
+            return replies
+        finally:
+            await pool.release(conn)
 
     async def load_scripts(self) -> None:
         """Load every script (on every primary, for a cluster client)."""
@@ -155,3 +189,21 @@ class Batcher:
         """Wait for batches in flight (before closing the client)."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def pack(commands: Sequence[Command]) -> bytes:
+    """RESP-encode commands (bytes go as they are, str as UTF-8, numbers as text)."""
+    out: list[bytes] = []
+    for args in commands:
+        out.append(b"*%d\r\n" % len(args))
+        for arg in args:
+            if isinstance(arg, bytes):
+                data = arg
+            elif isinstance(arg, str):
+                data = arg.encode()
+            elif isinstance(arg, (int, float)) and not isinstance(arg, bool):
+                data = repr(arg).encode()
+            else:
+                raise TypeError(f"cannot send a {type(arg).__name__} to redis")
+            out += (b"$%d\r\n" % len(data), data, b"\r\n")
+    return b"".join(out)

@@ -57,7 +57,9 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _fields(raw: Mapping[Any, Any]) -> dict[str, str]:
+def _fields(raw: Mapping[Any, Any]) -> Fields:
+    if type(next(iter(raw))) is str:
+        return raw  # decode_responses=True: already text
     return {_text(k): _text(v) for k, v in raw.items()}
 
 
@@ -119,6 +121,9 @@ class RedisStore:
         if parsed.kind != "cluster":
             # A pool of plain connections, no health-check pings or client-side cache.
             defaults["health_check_interval"] = 0
+        # Replies are text: let the parser decode them (in C with hiredis) instead of
+        # a Python loop per field. Record keys are bytes, but Redis never sends them back.
+        defaults["decode_responses"] = True
         try:
             client, owned = build(parsed, defaults, client_options)
         except (TypeError, ValueError) as exc:
