@@ -50,6 +50,7 @@ def slots(cluster: Cluster, *keys: bytes) -> set[int]:
 async def test_store_is_a_cluster_store(store: RedisStore) -> None:
     """redis+cluster:// builds a cluster client, and sessions spread over several masters."""
     assert store.cluster
+    await store.ping()
     keys = [new_key() for _ in range(30)]
     for k in keys:
         await store.create(k, {".a": "1"}, 60)

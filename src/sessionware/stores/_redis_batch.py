@@ -67,10 +67,11 @@ def store_error(exc: BaseException) -> StoreError:
 class Batcher:
     """Send the commands queued in one event-loop turn as one pipeline.
 
-    ``client`` is any redis-py asyncio client with ``pipeline(transaction=False)``:
-    ``Redis`` (standalone or Sentinel-managed) or ``RedisCluster``, whose pipeline
-    splits the batch by node and sends each part in one round trip.
-    ``coalesce=False`` sends every command on its own (the naive baseline).
+    ``client`` is a redis-py asyncio client: ``Redis`` (standalone or from
+    ``Sentinel.master_for``), whose batches go to one pooled connection, or
+    ``RedisCluster``, whose non-transactional pipeline splits a batch by node and
+    sends each part in one round trip. ``coalesce=False`` sends every command on its
+    own through the client (the naive baseline, for comparison).
     """
 
     def __init__(self, client: Any, *, coalesce: bool = True, timeout: float | None = None) -> None:

@@ -108,9 +108,13 @@ class RedisStore:
 
         ``redis://h:6379/0``, ``rediss://…``, ``redis+sentinel://h1:26379,h2/mymaster/0``,
         ``redis+cluster://h1:7000,h2:7001`` (or ``redis://h:7000`` with ``cluster=True``).
-        ``connect_timeout`` and ``timeout`` (per command) are seconds; a broken
-        connection is retried once at once, never with a long back-off, so an outage
-        shows as a quick 503. Other keyword arguments go to the redis-py client.
+        ``connect_timeout`` and ``timeout`` (per batch of commands) are seconds. A
+        batch of reads on a broken connection (a restarted Redis) is retried once at
+        once, never with a long back-off, so an outage shows as a quick 503; writes
+        are not resent, since they may have landed. (On Cluster, redis-py's own
+        retry may resend once: ``apply`` is idempotent, a resent ``create`` reports a
+        collision and the core picks a new id, a resent ``incr`` counts one more.)
+        Other keyword arguments go to the redis-py client.
         """
         parsed = parse(url, cluster=cluster)
         defaults: dict[str, Any] = {
