@@ -349,3 +349,51 @@ async def test_scripts_are_reloaded_after_script_flush(own_server: RedisServer) 
         assert await s.load(key) == {".a": "1", ".b": "2"}
     finally:
         await s.close()
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+@pytest.mark.anyio
+async def test_store_on_a_plain_client_of_either_protocol(redis_prefix: str, protocol: int) -> None:
+    """RedisStore(client) works on a client that returns bytes, over RESP2 or RESP3."""
+    client = redis.asyncio.Redis(host="127.0.0.1", port=6379, protocol=protocol)
+    s = RedisStore(client, prefix=f"{redis_prefix}p{protocol}{uuid.uuid4().hex[:4]}:")
+    try:
+        key = new_key()
+        await s.create(key, {".a": '"ü"', "c": "1"}, 60)
+        assert await s.apply(key, {".b": "2"}, [], 60)
+        assert await s.load(key) == {".a": '"ü"', "c": "1", ".b": "2"}
+        await s.link("u", key)
+        assert await s.keys_of("u") == [key]
+        assert await s.user_sessions("u") == {key: {".a": '"ü"', "c": "1", ".b": "2"}}
+        assert await s.delete_user_sessions("u") == 1
+    finally:
+        await s.close()
+
+
+@pytest.mark.anyio
+async def test_two_app_instances_share_sessions_without_losing_writes(redis_prefix: str) -> None:
+    """Two apps with their own stores and pools (like two processes) share one session:
+    a cookie from one works on the other, and 50 concurrent writes split between them all land."""
+    prefix = f"{redis_prefix}{uuid.uuid4().hex[:6]}:"
+    stores = [RedisStore.from_url(REDIS_URL, prefix=prefix) for _ in range(2)]
+    apps = [SessionApp(s) for s in stores]
+    clients = [client_for(app) for app in apps]
+    try:
+        await clients[0].post("/login")
+        clients[1].cookies["sid"] = clients[0].cookies["sid"]
+        assert (await clients[1].get("/get")).json() == {"user_id": "42"}
+
+        async def one(i: int) -> None:
+            assert (await clients[i % 2].post(f"/set/k{i}?v={i}")).status_code == 200
+
+        async with anyio.create_task_group() as tg:
+            for i in range(50):
+                tg.start_soon(one, i)
+        expected = {"user_id": "42", **{f"k{i}": str(i) for i in range(50)}}
+        assert (await clients[0].get("/get")).json() == expected
+        assert (await clients[1].get("/get")).json() == expected
+    finally:
+        for c in clients:
+            await c.aclose()
+        for s in stores:
+            await s.close()

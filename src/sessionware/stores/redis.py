@@ -57,7 +57,9 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _fields(raw: Mapping[Any, Any]) -> Fields:
+def _fields(raw: Mapping[Any, Any] | list[Any]) -> Fields:
+    if isinstance(raw, list):  # RESP2 sends a hash as a flat list
+        raw = dict(zip(raw[::2], raw[1::2], strict=True))
     if type(next(iter(raw))) is str:
         return raw  # decode_responses=True: already text
     return {_text(k): _text(v) for k, v in raw.items()}
