@@ -397,3 +397,15 @@ async def test_two_app_instances_share_sessions_without_losing_writes(redis_pref
             await c.aclose()
         for s in stores:
             await s.close()
+
+
+def test_tls_urls_build_tls_connections() -> None:
+    """rediss://, rediss+sentinel:// and rediss+cluster:// all connect over TLS."""
+    plain = RedisStore.from_url("rediss://127.0.0.1:6380/1")
+    assert plain.client.connection_pool.connection_class.__name__ == "SSLConnection"
+    sentinel = RedisStore.from_url("rediss+sentinel://127.0.0.1:26379,127.0.0.2/svc/3")
+    pool = sentinel.client.connection_pool
+    assert pool.connection_class.__name__ == "SentinelManagedSSLConnection"
+    assert (pool.service_name, pool.connection_kwargs["db"]) == ("svc", 3)
+    cluster = RedisStore.from_url("rediss+cluster://127.0.0.1:7000,127.0.0.1:7001")
+    assert cluster.client.connection_kwargs["connection_class"].__name__ == "SSLConnection"
