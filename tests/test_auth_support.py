@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis.asyncio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -93,10 +94,12 @@ async def open_store(kind: str, tmp_path: Path) -> AsyncIterator[Store]:
     try:
         yield redis_store
     finally:
-        client = redis_store.client
-        async for key in client.scan_iter(match=prefix + "*", count=1000):
-            await client.delete(key)
         await redis_store.close()
+        # A raw client: session keys are binary digests, which a decoding client cannot read.
+        raw = redis.asyncio.Redis.from_url(REDIS_URL)
+        async for key in raw.scan_iter(match=prefix + "*", count=1000):
+            await raw.delete(key)
+        await raw.aclose()
 
 
 async def dump(store: Store, tmp_path: Path) -> str:
@@ -121,13 +124,14 @@ async def dump(store: Store, tmp_path: Path) -> str:
             cur = await conn.execute(f"SELECT * FROM {table}_users")
             rows += await cur.fetchall()
         return repr(rows)
-    client: Any = store.client  # type: ignore[attr-defined]
+    client: Any = redis.asyncio.Redis.from_url(REDIS_URL)  # raw: keys are binary digests
     out = []
     async for key in client.scan_iter(match=store.prefix + "*", count=1000):  # type: ignore[attr-defined]
         kind = await client.type(key)
         kind = kind.decode() if isinstance(kind, bytes) else kind
         value = await client.hgetall(key) if kind == "hash" else await client.smembers(key)
         out.append(repr((key, value)))
+    await client.aclose()
     return "\n".join(out)
 
 
