@@ -45,13 +45,13 @@ async def login(request: Request) -> PlainTextResponse:
 async def inc(request: Request) -> PlainTextResponse:
     """Add one to the counter named by ``?k=`` (the lost-update check).
 
-    ``?atomic=1`` (sessionware only) uses the store's atomic ``incr`` on the session's
-    field instead of a read-modify-write in the handler.
+    ``?atomic=1`` (sessionware only) uses ``session.increment``: the store adds, instead
+    of a read-modify-write in the handler.
     """
     s = _session(request)
     k = request.query_params.get("k", "n")
-    if request.query_params.get("atomic") and hasattr(s, "store"):
-        n = await s.store.incr(s.key, "." + k, 1, IDLE)
+    if request.query_params.get("atomic") and hasattr(s, "increment"):
+        n = await s.increment(k)
         return PlainTextResponse(f"{k}={n}")
     s[k] = s.get(k, 0) + 1
     return PlainTextResponse(f"{k}={s[k]}")

@@ -292,7 +292,7 @@ def report(apps: list[App], args: argparse.Namespace) -> None:
         f"\nlost updates: {args.lost_clients} concurrent clients on one session for "
         f"{args.lost_seconds:g} s; 'own keys' = each client bumps its own key, "
         "'one key' = all bump one counter (read-modify-write in the handler), "
-        "'one key, incr' = the same through sessionware's atomic store.incr\n"
+        "'one key, incr' = the same through sessionware's session.increment (the store adds)\n"
     )
     head = f"{'app':34} {'variant':13} {'served':>7} {'counted':>8} {'lost':>7} {'lost %':>7}"
     print(head)
