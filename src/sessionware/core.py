@@ -33,7 +33,8 @@ log = logging.getLogger("sessionware")
 security_log = logging.getLogger("sessionware.security")
 
 _CREATE_TRIES = 3
-_VERIFIED_MAX = 8192  # verified cookie values kept per process (~1.5 MB at most)
+_VERIFIED_MAX = 8192  # memo entries per process (a few MB at most)
+_MEMO_HEADER_MAX = 512  # longer Cookie headers are memoised by our cookie's value only
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,26 +83,37 @@ class SessionCore:
     def read_cookie(self, header: str | None) -> tuple[str, str] | None:
         """``(raw id, store key)`` from the Cookie header, if a value verifies and is id-shaped.
 
-        Verified values are remembered (bounded), so a returning browser costs a dict
-        lookup instead of an HMAC and a SHA-256; only an exact, already-verified string
-        can hit, so the cache tells an attacker nothing they did not already hold.
+        Results are remembered (bounded) by cookie value and, for short headers, by the
+        whole header, so a returning browser costs one dict lookup instead of a parse,
+        an HMAC and a SHA-256. Only a string that already verified can hit, so the
+        memo tells an attacker nothing they did not already hold.
         """
+        if not header:
+            return None
+        hit = self._verified.get(header)
+        if hit is not None:
+            return hit
         for value in cookie_values(header, self.config.cookie_name):
             hit = self._verified.get(value)
+            if hit is None and len(value) <= 200:
+                try:
+                    sid = self.signer.unsign(value)
+                except InvalidSignatureError:
+                    continue
+                if not is_valid_id(sid):
+                    continue
+                hit = self._memo(value, (sid, store_key(sid)))
             if hit is not None:
-                return hit
-            if len(value) > 200:
-                continue
-            try:
-                sid = self.signer.unsign(value)
-            except InvalidSignatureError:
-                continue
-            if is_valid_id(sid):
-                if len(self._verified) >= _VERIFIED_MAX:
-                    self._verified.clear()
-                hit = self._verified[value] = (sid, store_key(sid))
+                if len(header) <= _MEMO_HEADER_MAX:
+                    self._memo(header, hit)
                 return hit
         return None
+
+    def _memo(self, text: str, hit: tuple[str, str]) -> tuple[str, str]:
+        if len(self._verified) >= _VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[text] = hit
+        return hit
 
     def alive(self, fields: Fields, now: float) -> bool:
         """Whether a loaded record is within both timeouts (the client's word is never asked)."""

@@ -57,11 +57,16 @@ class MemoryStore:
 
     async def load(self, key: str) -> Fields | None:
         """Return the live record for ``key``, refreshing its LRU position."""
-        with self._lock:
-            fields = self._live(key, self._clock())
-            if fields is not None and self._max is not None:
-                self._data.move_to_end(key)
-            return fields
+        entry = self._data.get(key)  # one dict read is atomic: no lock on the hot path
+        if entry is None:
+            return None
+        if entry[1] <= self._clock() or self._max is not None:
+            with self._lock:
+                fields = self._live(key, self._clock())
+                if fields is not None and self._max is not None:
+                    self._data.move_to_end(key)
+                return fields
+        return entry[0]
 
     async def create(self, key: str, fields: Fields, ttl: float) -> None:
         """Add a new record; the key must not be live."""
