@@ -60,6 +60,11 @@ class SessionCore:
         self._prefixed = bool(is_prefixed(config.cookie_name))
         self._warned_insecure = False
         self._verified: dict[str, tuple[str, str]] = {}
+        # Plain attributes for what every request reads (properties cost a call each).
+        self._idle = config.idle
+        self._absolute = config.absolute
+        self._touch = float(config.touch_interval)  # type: ignore[arg-type]
+        self._resave = config.resave
 
     # -- ids ------------------------------------------------------------------
 
@@ -122,7 +127,7 @@ class SessionCore:
             accessed = float(fields["a"])
         except (KeyError, ValueError):
             return False
-        return now - accessed < self.config.idle and now - created < self.config.absolute
+        return now - accessed < self._idle and now - created < self._absolute
 
     def open(
         self, session_id: str | None, fields: Fields | None, now: float, key: str | None = None
@@ -143,15 +148,7 @@ class SessionCore:
     def plan(self, session: Session, now: float, *, force: bool = False) -> Write | None:
         """Decide the write for this session, or None when nothing needs storing."""
         cfg = self.config
-        if (
-            not session.is_new
-            and not force
-            and not session._dirty
-            and not session._meta
-            and not cfg.resave
-            and not session._changed_containers()
-            and now - (session.last_seen or 0) < cfg.touch_interval  # type: ignore[operator]
-        ):
+        if not force and self._quiet(session, now):
             return None  # the common read: nothing changed, no refresh due
         created = session.created or now
         if session.is_new:
@@ -175,6 +172,17 @@ class SessionCore:
             self._check_size(session.all_fields())
         sets["a"] = str(int(now))
         return Write("apply", self.key(session.id), sets, dels, self.ttl(created, now))
+
+    def _quiet(self, session: Session, now: float) -> bool:
+        """A loaded session this request did not change, with no expiry refresh due."""
+        return (
+            not session.is_new
+            and not session._dirty
+            and not session._meta
+            and not self._resave
+            and now - float(session._fields.get("a", 0)) < self._touch
+            and not session._changed_containers()
+        )
 
     def _check_size(self, fields: Fields) -> None:
         # Bytes, as stored: a character count would let non-ASCII text pass 4x the limit.
@@ -281,7 +289,14 @@ class SessionCore:
         A 5xx response saves nothing: the handler failed half-way.
         """
         cfg = self.config
-        wrote = await self.write(session) if status < 500 else False
+        if status >= 500:
+            wrote = False
+        elif not session.issued and self._quiet(session, self.clock()):
+            if not cfg.rolling:
+                return []  # the common read: no write, no cookie
+            wrote = False
+        else:
+            wrote = await self.write(session)
         live = not session.is_new
         if live and (session.issued or cfg.rolling or (cfg.max_age and wrote)):
             secure = self.is_secure(scope.get("scheme", "http"), forwarded_proto)
