@@ -20,6 +20,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Pin the server and the load generator to separate cores when we can: on a 2-core
+# machine they otherwise fight over both, and the numbers swing by 10-20%.
+PIN = bool(shutil.which("taskset")) and (os.cpu_count() or 1) >= 2
 KINDS = ["bare", "memory", "sqlite", "starlette"]
 LABELS = {
     "bare": "bare Starlette",
@@ -35,12 +38,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(kind: str, port: int) -> subprocess.Popen[bytes]:
+def serve(kind: str, port: int, loop: str, http: str) -> subprocess.Popen[bytes]:
     env = dict(os.environ, BENCH_KIND=kind, PYTHONPATH=str(ROOT))
     cmd = [
         sys.executable, "-m", "uvicorn", "bench.apps:make_app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
+        "--loop", loop, "--http", http,
     ]
+    if PIN:
+        cmd = ["taskset", "-c", "0", *cmd]  # the server on one core, wrk on the other
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
     for _ in range(100):
         try:
@@ -62,6 +68,8 @@ def wrk(url: str, cookie: str, seconds: int, conns: int) -> tuple[float, float]:
     cmd = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", url]
     if cookie:
         cmd[1:1] = ["-H", f"Cookie: {cookie}"]
+    if PIN:
+        cmd = ["taskset", "-c", "1", *cmd]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
@@ -78,13 +86,15 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2, help="best of N runs per cell")
     parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--loop", default="auto", help="uvicorn --loop (auto: uvloop if installed)")
+    parser.add_argument("--http", default="auto", help="uvicorn --http (auto: httptools if any)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install wrk")
     results: dict[tuple[str, str], tuple[float, float]] = {}
     for kind in args.kinds.split(","):
         port = free_port()
-        proc = serve(kind, port)
+        proc = serve(kind, port, args.loop, args.http)
         try:
             cookie = session_cookie(port)
             for scenario in ("read", "write"):
