@@ -912,3 +912,80 @@ def test_import_loads_no_optional_dependency() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- WebSocket handshakes (cross-site WebSocket hijacking) ------------------------------
+
+
+async def _handshake(headers: list[tuple[bytes, bytes]], path: str = "/ws") -> list[dict[str, Any]]:
+    """Drive one WebSocket handshake through a real app; return what the app sent."""
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+
+    async def echo(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.send_text("hello")
+        await ws.close()
+
+    app = Starlette(routes=[WebSocketRoute("/ws", echo), WebSocketRoute("/hook", echo)])
+    app.add_middleware(CSRFMiddleware, exempt_paths=["/hook"])
+    app.add_middleware(
+        SessionMiddleware, store=MemoryStore(development=True), secrets=[SECRET]
+    )
+    scope = {
+        "type": "websocket",
+        "scheme": "wss",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 443),
+        "subprotocols": [],
+        "asgi": {"version": "3.0"},
+    }
+    incoming = [{"type": "websocket.connect"}, {"type": "websocket.disconnect", "code": 1000}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+@pytest.mark.anyio
+async def test_websocket_from_another_origin_is_refused() -> None:
+    """A cross-origin page cannot open a WebSocket that rides the user's cookie."""
+    sent = await _handshake([(b"origin", b"https://evil.example")])
+    assert sent == [{"type": "websocket.close", "code": 1008}]
+
+
+@pytest.mark.anyio
+async def test_websocket_cross_site_fetch_metadata_is_refused() -> None:
+    """Sec-Fetch-Site: cross-site on a handshake is refused like on a POST."""
+    sent = await _handshake([(b"sec-fetch-site", b"cross-site")])
+    assert sent[0]["type"] == "websocket.close"
+
+
+@pytest.mark.anyio
+async def test_websocket_from_own_origin_is_accepted() -> None:
+    """The app's own pages (wss origin = https origin) open their WebSocket normally."""
+    sent = await _handshake(
+        [(b"origin", b"https://testserver"), (b"sec-fetch-site", b"same-origin")]
+    )
+    assert sent[0]["type"] == "websocket.accept"
+    assert {"type": "websocket.send", "text": "hello"} in [
+        {k: v for k, v in m.items() if k in ("type", "text")} for m in sent
+    ]
+
+
+@pytest.mark.anyio
+async def test_websocket_exempt_path_skips_the_origin_check() -> None:
+    """An exempt path accepts handshakes from other origins (for deliberate cross-origin use)."""
+    sent = await _handshake([(b"origin", b"https://evil.example")], path="/hook")
+    assert sent[0]["type"] == "websocket.accept"

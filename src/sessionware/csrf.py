@@ -157,6 +157,14 @@ class CSRFMiddleware:
         if not self._started:
             self._started = True
             log.debug("CSRF checks skipped for %s", self.exemptions.describe(scope.get("app")))
+        if scope["type"] == "websocket" and not self.exemptions.cover(scope):
+            reason = self._websocket_refusal(scope)
+            if reason is not None:
+                self._report(scope, reason)
+                if not self.report_only:
+                    # Closing before accepting makes the server answer the handshake 403.
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -244,6 +252,33 @@ class CSRFMiddleware:
 
     # -- logging ------------------------------------------------------------------
 
+    def _websocket_refusal(self, scope: Scope) -> str | None:
+        """Cross-site WebSocket hijacking: a handshake carries cookies, so judge its origin.
+
+        Browsers always send ``Origin`` on a WebSocket handshake (RFC 6455 §4.1); a
+        handshake without one is not from a browser page and passes, as in Go's check.
+        """
+        fetch_site = origin = None
+        for name, value in scope["headers"]:
+            if name == b"sec-fetch-site":
+                fetch_site = value.decode("latin-1")
+            elif name == b"origin":
+                origin = value.decode("latin-1")
+        if fetch_site is None and origin is None:
+            return None
+        session = scope.get("session")
+        trust_proxy = session.config.trust_proxy if isinstance(session, Session) else 0
+        scheme = "https" if scope.get("scheme") == "wss" else "http"
+        own = own_origin(scheme, scope["headers"], scope.get("server"), trust_proxy)
+        verdict = gate(
+            fetch_site=fetch_site,
+            origin=origin,
+            own=own,
+            trusted=self.trusted_origins,
+            allow_same_site=self.allow_same_site,
+        )
+        return verdict.refused
+
     def _report(self, scope: Scope, reason: str, detail: str = "") -> None:
         client = scope.get("client")
         where = client[0] if client else "?"
@@ -252,7 +287,7 @@ class CSRFMiddleware:
         security_log.warning(
             "CSRF %s %s %r from %s: %s%s",
             mode,
-            scope["method"],
+            scope.get("method", "WEBSOCKET"),
             scope.get("path", ""),
             where,
             reason,
