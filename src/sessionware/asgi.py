@@ -20,6 +20,7 @@ from starlette.types import Receive as Receive
 from starlette.types import Scope as Scope
 from starlette.types import Send as Send
 
+from sessionware._plain import send_plain
 from sessionware.config import SessionConfig, SessionOptions
 from sessionware.cookies import cookie_values
 from sessionware.core import SessionCore
@@ -161,19 +162,7 @@ class SessionMiddleware:
         if scope["type"] != "http":
             await send({"type": "websocket.close", "code": 1011})
             return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 503,
-                "headers": [
-                    (b"content-type", b"text/plain; charset=utf-8"),
-                    (b"content-length", str(len(_UNAVAILABLE)).encode()),
-                    (b"retry-after", b"5"),
-                    (b"cache-control", b"no-store"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": _UNAVAILABLE})
+        await send_plain(send, 503, _UNAVAILABLE, (b"retry-after", b"5"))
 
 
 def _add_vary(headers: list[tuple[bytes, bytes]]) -> None:

@@ -73,6 +73,7 @@ from sessionware._csrf_token import (
     new_secret,
     verify_anonymous,
 )
+from sessionware._plain import send_plain
 from sessionware.config import SessionConfig, seconds
 from sessionware.cookies import valid_name
 from sessionware.exceptions import ConfigurationError
@@ -410,19 +411,7 @@ def _is_form(content_type: str) -> bool:
 
 async def _refuse(send: Send, reason: str) -> None:
     body = f"Forbidden: {reason}\n".encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 403,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-                (b"cache-control", b"no-store"),
-                (b"vary", b"Origin, Sec-Fetch-Site"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_plain(send, 403, body, (b"vary", b"Origin, Sec-Fetch-Site"))
 
 
 def _origins(values: Iterable[str]) -> frozenset[str]:
