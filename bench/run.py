@@ -91,26 +91,30 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install wrk")
+    kinds = args.kinds.split(",")
     results: dict[tuple[str, str], tuple[float, float]] = {}
-    for kind in args.kinds.split(","):
-        port = free_port()
-        proc = serve(kind, port, args.loop, args.http)
-        try:
-            cookie = session_cookie(port)
+    servers: dict[str, tuple[subprocess.Popen[bytes], int, str]] = {}
+    try:
+        for kind in kinds:
+            port = free_port()
+            proc = serve(kind, port, args.loop, args.http)
+            servers[kind] = (proc, port, session_cookie(port))
+        # Rounds interleave the apps, so a slow spell of the machine hits them all alike.
+        for _ in range(args.rounds):
             for scenario in ("read", "write"):
-                best = (0.0, 0.0)
-                for _ in range(args.rounds):
+                for kind in kinds:
+                    _, port, cookie = servers[kind]
                     url = f"http://127.0.0.1:{port}/{scenario}"
                     r = wrk(url, cookie, args.seconds, args.connections)
-                    best = max(best, r)
-                results[(kind, scenario)] = best
-        finally:
+                    results[(kind, scenario)] = max(results.get((kind, scenario), (0.0, 0.0)), r)
+    finally:
+        for proc, _, _ in servers.values():
             proc.terminate()
             proc.wait(10)
     print(f"\n{'app':32} {'scenario':8} {'req/s':>9} {'p99 ms':>8} {'vs bare':>8}")
     for scenario in ("read", "write"):
         bare = results.get(("bare", scenario), (0.0, 0.0))[0]
-        for kind in args.kinds.split(","):
+        for kind in kinds:
             rps, p99 = results[(kind, scenario)]
             ratio = f"{rps / bare:.2f}" if bare else "-"
             print(f"{LABELS[kind]:32} {scenario:8} {rps:9.0f} {p99:8.2f} {ratio:>8}")
