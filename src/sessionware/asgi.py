@@ -92,7 +92,7 @@ class SessionMiddleware:
         self._outage = _RateLimitedLog()
         settings = ", ".join(f"{k}={v}" for k, v in config.describe().items())
         kind = getattr(store, "kind", type(store).__name__)
-        log.info("sessionware: store=%s, %s", kind, settings)
+        log.info("effective session settings: store=%s, %s", kind, settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
