@@ -275,3 +275,25 @@ def test_public_names() -> None:
     ]
     assert "RememberMeMiddleware" in remember.__all__ and "RememberConfig" in remember.__all__
     assert throttle.__all__ == ["LoginThrottle", "TooManyAttemptsError", "too_many_attempts"]
+
+
+async def test_remembered_device_without_a_session_is_listed_and_revocable(
+    app: Starlette, store: Store
+) -> None:
+    """A browser whose session ended but whose remember-me cookie lives is a device to revoke."""
+    async with client(app, headers={"user-agent": "A"}) as a, client(
+        app, headers={"user-agent": "B"}
+    ) as b:
+        await a.post("/login", json={"user": "alice"})
+        await b.post("/login", json={"user": "alice", "remember": True})
+        b_key = store_key(b.cookies[SID].rsplit(".", 1)[0])
+        await store.delete(b_key)  # B's session ends (idle timeout), its series does not
+        listed = await sessions_of(store, "alice")
+        idle = [d for d in listed if not d.session_active]
+        assert len(listed) == 2 and len(idle) == 1
+        assert idle[0].remembered and idle[0].user_agent == "B" and idle[0].handle
+        assert (await a.post(f"/revoke/{idle[0].handle}")).json() == {"found": True}
+        assert await store.keys_of("rm:alice") == []
+        b.cookies.delete(SID)
+        assert (await b.get("/me")).json()["user"] is None  # the cookie no longer signs in
+        assert [d.session_active for d in await sessions_of(store, "alice")] == [True]

@@ -87,6 +87,9 @@ class DeviceSession:
     user_agent: str | None
     current: bool
     remembered: bool
+    #: False for a remembered browser whose session has ended: its remember-me cookie
+    #: would still sign it in, so it is listed (and revocable) all the same.
+    session_active: bool = True
 
 
 # -- helpers ------------------------------------------------------------------
@@ -291,9 +294,14 @@ def _num(value: str | None) -> float | None:
 
 
 async def sessions_of(target: StoreOrRequest, user_id: str) -> list[DeviceSession]:
-    """The user's live sessions, most recently seen first, each with a revocation handle."""
+    """The user's devices, most recently seen first, each with a revocation handle.
+
+    A device is a live session, or a remember-me series whose session has ended (it
+    would sign the browser back in, so it is listed with ``session_active=False``).
+    """
     store, request = _split(target)
     current = _current_key(request)
+    records = await _records(store, user_id)
     out = [
         DeviceSession(
             handle=f.get(HANDLE, ""),
@@ -305,8 +313,26 @@ async def sessions_of(target: StoreOrRequest, user_id: str) -> list[DeviceSessio
             current=current is not None and hmac.compare_digest(key, current),
             remembered=f.get(REMEMBERED) == "1",
         )
-        for key, f in await _records(store, user_id)
+        for key, f in records
     ]
+    in_use = {f.get(SERIES) for _, f in records}
+    for key, f in await _remember.series_of(store, user_id):
+        if key in in_use or not f.get("h"):
+            continue
+        used = [float(v) for name, v in f.items() if name.startswith("v:") and v != "0"]
+        out.append(
+            DeviceSession(
+                handle=f["h"],
+                created=_num(f.get("c")),
+                last_seen=max(used, default=_num(f.get("c"))),
+                authenticated_at=None,
+                ip=f.get("ip") or None,
+                user_agent=f.get("ua") or None,
+                current=False,
+                remembered=True,
+                session_active=False,
+            )
+        )
     out.sort(key=lambda d: d.last_seen or 0, reverse=True)
     return out
 
@@ -336,6 +362,11 @@ async def revoke(target: StoreOrRequest, user_id: str, handle: str) -> bool:
         if handle and hmac.compare_digest(fields.get(HANDLE, ""), handle):
             await _end(store, request, user_id, key, fields)
             security_log.info("revoked one session of user=%s", user_id)
+            return True
+    for key, fields in await _remember.series_of(store, user_id):
+        if handle and hmac.compare_digest(fields.get("h", ""), handle):
+            await _remember.revoke_series(store, key, user_id)
+            security_log.info("revoked one remembered device of user=%s", user_id)
             return True
     return False
 

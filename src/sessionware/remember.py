@@ -33,7 +33,7 @@ from sessionware.exceptions import ConfigurationError, InvalidSignatureError, St
 from sessionware.session import Session
 from sessionware.signing import Signer
 from sessionware.stores.base import Store
-from sessionware.tokens import new_split_token, parse_split_token, sha256_hex
+from sessionware.tokens import new_handle, new_split_token, parse_split_token, sha256_hex
 
 __all__ = [
     "RememberConfig",
@@ -44,6 +44,7 @@ __all__ = [
     "revoke_series",
     "revoke_user",
     "series_key",
+    "series_of",
 ]
 
 
@@ -184,12 +185,25 @@ async def issue(scope: Scope, session: Session, user_id: str, cfg: RememberConfi
         "v:" + sha256_hex(validator): _CURRENT,
         "ua": ua[0][:256] if ua else "",
         "ip": client_ip(scope, session.config.trust_proxy) or "",
+        # A public handle, so "your devices" can list and revoke a remembered browser
+        # whose session has ended while its remember-me cookie lives on.
+        "h": new_handle(),
     }
     await session.store.create(key, fields, cfg.ttl_seconds)
     await session.store.link(_index(user_id), key)
     token = _signer(session).sign(f"{selector}:{validator}")
     scope[_PENDING] = (token, int(cfg.ttl_seconds))
     return key
+
+
+async def series_of(store: Store, user_id: str) -> list[tuple[str, Mapping[str, str]]]:
+    """The user's live remember-me series: ``(store key, record)`` pairs."""
+    out = []
+    for key in await store.keys_of(_index(user_id)):
+        fields = await store.load(key)
+        if fields is not None and fields.get("u") == user_id:
+            out.append((key, fields))
+    return out
 
 
 async def revoke_series(store: Store, key: str, user_id: str | None = None) -> None:

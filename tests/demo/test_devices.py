@@ -55,6 +55,7 @@ async def test_sessions_json_has_the_same_data_and_a_token(
         "user_agent",
         "current",
         "remembered",
+        "session_active",
     }
     other = next(s["handle"] for s in data["sessions"] if not s["current"])
     revoked = await laptop.post(
