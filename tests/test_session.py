@@ -106,6 +106,27 @@ async def test_in_place_change_of_nested_value_is_saved(core: SessionCore) -> No
 
 
 @pytest.mark.anyio
+async def test_in_place_change_after_a_mid_request_save_is_saved(core: SessionCore) -> None:
+    """A list set, saved with save(), then appended to in the same request is written again."""
+    s = Session(core, None, None)
+    s["cart"] = ["apple"]
+    await s.save()
+    assert not s.modified
+    s["cart"].append("pear")
+    assert s.modified
+    assert s.changes() == ({".cart": '["apple","pear"]'}, [])
+
+
+@pytest.mark.anyio
+async def test_plain_values_skip_the_nested_comparison(core: SessionCore) -> None:
+    """A session holding no list or dict is never re-encoded to look for in-place changes."""
+    s = await stored(core, n=1, name="ada")
+    assert s.get("n") == 1 and not s._nested
+    nested = await stored(core, cart=[1])
+    assert nested.get("cart") == [1] and nested._nested
+
+
+@pytest.mark.anyio
 async def test_unchanged_loaded_session_has_no_changes(core: SessionCore) -> None:
     """Reading every value of a loaded session changes nothing."""
     s = await stored(core, user="ada", cart=["apple"], prefs={"a": 1})

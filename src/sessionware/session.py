@@ -82,6 +82,7 @@ class Session(MutableMapping[str, Any]):
         "_id",
         "_loaded_key",
         "_meta",
+        "_nested",
         "accessed",
         "destroyed",
         "had_cookie",
@@ -115,6 +116,9 @@ class Session(MutableMapping[str, Any]):
             self._loaded_key = key or self._core.key(session_id)
         self._fields: Fields = fields if fields is not None else {}
         self._data: dict[str, Any] | None = None if fields is not None else {}
+        # Whether decoded stored values include a list or dict (which the handler may
+        # change in place): only then must the response compare them with the record.
+        self._nested = False
         self._dirty: set[str] = set()
         self._meta: dict[str, str | None] = {}
         self.is_new = fields is None
@@ -166,8 +170,14 @@ class Session(MutableMapping[str, Any]):
         self.accessed = True
         data = self._data
         if data is None:
-            data = {k[1:]: loads(v) for k, v in self._fields.items() if k[:1] == "."}
+            data = {}
+            nested = False
+            for k, v in self._fields.items():
+                if k[:1] == ".":
+                    data[k[1:]] = loads(v)
+                    nested = nested or v[:1] in ("[", "{")
             self._data = data
+            self._nested = nested
         return data
 
     def __getitem__(self, key: str) -> Any:
@@ -255,7 +265,7 @@ class Session(MutableMapping[str, Any]):
 
     def _changed_containers(self) -> list[str]:
         data = self._data
-        if data is None:
+        if data is None or not self._nested:
             return []
         out = []
         for k, v in data.items():
@@ -300,6 +310,7 @@ class Session(MutableMapping[str, Any]):
         data = self._data
         self._reset(session_id, fields)
         self._data = data
+        self._nested = data is not None and any(isinstance(v, (dict, list)) for v in data.values())
 
     # -- lifecycle (express-session's verbs) -----------------------------------
 
