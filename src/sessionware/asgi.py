@@ -140,7 +140,11 @@ class SessionMiddleware:
                 return  # only after a 503 replaced the response: drop the app's body
             started = True
             try:
-                cookies = await core.finish(session, message["status"], scope, proto)
+                cookies: list[str]
+                if core.untouched(session):
+                    cookies = []  # the common read: skip the coroutine
+                else:
+                    cookies = await core.finish(session, message["status"], scope, proto)
             except StoreUnavailableError as exc:
                 self._outage(exc)
                 await self._unavailable(scope, send)

@@ -65,6 +65,7 @@ class SessionCore:
         self._absolute = config.absolute
         self._touch = float(config.touch_interval)  # type: ignore[arg-type]
         self._resave = config.resave
+        self._rolling = config.rolling
 
     # -- ids ------------------------------------------------------------------
 
@@ -172,6 +173,13 @@ class SessionCore:
             self._check_size(session.all_fields())
         sets["a"] = str(int(now))
         return Write("apply", self.key(session.id), sets, dels, self.ttl(created, now))
+
+    def untouched(self, session: Session) -> bool:
+        """Nothing to write and no cookie to send: the response goes out as the app made it.
+
+        Synchronous, so adapters can skip awaiting :meth:`finish` on the common read.
+        """
+        return not session.issued and not self._rolling and self._quiet(session, self.clock())
 
     def _quiet(self, session: Session, now: float) -> bool:
         """A loaded session this request did not change, with no expiry refresh due."""
@@ -291,10 +299,10 @@ class SessionCore:
         cfg = self.config
         if status >= 500:
             wrote = False
+        elif self.untouched(session):
+            return []  # the common read: no write, no cookie
         elif not session.issued and self._quiet(session, self.clock()):
-            if not cfg.rolling:
-                return []  # the common read: no write, no cookie
-            wrote = False
+            wrote = False  # rolling: nothing to write, but the cookie goes out again
         else:
             wrote = await self.write(session)
         live = not session.is_new
