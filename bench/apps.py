@@ -1,7 +1,8 @@
 """The apps the core bench serves: one Starlette app, with or without a session layer.
 
-``BENCH_KIND`` picks the layer: ``bare``, ``memory``, ``sqlite`` (sessionware) or
-``starlette`` (Starlette's own signed-cookie SessionMiddleware).
+``BENCH_KIND`` picks the layer: ``bare``, ``passthrough`` (an ASGI middleware that does
+nothing), ``memory``, ``sqlite`` (sessionware) or ``starlette`` (Starlette's own
+signed-cookie SessionMiddleware).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SECRET = "bench-secret-" + "x" * 40  # a bench-only value, never a real secret
 
@@ -34,11 +36,27 @@ async def write(request: Request) -> PlainTextResponse:
     return PlainTextResponse(f"n={n}")
 
 
+class Passthrough:
+    """A pure ASGI middleware that only wraps ``send``: the floor any session layer pays."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def wrapped(message: Message) -> None:
+            await send(message)
+
+        await self.app(scope, receive, wrapped)
+
+
 def make_app() -> Any:
     """Build the app ``BENCH_KIND`` names."""
     kind = os.environ.get("BENCH_KIND", "bare")
     app = Starlette(routes=[Route("/read", read), Route("/write", write)])
     if kind == "bare":
+        return app
+    if kind == "passthrough":
+        app.add_middleware(Passthrough)
         return app
     if kind == "starlette":
         from starlette.middleware.sessions import SessionMiddleware as StarletteSessions
