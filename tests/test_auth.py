@@ -159,6 +159,7 @@ async def test_password_change_ends_others_and_rotates_current(
         b_cookies = dict(b.cookies)
         before = a.cookies[SID]
         r = await a.post("/password")
+        assert r.json()["ended"] == 1  # b's session (its series goes too)
         assert a.cookies[SID] != before
         assert set_cookies(r)[REM].startswith(f"{REM}=;")
         assert (await a.get("/me")).json() == {
@@ -297,3 +298,20 @@ async def test_remembered_device_without_a_session_is_listed_and_revocable(
         b.cookies.delete(SID)
         assert (await b.get("/me")).json()["user"] is None  # the cookie no longer signs in
         assert [d.session_active for d in await sessions_of(store, "alice")] == [True]
+
+
+async def test_current_handle_names_this_device_in_the_list(app: Starlette, store: Store) -> None:
+    """current_handle(request) is the handle sessions_of marks as current, and not a cookie."""
+    from sessionware.auth import current_handle
+
+    async def handle(request: Request) -> JSONResponse:
+        return JSONResponse({"handle": current_handle(request)})
+
+    app.router.routes.append(Route("/handle", handle))
+    async with client(app) as c:
+        assert (await c.get("/handle")).json() == {"handle": None}  # nobody logged in
+        await c.post("/login", json={"user": "alice"})
+        mine = (await c.get("/handle")).json()["handle"]
+        devices = (await c.get("/devices")).json()
+        assert [d["handle"] for d in devices if d["current"]] == [mine]
+        assert mine not in c.cookies[SID]

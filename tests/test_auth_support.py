@@ -28,6 +28,7 @@ from sessionware import SessionMiddleware
 from sessionware.auth import (
     current_user_id,
     is_recent_login,
+    is_remembered,
     login,
     logout,
     logout_everywhere,
@@ -167,7 +168,7 @@ def make_app(
                 "user": current_user_id(request),
                 "fresh": is_recent_login(request, 300),
                 "data": dict(session),
-                "remembered": session.get_meta("rr") == "1",
+                "remembered": is_remembered(request),
             }
         )
 
@@ -200,8 +201,8 @@ def make_app(
         return JSONResponse({"ended": await logout_everywhere(request, user, keep=request)})
 
     async def password(request: Request) -> Response:
-        await password_changed(request, require_user(request))
-        return JSONResponse({"ok": True})
+        ended = await password_changed(request, require_user(request))
+        return JSONResponse({"ok": True, "ended": ended})
 
     async def reauth(request: Request) -> Response:
         await reauthenticate(request)

@@ -31,8 +31,10 @@ __all__ = [
     "ReauthenticationRequiredError",
     "authenticated_at",
     "client_ip",
+    "current_handle",
     "current_user_id",
     "is_recent_login",
+    "is_remembered",
     "login",
     "logout",
     "logout_everywhere",
@@ -182,6 +184,16 @@ async def begin(
 def current_user_id(request: HTTPConnection) -> str | None:
     """The logged-in user's id, or None."""
     return _session(request).get_meta(USER)
+
+
+def current_handle(request: HTTPConnection) -> str | None:
+    """The public handle of this request's session ("this device" in a device list)."""
+    return _session(request).get_meta(HANDLE)
+
+
+def is_remembered(request: HTTPConnection) -> bool:
+    """Whether this session was restored from a remember-me cookie (never *fresh*)."""
+    return _session(request).get_meta(REMEMBERED) == "1"
 
 
 def require_user(request: HTTPConnection) -> str:
@@ -403,14 +415,18 @@ async def logout_everywhere(
     return n
 
 
-async def password_changed(request: HTTPConnection, user_id: str) -> None:
+async def password_changed(request: HTTPConnection, user_id: str) -> int:
     """After a password change: end every other session and every remember-me series,
-    and give the current session a new id (SECURITY.md §5, ASVS 3.3.3 / 7.4.3)."""
+    and give the current session a new id (SECURITY.md §5, ASVS 3.3.3 / 7.4.3).
+
+    Returns how many other sessions ended (for "3 other devices were signed out").
+    """
     session = _session(request)
     await _remember.forget(request.scope, session)
     session.set_meta(SERIES, None)
     keep = request if current_user_id(request) == user_id else None
-    await logout_everywhere(session.store, user_id, keep=keep)
+    ended = await logout_everywhere(session.store, user_id, keep=keep)
     if keep is not None:
         await reauthenticate(request)
     security_log.info("password changed user=%s", user_id)
+    return ended

@@ -162,9 +162,7 @@ async def password_submit(request: Request) -> Response:
         return _password_page(request, " ".join(problems), 400)
     digest = await run_in_threadpool(state.hasher.hash, new)
     state.users.set_password_hash(user.id, digest)
-    others = [d for d in await auth.sessions_of(request, str(user.id)) if not d.current]
-    await auth.password_changed(request, str(user.id))
-    n = len(others)
+    n = await auth.password_changed(request, str(user.id))
     flash(
         request,
         "ok",

@@ -176,17 +176,16 @@ async def dashboard(request: Request) -> Response:
         return login_redirect(request)
     state = demo(request)
     session = request.scope["session"]
-    mine = [d for d in await auth.sessions_of(request, str(user.id)) if d.current]
     cfg = state.config.session
     created, seen = session.created, session.last_seen
     info = {
-        "handle": mine[0].handle if mine else None,
+        "handle": auth.current_handle(request),
         "created": created,
         "last_seen": seen,
         "idle_expiry": (seen + cfg.idle) if seen else None,
         "absolute_expiry": (created + cfg.absolute) if created else None,
         "fresh": auth.is_recent_login(request, cfg.absolute),
-        "remembered": bool(mine and mine[0].remembered),
+        "remembered": auth.is_remembered(request),
     }
     return state.renderer.page(request, "dashboard.html", {"info": info})
 
