@@ -46,6 +46,8 @@ class Write:
     sets: dict[str, str]
     dels: list[str]
     ttl: float
+    #: The whole record once written: the session's new baseline.
+    after: dict[str, str]
 
 
 class SessionCore:
@@ -144,35 +146,41 @@ class SessionCore:
 
     def ttl(self, created: float, now: float) -> float:
         """Seconds the record may live: the smaller of what both timeouts allow."""
-        return min(self.config.idle, created + self.config.absolute - now)
+        return min(self._idle, created + self._absolute - now)
 
     def plan(self, session: Session, now: float, *, force: bool = False) -> Write | None:
-        """Decide the write for this session, or None when nothing needs storing."""
+        """Decide the write for this session, or None when nothing needs storing.
+
+        The request's changes are encoded once here; the write and the new baseline
+        reuse them.
+        """
         cfg = self.config
         if not force and self._quiet(session, now):
             return None  # the common read: nothing changed, no refresh due
         created = session.created or now
+        sets, dels = session.changes()
+        after = session.merged(sets, dels)
+        stamp = str(int(now))
         if session.is_new:
-            if session.destroyed and not session.modified:
+            unchanged = not (sets or dels)
+            if unchanged and session.destroyed:
                 return None
-            fields = session.all_fields()
-            empty = not any(k[:1] == "." for k in fields) and not session.modified
+            empty = unchanged and not any(k[:1] == "." for k in after)
             if empty and not (cfg.save_uninitialized or force):
                 return None
-            fields["c"] = str(int(created))
-            fields["a"] = str(int(now))
-            self._check_size(fields)
-            return Write("create", self.key(session.id), fields, [], self.ttl(created, now))
-        sets, dels = session.changes()
+            after["c"] = str(int(created))
+            after["a"] = stamp
+            self._check_size(after)
+            return Write("create", session.key, after, [], self.ttl(created, now), after)
         if cfg.resave:
-            sets = {k: v for k, v in session.all_fields().items() if k not in ("c", "a")}
-        due = now - (session.last_seen or 0) >= cfg.touch_interval  # type: ignore[operator]
+            sets = {k: v for k, v in after.items() if k not in ("c", "a")}
+        due = now - (session.last_seen or 0) >= self._touch
         if not (sets or dels or due or force):
             return None
         if sets:
-            self._check_size(session.all_fields())
-        sets["a"] = str(int(now))
-        return Write("apply", self.key(session.id), sets, dels, self.ttl(created, now))
+            self._check_size(after)
+        sets["a"] = after["a"] = stamp
+        return Write("apply", session.key, sets, dels, self.ttl(created, now), after)
 
     def untouched(self, session: Session) -> bool:
         """Nothing to write and no cookie to send: the response goes out as the app made it.
@@ -220,12 +228,12 @@ class SessionCore:
                     if attempt == _CREATE_TRIES - 1:
                         raise
                     session._id = self.new_id()
-                    w = Write("create", self.key(session.id), w.sets, [], w.ttl)
-            session._committed(session.id, w.sets)
+                    w = Write("create", self.key(session.id), w.sets, [], w.ttl, w.after)
+            session._committed(session.id, w.after, w.key)
             session.issued = True
             return True
         if await self.store.apply(w.key, w.sets, w.dels, w.ttl):
-            session._committed(session.id, session.all_fields() | {"a": w.sets["a"]})
+            session._committed(session.id, w.after, w.key)
             return True
         session.vanished = True
         session._reset(None, None)
@@ -236,7 +244,7 @@ class SessionCore:
         now = self.clock()
         created = session.created or now
         stamp = str(int(now))
-        ok = await self.store.apply(self.key(session.id), {"a": stamp}, [], self.ttl(created, now))
+        ok = await self.store.apply(session.key, {"a": stamp}, [], self.ttl(created, now))
         if ok:
             # Move the baseline too, or the end of the request would refresh again.
             session._fields = {**session._fields, "a": stamp}
@@ -297,14 +305,7 @@ class SessionCore:
         A 5xx response saves nothing: the handler failed half-way.
         """
         cfg = self.config
-        if status >= 500:
-            wrote = False
-        elif self.untouched(session):
-            return []  # the common read: no write, no cookie
-        elif not session.issued and self._quiet(session, self.clock()):
-            wrote = False  # rolling: nothing to write, but the cookie goes out again
-        else:
-            wrote = await self.write(session)
+        wrote = status < 500 and await self.write(session)
         live = not session.is_new
         if live and (session.issued or cfg.rolling or (cfg.max_age and wrote)):
             secure = self.is_secure(scope.get("scheme", "http"), forwarded_proto)

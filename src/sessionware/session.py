@@ -135,7 +135,7 @@ class Session(MutableMapping[str, Any]):
     @property
     def key(self) -> str:
         """The store key of this session (SHA-256 of the id): safe to keep, useless as a cookie."""
-        return self._core.key(self.id)
+        return self._loaded_key or self._core.key(self.id)
 
     @property
     def store(self) -> Store:
@@ -298,17 +298,20 @@ class Session(MutableMapping[str, Any]):
 
     def all_fields(self) -> dict[str, str]:
         """Every field as it should stand after this request (for create and resave)."""
-        sets, dels = self.changes()
+        return self.merged(*self.changes())
+
+    def merged(self, sets: Fields, dels: list[str]) -> dict[str, str]:
+        """The loaded record with ``sets`` and ``dels`` (from :meth:`changes`) applied."""
         merged = dict(self._fields)
         merged.update(sets)
         for name in dels:
             merged.pop(name, None)
         return merged
 
-    def _committed(self, session_id: str, fields: Fields) -> None:
+    def _committed(self, session_id: str, fields: Fields, key: str | None = None) -> None:
         """Make ``fields`` the new baseline after a successful write."""
         data = self._data
-        self._reset(session_id, fields)
+        self._reset(session_id, fields, key)
         self._data = data
         self._nested = data is not None and any(isinstance(v, (dict, list)) for v in data.values())
 
