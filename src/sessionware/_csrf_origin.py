@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from sessionware._proxy import trusted_hop
+
 __all__ = ["Verdict", "gate", "normalize_origin", "own_origin"]
 
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
@@ -49,12 +51,6 @@ def normalize_origin(text: str) -> str | None:
     return f"{scheme}://{host}:{port}"
 
 
-def _hop(value: str, hops: int) -> str:
-    """The entry ``hops`` from the right of a comma list a chain of proxies appended to."""
-    items = [p.strip() for p in value.split(",")]
-    return items[-min(len(items), hops)]
-
-
 def own_origin(
     scheme: str,
     headers: Iterable[tuple[bytes, bytes]],
@@ -74,11 +70,8 @@ def own_origin(
             fwd_host = value.decode("latin-1")
         elif name == b"x-forwarded-proto":
             fwd_proto = value.decode("latin-1")
-    if trust_proxy:
-        if fwd_proto:
-            scheme = _hop(fwd_proto, trust_proxy)
-        if fwd_host:
-            host = _hop(fwd_host, trust_proxy)
+    scheme = trusted_hop(fwd_proto, trust_proxy) or scheme
+    host = trusted_hop(fwd_host, trust_proxy) or host
     if not host and server is not None:
         host = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
     if not host:

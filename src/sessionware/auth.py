@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
 from sessionware import remember as _remember
+from sessionware._proxy import trusted_hop
 from sessionware.exceptions import ConfigurationError, SessionwareError
 from sessionware.session import Session
 from sessionware.stores.base import Store
@@ -125,12 +126,9 @@ def client_ip(scope: Mapping[str, Any], trust_proxy: int) -> str | None:
     Only the hops we were told to trust are believed (express's ``trust proxy`` count):
     entries further left are whatever the client wrote.
     """
-    if trust_proxy:
-        forwarded = _header(scope, b"x-forwarded-for")
-        if forwarded:
-            hops = [h.strip() for h in forwarded.split(",") if h.strip()]
-            if hops:
-                return hops[-min(trust_proxy, len(hops))][:64]
+    hop = trusted_hop(_header(scope, b"x-forwarded-for"), trust_proxy)
+    if hop is not None:
+        return hop[:64]
     client = scope.get("client")
     return str(client[0]) if client else None
 

@@ -207,8 +207,8 @@ class SessionConfig:
         URL forms are those of :func:`sessionware.stores.from_url`.
         """
         env = os.environ if environ is None else environ
-        raw = env.get("SESSION_SECRET", "")
-        kwargs: dict[str, Any] = {"secrets": [s.strip() for s in raw.split(",") if s.strip()]}
+        # A comma-separated string; the constructor splits it (first signs, all verify).
+        kwargs: dict[str, Any] = {"secrets": env.get("SESSION_SECRET", "")}
         if env.get("SESSION_STORE"):
             kwargs["store_url"] = env["SESSION_STORE"]
         for var, name in (

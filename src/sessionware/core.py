@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sessionware._proxy import trusted_hop
 from sessionware.config import SessionConfig
 from sessionware.cookies import cookie_values, format_set_cookie, is_prefixed
 from sessionware.exceptions import (
@@ -257,9 +258,9 @@ class SessionCore:
             return bool(secure)
         if self._prefixed:
             return True  # the prefix demands it; see the start-up warning
-        if self.config.trust_proxy and forwarded_proto:
-            hops = [p.strip().lower() for p in forwarded_proto.split(",")]
-            return hops[-min(len(hops), self.config.trust_proxy)] == "https"
+        proto = trusted_hop(forwarded_proto, self.config.trust_proxy)
+        if proto is not None:
+            return proto.lower() == "https"
         return scheme in ("https", "wss")
 
     def set_cookie(self, session: Session, secure: bool) -> str:
