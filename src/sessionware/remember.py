@@ -366,7 +366,6 @@ class RememberMeMiddleware:
                 security_log.error("remember-me restore failed: the store is unavailable")
                 await _unavailable(send)
                 return
-        secure = self._secure(scope, session)
 
         async def send_wrapper(message: Message) -> None:
             pending = scope.get(_PENDING)
@@ -377,7 +376,7 @@ class RememberMeMiddleware:
                     value,
                     path="/",
                     max_age=max_age,
-                    secure=secure,
+                    secure=self._secure(scope, session),  # only when a cookie goes out
                     http_only=True,
                     same_site="lax",
                 )
@@ -392,6 +391,5 @@ class RememberMeMiddleware:
             return True
         if cfg.secure is not None:
             return cfg.secure
-        proto = [v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-proto"]
-        # The session core's own Secure decision, so both cookies always agree.
-        return session._core.is_secure(scope.get("scheme", "http"), proto[0] if proto else None)
+        # The session cookie's own Secure decision, so both cookies always agree.
+        return session.secure_for(scope)

@@ -147,6 +147,16 @@ class Session(MutableMapping[str, Any]):
         """The middleware's configuration."""
         return self._core.config
 
+    def secure_for(self, scope: Mapping[str, Any]) -> bool:
+        """Whether a cookie set on this request is marked Secure, as the session cookie is.
+
+        For companion cookies (remember-me), so every cookie of a response agrees.
+        """
+        proto = next((v for k, v in scope.get("headers", ()) if k == b"x-forwarded-proto"), None)
+        return self._core.is_secure(
+            scope.get("scheme", "http"), proto.decode("latin-1") if proto is not None else None
+        )
+
     @property
     def modified(self) -> bool:
         """Whether this request changed any value or metadata."""
