@@ -311,7 +311,7 @@ def csrf_token(request: Any) -> str:
             "csrf_token() needs CSRFMiddleware on this app: a token nobody checks protects nothing"
         )
     session = _session_of(scope)
-    if not _persists(session):
+    if not session.will_be_stored():
         return issue_anonymous(_anon_signer(session.config), _now(session.config))
     secret = decode_secret(session.get_meta(CSRF_FIELD))
     if secret is None:
@@ -360,13 +360,6 @@ def _session_of(scope: Scope) -> Session:
     return session
 
 
-def _persists(session: Session) -> bool:
-    """Whether this session is stored, or will be when the response starts (core.plan)."""
-    if not session.is_new:
-        return True
-    return session.modified or (session.config.save_uninitialized and not session.destroyed)
-
-
 def _seeding(session: Session, send: Send) -> Send:
     """Give a session that is about to be created its CSRF secret in the same write.
 
@@ -378,7 +371,7 @@ def _seeding(session: Session, send: Send) -> Send:
         if (
             message["type"] == "http.response.start"
             and session.is_new
-            and _persists(session)
+            and session.will_be_stored()
             and session.get_meta(CSRF_FIELD) is None
         ):
             session.set_meta(CSRF_FIELD, new_secret())

@@ -147,6 +147,14 @@ class Session(MutableMapping[str, Any]):
         """The middleware's configuration."""
         return self._core.config
 
+    def will_be_stored(self) -> bool:
+        """Whether the record exists, or will be created when the response starts.
+
+        The core's own write decision, for layers (CSRF) that add to a session only
+        when it is going to be stored anyway.
+        """
+        return not self.is_new or self._core.plan(self, self._core.clock()) is not None
+
     def secure_for(self, scope: Mapping[str, Any]) -> bool:
         """Whether a cookie set on this request is marked Secure, as the session cookie is.
 
