@@ -633,3 +633,23 @@ async def test_config_and_options_together_are_refused() -> None:
             config=SessionConfig(secrets=[SECRET]),
             rolling=True,
         )
+
+
+async def test_verified_cookie_memo_never_vouches_for_a_variant() -> None:
+    """After a valid cookie was verified (and memoised), altered variants still load nothing."""
+    store = MemoryStore(development=True)
+    async with Browser(session_app(store)) as b:
+        await b.get("/set?user=ada")
+        good = b.value
+        for _ in range(3):  # memoised by value and by whole header
+            assert (await b.get("/read", cookie=f"__Host-sid={good}")).json() == {"user": "ada"}
+        sid, _, sig = good.rpartition(".")
+        variants = [
+            f"{sid}.{sig[:-1]}{'A' if sig[-1] != 'A' else 'B'}",  # one signature byte off
+            f"{sid}x.{sig}",  # id changed, signature kept
+            good + "x",  # trailing data
+            sid,  # signature dropped
+        ]
+        for bad in variants:
+            r = await b.get("/read", cookie=f"__Host-sid={bad}")
+            assert r.json() == {}, bad
