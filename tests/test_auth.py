@@ -3,9 +3,6 @@ on the real stores (memory, SQLite, Redis on 127.0.0.1:6379)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -20,12 +17,10 @@ from sessionware.stores import Store
 from sessionware.tokens import store_key
 from tests.test_auth_support import (
     SECRET,
-    STORES,
     Clock,
     attributes,
     client,
     make_app,
-    open_store,
     set_cookies,
 )
 
@@ -33,19 +28,6 @@ pytestmark = pytest.mark.anyio
 
 SID = "__Host-sid"
 REM = "__Host-remember"
-
-
-@pytest.fixture(params=STORES)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """Each real store in turn."""
-    async with open_store(request.param, tmp_path) as s:
-        yield s
-
-
-@pytest.fixture
-def clock() -> Clock:
-    """A clock moved by hand."""
-    return Clock()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ cookie attributes and the token wire format, on the real stores."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,26 +14,13 @@ from sessionware.remember import RememberConfig, read_token, series_key
 from sessionware.signing import Signer
 from sessionware.stores import Store
 from sessionware.tokens import sha256_hex
-from tests.test_auth_support import STORES, Clock, client, dump, make_app, open_store, set_cookies
+from tests.test_auth_support import Clock, client, dump, make_app, set_cookies
 
 pytestmark = pytest.mark.anyio
 
 SID = "__Host-sid"
 REM = "__Host-remember"
 IDLE = 1800
-
-
-@pytest.fixture(params=STORES)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """Each real store in turn."""
-    async with open_store(request.param, tmp_path) as s:
-        yield s
-
-
-@pytest.fixture
-def clock() -> Clock:
-    """A clock moved by hand."""
-    return Clock()
 
 
 def token_of(cookie: str) -> tuple[str, str]:

@@ -3,7 +3,6 @@ unknown usernames treated exactly like real ones."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -11,24 +10,11 @@ import pytest
 from sessionware.exceptions import ConfigurationError
 from sessionware.stores import Store
 from sessionware.throttle import LoginThrottle, TooManyAttemptsError, too_many_attempts
-from tests.test_auth_support import STORES, Clock, client, dump, make_app, open_store
+from tests.test_auth_support import Clock, client, dump, make_app
 
 pytestmark = pytest.mark.anyio
 
 IP = "203.0.113.5"
-
-
-@pytest.fixture(params=STORES)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """Each real store in turn."""
-    async with open_store(request.param, tmp_path) as s:
-        yield s
-
-
-@pytest.fixture
-def clock() -> Clock:
-    """A clock moved by hand."""
-    return Clock()
 
 
 def throttle(clock: Clock, **kw: int) -> LoginThrottle:
