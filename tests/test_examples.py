@@ -19,30 +19,25 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 pytestmark = pytest.mark.anyio
 
 
-async def _loaded(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    monkeypatch.setenv("SESSION_SECRET", SECRET)
-    monkeypatch.setenv("SESSION_STORE", f"sqlite:///{tmp_path}/sessions.sqlite3")
-    return runpy.run_path(str(EXAMPLES / name))
+def _example(name: str) -> Any:
+    """A fixture that loads examples/<name> on a SQLite file in tmp_path, closing its store."""
+
+    @pytest.fixture
+    async def loaded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> AsyncIterator[dict[str, Any]]:
+        monkeypatch.setenv("SESSION_SECRET", SECRET)
+        monkeypatch.setenv("SESSION_STORE", f"sqlite:///{tmp_path}/sessions.sqlite3")
+        mod = runpy.run_path(str(EXAMPLES / name))
+        yield mod
+        await mod["store"].close()
+
+    return loaded
 
 
-@pytest.fixture
-async def starlette_example(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[dict[str, Any]]:
-    """examples/starlette_app.py, loaded on a SQLite file in tmp_path."""
-    mod = await _loaded("starlette_app.py", tmp_path, monkeypatch)
-    yield mod
-    await mod["store"].close()
-
-
-@pytest.fixture
-async def fastapi_example(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[dict[str, Any]]:
-    """examples/fastapi_app.py, loaded on a SQLite file in tmp_path."""
-    mod = await _loaded("fastapi_app.py", tmp_path, monkeypatch)
-    yield mod
-    await mod["store"].close()
+starlette_example = _example("starlette_app.py")
+fastapi_example = _example("fastapi_app.py")
+auth_example = _example("auth_app.py")
 
 
 def _client(app: Any) -> httpx.AsyncClient:
@@ -100,16 +95,6 @@ async def test_fastapi_dependency_returns_a_sessionware_session(
     async with _client(app) as c:
         assert (await c.get("/probe")).json() == {"same": True}
     assert isinstance(captured[0], Session)
-
-
-@pytest.fixture
-async def auth_example(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[dict[str, Any]]:
-    """examples/auth_app.py, loaded on a SQLite file in tmp_path."""
-    mod = await _loaded("auth_app.py", tmp_path, monkeypatch)
-    yield mod
-    await mod["store"].close()
 
 
 async def test_auth_example_logs_in_as_a_browser_and_out_with_the_token(
