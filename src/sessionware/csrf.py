@@ -63,7 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 from sessionware._csrf_exempt import Exemptions, csrf_exempt
 from sessionware._csrf_form import BodyTooLargeError, buffer_body, form_field, replay
-from sessionware._csrf_origin import gate, normalize_origin, own_origin
+from sessionware._csrf_origin import Verdict, gate, normalize_origin, own_origin
 from sessionware._csrf_token import (
     ANON_SALT,
     decode_secret,
@@ -204,16 +204,7 @@ class CSRFMiddleware:
             elif name == b"content-length":
                 length = value.decode("latin-1")
         config = session.config
-        own = own_origin(
-            scope.get("scheme", "http"), scope["headers"], scope.get("server"), config.trust_proxy
-        )
-        verdict = gate(
-            fetch_site=fetch_site,
-            origin=origin,
-            own=own,
-            trusted=self.trusted_origins,
-            allow_same_site=self.allow_same_site,
-        )
+        verdict = self._gate(scope, scope.get("scheme", "http"), fetch_site, origin, config)
         if verdict.refused is not None:
             self._report(scope, verdict.refused, verdict.detail)
             return verdict.refused, receive
@@ -268,17 +259,28 @@ class CSRFMiddleware:
         if fetch_site is None and origin is None:
             return None
         session = scope.get("session")
-        trust_proxy = session.config.trust_proxy if isinstance(session, Session) else 0
+        config = session.config if isinstance(session, Session) else None
         scheme = "https" if scope.get("scheme") == "wss" else "http"
+        return self._gate(scope, scheme, fetch_site, origin, config).refused
+
+    def _gate(
+        self,
+        scope: Scope,
+        scheme: str,
+        fetch_site: str | None,
+        origin: str | None,
+        config: SessionConfig | None,
+    ) -> Verdict:
+        """Judge the request's Fetch-Metadata and Origin against this app's own origin."""
+        trust_proxy = config.trust_proxy if config is not None else 0
         own = own_origin(scheme, scope["headers"], scope.get("server"), trust_proxy)
-        verdict = gate(
+        return gate(
             fetch_site=fetch_site,
             origin=origin,
             own=own,
             trusted=self.trusted_origins,
             allow_same_site=self.allow_same_site,
         )
-        return verdict.refused
 
     def _report(self, scope: Scope, reason: str, detail: str = "") -> None:
         client = scope.get("client")
