@@ -284,12 +284,7 @@ async def logout(request: HTTPConnection) -> None:
 
 
 async def _records(store: Store, user_id: str) -> list[tuple[str, Mapping[str, str]]]:
-    out = []
-    for key in await store.keys_of(user_id):
-        fields = await store.load(key)
-        if fields is not None and fields.get(USER) == user_id:
-            out.append((key, fields))
-    return out
+    return await _remember.load_all(store, await store.keys_of(user_id), USER, user_id)
 
 
 def _current_key(request: HTTPConnection | None) -> str | None:

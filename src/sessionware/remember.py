@@ -16,6 +16,7 @@ current, else the time it was rotated.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import os
@@ -40,6 +41,7 @@ __all__ = [
     "RememberMeMiddleware",
     "RememberOptions",
     "issue",
+    "load_all",
     "read_token",
     "revoke_series",
     "revoke_user",
@@ -196,14 +198,22 @@ async def issue(scope: Scope, session: Session, user_id: str, cfg: RememberConfi
     return key
 
 
+async def load_all(
+    store: Store, keys: list[str], owner_field: str, user_id: str
+) -> list[tuple[str, Mapping[str, str]]]:
+    """Load ``keys`` concurrently (one pipelined round trip on Redis) and keep the
+    records that still belong to ``user_id``."""
+    loaded = await asyncio.gather(*(store.load(key) for key in keys))
+    return [
+        (key, fields)
+        for key, fields in zip(keys, loaded, strict=True)
+        if fields is not None and fields.get(owner_field) == user_id
+    ]
+
+
 async def series_of(store: Store, user_id: str) -> list[tuple[str, Mapping[str, str]]]:
     """The user's live remember-me series: ``(store key, record)`` pairs."""
-    out = []
-    for key in await store.keys_of(_index(user_id)):
-        fields = await store.load(key)
-        if fields is not None and fields.get("u") == user_id:
-            out.append((key, fields))
-    return out
+    return await load_all(store, await store.keys_of(_index(user_id)), "u", user_id)
 
 
 async def revoke_series(store: Store, key: str, user_id: str | None = None) -> None:
