@@ -244,6 +244,73 @@ class StoreContract:
                 tg.start_soon(one)
         assert dict(await store.load(key) or {}) == {"n": "30"}
 
+    @pytest.mark.anyio
+    async def test_incr_without_create_on_destroyed_record_returns_none(
+        self, store: Store
+    ) -> None:
+        """incr(create=False) after delete returns None and does not resurrect the record."""
+        key = new_key()
+        await store.create(key, {".a": "1", ".n": "4"}, 60)
+        await store.delete(key)
+        assert await store.incr(key, ".n", 1, 60, create=False) is None
+        assert await store.load(key) is None
+
+    @pytest.mark.anyio
+    async def test_incr_without_create_on_missing_or_expired_record_returns_none(
+        self, store: Store, clock: ManualClock
+    ) -> None:
+        """incr(create=False) creates nothing for a key never stored or already expired."""
+        never, expired = new_key(), new_key()
+        await store.create(expired, {".n": "1"}, 1)
+        assert await self.wait_gone(store, expired, clock, 1)
+        for key in (never, expired):
+            assert await store.incr(key, ".n", 1, 60, create=False) is None
+            assert await store.load(key) is None
+
+    @pytest.mark.anyio
+    async def test_incr_without_create_adds_to_a_live_record_and_keeps_its_expiry(
+        self, store: Store, clock: ManualClock
+    ) -> None:
+        """incr(create=False) adds to a live record's field, keeps its other fields and expiry."""
+        key = new_key()
+        await store.create(key, {".a": "1", ".n": "4"}, 1)
+        assert await store.incr(key, ".n", 3, 3600, create=False) == 7
+        assert await store.incr(key, ".m", 2, 3600, create=False) == 2
+        assert dict(await store.load(key) or {}) == {".a": "1", ".n": "7", ".m": "2"}
+        assert await self.wait_gone(store, key, clock, 1)
+
+    @pytest.mark.anyio
+    async def test_concurrent_incr_without_create_racing_delete_leaves_no_record(
+        self, store: Store
+    ) -> None:
+        """Parallel incr(create=False) calls racing one delete never bring the record back,
+        and those that landed before the delete each saw their own value."""
+        for round_ in range(4):
+            key = new_key()
+            await store.create(key, {".a": "1", ".n": "0"}, 60)
+            results = await self._incr_racing_delete(store, key, calls=40, at=10 * round_ + 5)
+            assert await store.load(key) is None
+            counted = sorted(r for r in results if r is not None)
+            assert len(results) == 40
+            assert counted == list(range(1, len(counted) + 1))
+
+    @staticmethod
+    async def _incr_racing_delete(
+        store: Store, key: str, *, calls: int, at: int
+    ) -> list[int | None]:
+        """Start ``calls`` parallel incr(create=False) with one delete among them."""
+        results: list[int | None] = []
+
+        async def bump() -> None:
+            results.append(await store.incr(key, ".n", 1, 60, create=False))
+
+        async with anyio.create_task_group() as tg:
+            for i in range(calls):
+                if i == at:
+                    tg.start_soon(store.delete, key)
+                tg.start_soon(bump)
+        return results
+
     # -- the per-user index ------------------------------------------------------------
 
     @pytest.mark.anyio
@@ -314,6 +381,42 @@ class StoreContract:
         await store.create(key, fields, 60)
         assert await store.apply(key, {".ünï": '"ça va"'}, [], 60)
         assert dict(await store.load(key) or {}) == {**fields, ".ünï": '"ça va"'}
+
+    @pytest.mark.anyio
+    async def test_nul_in_names_values_and_user_ids_round_trips(self, store: Store) -> None:
+        """Text holding NUL is kept as given in field names, values, increments and user ids,
+        on every store alike (PostgreSQL, which refuses NUL, stores it escaped)."""
+        key, user = new_key(), "user\x00" + secrets.token_hex(4)
+        fields = {".a\x00b": '"x"', "ua": "Mozilla\x00/5.0", ".plain": "1"}
+        await store.create(key, fields, 60)
+        assert await store.apply(key, {".c\x00": "\x00", ".d": "\x00\x00"}, [".a\x00b"], 60)
+        assert await store.incr(key, ".n\x00", 2, 60) == 2
+        assert await store.incr(key, ".n\x00", 1, 60, create=False) == 3
+        assert dict(await store.load(key) or {}) == {
+            "ua": "Mozilla\x00/5.0",
+            ".plain": "1",
+            ".c\x00": "\x00",
+            ".d": "\x00\x00",
+            ".n\x00": "3",
+        }
+        await store.link(user, key)
+        assert await store.keys_of(user) == [key]
+        assert await store.keys_of(user.replace("\x00", "")) == []
+        await store.unlink(user, key)
+        assert await store.keys_of(user) == []
+
+    @pytest.mark.anyio
+    async def test_text_that_looks_escaped_round_trips(self, store: Store) -> None:
+        """Percent signs, escape-like sequences and Unicode noncharacters come back unchanged."""
+        key = new_key()
+        fields = {
+            "\ufdd0": "\ufdd0%00",
+            ".p": "%00%25%",
+            "\ufdd0%25": "\ufdd0\x00%",
+            ".u": "\\u0000",
+        }
+        await store.create(key, fields, 60)
+        assert dict(await store.load(key) or {}) == fields
 
     @pytest.mark.anyio
     async def test_store_satisfies_protocol(self, store: Store) -> None:

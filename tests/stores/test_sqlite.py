@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import subprocess
 import sys
 import textwrap
@@ -186,3 +187,48 @@ def test_refuses_in_memory_paths_and_missing_folders(tmp_path: Path) -> None:
         SQLiteStore(":memory:")
     with pytest.raises(ValueError, match="does not exist"):
         SQLiteStore(tmp_path / "nope" / "s.db")
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.anyio
+async def test_new_file_and_its_wal_and_shm_are_owner_only(tmp_path: Path) -> None:
+    """A new database and its -wal and -shm files are 0600, even under a permissive umask."""
+    old = os.umask(0o002)
+    try:
+        store = SQLiteStore(tmp_path / "s.db")
+        await store.create(new_key(), {".a": "1"}, 60)
+        assert await store.load(new_key()) is None  # a reader connection too
+        paths = [tmp_path / n for n in ("s.db", "s.db-wal", "s.db-shm")]
+        assert all(p.exists() for p in paths)
+        assert [_mode(p) for p in paths] == [0o600] * 3
+        await store.close()
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.anyio
+async def test_file_mode_none_leaves_the_mode_to_the_umask(tmp_path: Path) -> None:
+    """file_mode=None creates the file as the umask says (for a group-shared file)."""
+    old = os.umask(0o027)
+    try:
+        store = SQLiteStore(tmp_path / "s.db", file_mode=None)
+        await store.create(new_key(), {".a": "1"}, 60)
+        await store.close()
+    finally:
+        os.umask(old)
+    assert _mode(tmp_path / "s.db") == 0o640
+
+
+@pytest.mark.anyio
+async def test_existing_file_keeps_its_mode(tmp_path: Path) -> None:
+    """Opening an existing database never changes the mode its operator chose."""
+    path = tmp_path / "s.db"
+    sqlite3.connect(path).close()
+    os.chmod(path, 0o640)
+    store = SQLiteStore(path)
+    await store.create(new_key(), {".a": "1"}, 60)
+    await store.close()
+    assert _mode(path) == 0o640

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-__all__ = ["APPLY", "CREATE", "INCR", "SCRIPTS", "Script"]
+__all__ = ["APPLY", "CREATE", "INCR", "INCR_EXISTING", "SCRIPTS", "Script"]
 
 # Lua's unpack() pushes every value on the C stack, which holds about 8000 slots
 # (LUAI_MAXCSTACK), so large field lists are written in chunks. The chunk is even so
@@ -83,4 +83,15 @@ return value
 """,
 )
 
-SCRIPTS = (APPLY, CREATE, INCR)
+#: KEYS[1] record; ARGV[1] field, ARGV[2] amount. HINCRBY only when the record
+#: exists, leaving its expiry alone; returns the new value, or nil (and creates
+#: nothing) when the record is gone: an increment never resurrects a destroyed session.
+INCR_EXISTING = Script(
+    "incr_existing",
+    """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+""",
+)
+
+SCRIPTS = (APPLY, CREATE, INCR, INCR_EXISTING)

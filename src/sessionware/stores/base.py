@@ -25,11 +25,15 @@ What to implement, and what must hold:
     The per-user index: find a user's sessions without scanning the store.
     ``keys_of`` returns only keys whose records are still alive (dead members may be
     dropped lazily).
-``incr(key, field, amount, ttl) -> int``
+``incr(key, field, amount, ttl, *, create=True) -> int | None``
     **Atomically** add ``amount`` to the integer in ``field`` and return the new
-    value; a missing or expired record is created (holding only that field) to live
-    ``ttl`` seconds, while an existing record keeps its expiry. Counters for login
-    throttling live here, in the same store as the sessions.
+    value; an existing record keeps its expiry. With ``create=True`` a missing or
+    expired record is created (holding only that field) to live ``ttl`` seconds:
+    counters for login throttling live here, in the same store as the sessions.
+    With ``create=False`` a missing or expired record stays missing and ``incr``
+    returns ``None``, in the same atomic step, so ``Session.increment`` racing a
+    ``destroy`` never brings the session back (the type says ``int`` only for
+    ``create=True``).
 ``purge_expired() -> int`` (optional)
     Remove expired records, for stores that do not expire them by themselves.
 ``close()``
@@ -43,7 +47,7 @@ into a 503; never let a driver exception escape.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, overload, runtime_checkable
 
 __all__ = ["Fields", "Store"]
 
@@ -62,7 +66,19 @@ class Store(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
-    async def incr(self, key: str, field: str, amount: int, ttl: float) -> int: ...
+    @overload
+    async def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: Literal[True] = ...
+    ) -> int: ...
+
+    @overload
+    async def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: bool
+    ) -> int | None: ...
+
+    async def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: bool = True
+    ) -> int | None: ...
 
     async def link(self, user_id: str, key: str) -> None: ...
 

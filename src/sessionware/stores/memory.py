@@ -11,6 +11,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Literal, overload
 
 from sessionware.exceptions import SessionCollisionError
 from sessionware.stores.base import Fields
@@ -97,12 +98,26 @@ class MemoryStore:
             self._data[key] = (merged, now + ttl)
             return True
 
-    async def incr(self, key: str, field: str, amount: int, ttl: float) -> int:
-        """Add to an integer field, creating the record with ``ttl`` if it is missing."""
+    @overload
+    async def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: Literal[True] = ...
+    ) -> int: ...
+
+    @overload
+    async def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: bool
+    ) -> int | None: ...
+
+    async def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: bool = True
+    ) -> int | None:
+        """Add to an integer field; a missing record is created with ``ttl`` only if ``create``."""
         with self._lock:
             now = self._clock()
             fields = self._live(key, now)
             if fields is None:
+                if not create:
+                    return None
                 value = amount
                 self._data[key] = ({field: str(value)}, now + ttl)
                 self._evict()

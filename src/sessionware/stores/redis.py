@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, overload
 
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
@@ -38,7 +38,7 @@ from redis.backoff import NoBackoff
 
 from sessionware.exceptions import SessionCollisionError
 from sessionware.stores._redis_batch import Batcher
-from sessionware.stores._redis_scripts import APPLY, CREATE, INCR
+from sessionware.stores._redis_scripts import APPLY, CREATE, INCR, INCR_EXISTING
 from sessionware.stores._redis_url import FORMS, build, parse
 from sessionware.stores.base import Fields
 
@@ -197,9 +197,25 @@ class RedisStore:
         """UNLINK the record."""
         await self._run("UNLINK", self.record_key(key))
 
-    async def incr(self, key: str, field: str, amount: int, ttl: float) -> int:
-        """HINCRBY in a script that sets the expiry only on a new record."""
+    @overload
+    async def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: Literal[True] = ...
+    ) -> int: ...
+
+    @overload
+    async def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: bool
+    ) -> int | None: ...
+
+    async def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: bool = True
+    ) -> int | None:
+        """HINCRBY in a script: one that sets the expiry only on a new record, or (with
+        ``create=False``) one that touches only a live record and otherwise returns None."""
         rkey = self.record_key(key)
+        if not create:
+            value = await self._run("EVALSHA", INCR_EXISTING.sha, 1, rkey, field, amount)
+            return None if value is None else int(value)
         value = await self._run("EVALSHA", INCR.sha, 1, rkey, field, amount, _ms(ttl))
         return int(value)
 

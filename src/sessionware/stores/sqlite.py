@@ -5,12 +5,17 @@ WAL mode lets readers run beside a writer, so reads run inline on the event loop
 where ``BEGIN IMMEDIATE`` and a busy timeout make several processes sharing the file
 safe. Expired rows are purged through an index on the expiry column, now and then
 on write and by :meth:`SQLiteStore.purge_expired`.
+
+The file holds user ids, addresses and CSRF secrets, so a new one is created
+owner-only (0600) before SQLite opens it; SQLite gives its ``-wal`` and ``-shm``
+files the database file's mode.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -18,7 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from sessionware.exceptions import SessionCollisionError, StoreUnavailableError
 from sessionware.stores.base import Fields
@@ -43,6 +48,22 @@ CREATE TABLE IF NOT EXISTS sessionware_user_sessions (
 _PURGE_EVERY = 500  # writes between opportunistic purges
 
 
+def _create_file(path: str, mode: int) -> None:
+    """Create ``path`` with exactly ``mode`` unless it exists, before SQLite opens it."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, mode)  # open() applies the umask; the mode asked for is the one meant
+    finally:
+        os.close(fd)
+
+
+def _dump(fields: Fields) -> str:
+    return json.dumps(dict(fields), separators=(",", ":"), ensure_ascii=False)
+
+
 class SQLiteStore:
     """Sessions in a SQLite file; safe for several processes sharing it."""
 
@@ -53,8 +74,15 @@ class SQLiteStore:
         path: str | Path,
         *,
         busy_timeout: float = 5.0,
+        file_mode: int | None = 0o600,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """Open (or create) the database at ``path``.
+
+        ``file_mode`` is the mode a new file gets, whatever the umask (0600: owner
+        only); ``None`` leaves it to the umask, for a file that processes of several
+        users share through a group. An existing file keeps its mode.
+        """
         self.path = str(path)
         self._busy_ms = int(busy_timeout * 1000)
         self._clock = clock
@@ -68,6 +96,8 @@ class SQLiteStore:
         parent = Path(self.path).parent
         if not parent.is_dir():
             raise ValueError(f"SQLiteStore: folder {str(parent)!r} does not exist; create it first")
+        if file_mode is not None:
+            _create_file(self.path, file_mode)
         with self._guard():
             conn = self._conn()
             conn.executescript(_SCHEMA)
@@ -135,7 +165,7 @@ class SQLiteStore:
 
     async def create(self, key: str, fields: Fields, ttl: float) -> None:
         """Insert a new record; an existing live key is a collision."""
-        text = json.dumps(dict(fields), separators=(",", ":"), ensure_ascii=False)
+        text = _dump(fields)
 
         def run(conn: sqlite3.Connection, now: float) -> bool:
             self._maybe_purge(conn, now)
@@ -166,34 +196,46 @@ class SQLiteStore:
                 merged.pop(name, None)
             conn.execute(
                 "UPDATE sessionware_sessions SET fields = ?, expires = ? WHERE key = ?",
-                (json.dumps(merged, separators=(",", ":"), ensure_ascii=False), now + ttl, key),
+                (_dump(merged), now + ttl, key),
             )
             return True
 
         return await self._write(run)
 
-    async def incr(self, key: str, field: str, amount: int, ttl: float) -> int:
-        """Add to an integer field, creating the record with ``ttl`` if it is missing."""
+    @overload
+    async def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: Literal[True] = ...
+    ) -> int: ...
 
-        def run(conn: sqlite3.Connection, now: float) -> int:
+    @overload
+    async def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: bool
+    ) -> int | None: ...
+
+    async def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: bool = True
+    ) -> int | None:
+        """Add to an integer field; a missing record is created with ``ttl`` only if ``create``."""
+
+        def run(conn: sqlite3.Connection, now: float) -> int | None:
             row = conn.execute(
                 "SELECT fields FROM sessionware_sessions WHERE key = ? AND expires > ?",
                 (key, now),
             ).fetchone()
             if row is None:
-                value = amount
+                if not create:
+                    return None
                 conn.execute(
                     "INSERT OR REPLACE INTO sessionware_sessions (key, fields, expires) "
                     "VALUES (?, ?, ?)",
-                    (key, json.dumps({field: str(value)}), now + ttl),
+                    (key, _dump({field: str(amount)}), now + ttl),
                 )
-                return value
+                return amount
             fields: dict[str, Any] = json.loads(row[0])
             value = int(fields.get(field, "0")) + amount
             fields[field] = str(value)
             conn.execute(
-                "UPDATE sessionware_sessions SET fields = ? WHERE key = ?",
-                (json.dumps(fields, separators=(",", ":")), key),
+                "UPDATE sessionware_sessions SET fields = ? WHERE key = ?", (_dump(fields), key)
             )
             return value
 
