@@ -257,7 +257,13 @@ def test_public_names() -> None:
         "common_passwords",
     ]
     assert "RememberMeMiddleware" in remember.__all__ and "RememberConfig" in remember.__all__
-    assert throttle.__all__ == ["LoginThrottle", "TooManyAttemptsError", "too_many_attempts"]
+    assert throttle.__all__ == [
+        "Attempt",
+        "LoginThrottle",
+        "RegistrationThrottle",
+        "TooManyAttemptsError",
+        "too_many_attempts",
+    ]
 
 
 async def test_remembered_device_without_a_session_is_listed_and_revocable(

@@ -28,7 +28,10 @@ from sessionware.exceptions import ConfigurationError, StoreUnavailableError
 from sessionware.session import Session
 from sessionware.stores.base import Store
 
-__all__ = ["SessionMiddleware", "get_session"]
+__all__ = ["EXTRA_COOKIES", "SessionMiddleware", "add_cookie", "get_session"]
+
+#: Where other layers leave ``Set-Cookie`` values for the response (see :func:`add_cookie`).
+EXTRA_COOKIES = "sessionware.cookies"
 
 log = logging.getLogger("sessionware")
 
@@ -150,12 +153,13 @@ class SessionMiddleware:
                 await self._unavailable(scope, send)
                 started = False
                 return
-            if cookies or session.accessed or session.had_cookie:
+            extra: list[str] = scope.get(EXTRA_COOKIES) or []
+            if cookies or extra or session.accessed or session.had_cookie:
                 headers = list(message.get("headers", ()))
                 _add_vary(headers)
-                for value in cookies:
+                for value in (*cookies, *extra):
                     headers.append((b"set-cookie", value.encode("latin-1")))
-                if cookies and not session.is_new:
+                if (cookies and not session.is_new) or extra:
                     _no_store(headers)
                 message["headers"] = headers
             await send(message)
@@ -184,6 +188,15 @@ def _no_store(headers: list[tuple[bytes, bytes]]) -> None:
     """A response that hands out a session id must never be cached (OWASP)."""
     headers[:] = [(n, v) for n, v in headers if n.lower() != b"cache-control"]
     headers.append((b"cache-control", b"no-store"))
+
+
+def add_cookie(scope: Scope, set_cookie: str) -> None:
+    """Queue a ``Set-Cookie`` value that SessionMiddleware adds when the response starts.
+
+    For companion cookies of other layers (the login throttle's device cookie); they go
+    out even when the session itself has nothing to write.
+    """
+    scope.setdefault(EXTRA_COOKIES, []).append(set_cookie)
 
 
 def get_session(scope: Scope) -> Session:

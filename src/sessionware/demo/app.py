@@ -41,7 +41,7 @@ from sessionware.stores import from_url
 from sessionware.stores.base import Store
 from sessionware.throttle import TooManyAttemptsError
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "from_env"]
 
 log = logging.getLogger("sessionware.demo")
 
@@ -164,3 +164,9 @@ def create_app(settings: DemoSettings, *, store: Store | None = None) -> Starlet
     app.state.demo = state
     app.state.settings = settings
     return app
+
+
+def from_env() -> Starlette:
+    """The demo built from the environment alone, for ``uvicorn --factory --workers N``
+    (several processes sharing one store); needs ``SESSION_SECRET``."""
+    return create_app(DemoSettings.load(make_secret=False))

@@ -8,13 +8,13 @@ start-up. With ``--tls`` it uses the production set-up: ``__Host-`` names and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sessionware.config import SessionConfig
 from sessionware.declaration import CookieDeclaration, declare
 from sessionware.demo.settings import DemoSettings
 from sessionware.remember import RememberConfig
-from sessionware.throttle import LoginThrottle
+from sessionware.throttle import LoginThrottle, RegistrationThrottle
 
 __all__ = ["DemoConfig", "build", "declaration"]
 
@@ -29,6 +29,7 @@ class DemoConfig:
     session: SessionConfig
     remember: RememberConfig
     throttle: LoginThrottle
+    registration: RegistrationThrottle = field(default_factory=RegistrationThrottle)
 
 
 def build(settings: DemoSettings) -> DemoConfig:
@@ -43,7 +44,10 @@ def build(settings: DemoSettings) -> DemoConfig:
     )
     remember = RememberConfig.from_env(env, cookie_name=prefix + "remember")
     throttle = LoginThrottle.from_env(env)
-    return DemoConfig(session=session, remember=remember, throttle=throttle)
+    registration = RegistrationThrottle.from_env(env)
+    return DemoConfig(
+        session=session, remember=remember, throttle=throttle, registration=registration
+    )
 
 
 def declaration(settings: DemoSettings) -> list[CookieDeclaration]:

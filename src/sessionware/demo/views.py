@@ -15,7 +15,6 @@ from sessionware.declaration import declare, format_duration
 from sessionware.demo.render import flash
 from sessionware.demo.state import check_password, demo, safe_next, who
 from sessionware.exceptions import StoreUnavailableError
-from sessionware.throttle import TooManyAttemptsError
 
 __all__ = [
     "cookies_page",
@@ -33,6 +32,9 @@ __all__ = [
 
 _USERNAME = re.compile(r"[A-Za-z0-9._-]{3,32}")
 _BAD_LOGIN = "Wrong username or password."
+#: The sign-in and registration forms have at most five fields (with ``_csrf``); a body
+#: with more is a 400 before it is parsed further, and no form takes a file.
+_MAX_FIELDS = 8
 
 
 def _field(form: Any, name: str) -> str:
@@ -67,10 +69,15 @@ async def register_form(request: Request) -> Response:
     )
 
 
+async def _form(request: Request) -> Any:
+    """The posted form, refused with a 400 past a handful of fields or any file."""
+    return await request.form(max_files=0, max_fields=_MAX_FIELDS)
+
+
 async def register_submit(request: Request) -> Response:
-    """Create the account, then sign in with a new session."""
+    """Create the account, then sign in with a new session; counted per IP before hashing."""
     state = demo(request)
-    form = await request.form()
+    form = await _form(request)
     username, password = _field(form, "username").strip(), _field(form, "password")
     error = None
     if not _USERNAME.fullmatch(username):
@@ -81,6 +88,7 @@ async def register_submit(request: Request) -> Response:
             error = " ".join(problems)
     user = None
     if error is None:
+        await state.config.registration.check(request)  # 429 before any hashing
         digest = await run_in_threadpool(state.hasher.hash, password)
         user = state.users.add(username, digest)
         if user is None:
@@ -118,31 +126,33 @@ async def login_form(request: Request) -> Response:
 
 
 async def login_submit(request: Request) -> Response:
-    """Check the password under the throttle; a failure sets no cookie."""
+    """Check the password under the throttle: a 401 means it was checked, a 429 that it
+    was not; a failure sets no cookie."""
     state = demo(request)
-    form = await request.form()
+    form = await _form(request)
     username, password = _field(form, "username").strip(), _field(form, "password")
     nxt = safe_next(_field(form, "next"))
     remember = _field(form, "remember_me") not in ("", "0", "off", "false")
     throttle = state.config.throttle
-    await throttle.check(request, username)  # 429 before any password work
-    user = state.users.by_name(username) if username else None
-    if not await check_password(request, user, password) or user is None:
-        wait = await throttle.failed(request, username)
-        if wait:
-            raise TooManyAttemptsError(wait)
-        return state.renderer.page(
-            request,
-            "login.html",
-            {
-                "username": username,
-                "next": nxt,
-                "error": _BAD_LOGIN,
-                "remember_for": _remember_for(request),
-            },
-            status=401,
-        )
-    await throttle.succeeded(request, username)
+    # The attempt takes its place in every budget first (429 before any password
+    # work); leaving the block without succeeded() keeps it as a failure.
+    async with throttle.attempt(request, username) as attempt:
+        user = state.users.by_name(username) if username else None
+        if not await check_password(request, user, password) or user is None:
+            wait = await attempt.failed()
+            error = _BAD_LOGIN + (f" Wait {wait} seconds before trying again." if wait else "")
+            return state.renderer.page(
+                request,
+                "login.html",
+                {
+                    "username": username,
+                    "next": nxt,
+                    "error": error,
+                    "remember_for": _remember_for(request),
+                },
+                status=401,
+            )
+        await attempt.succeeded()
     if state.hasher.needs_rehash(user.password_hash):
         state.users.set_password_hash(user.id, await run_in_threadpool(state.hasher.hash, password))
     await auth.login(request, str(user.id), remember=remember)
