@@ -6,6 +6,7 @@ The tree::
     ├── ConfigurationError (also ValueError)   bad settings, raised at start-up
     ├── SessionTooLargeError (also ValueError) a payload over ``max_size``
     ├── InvalidSignatureError                  one opaque error for any bad signed value
+    ├── HasherBusyError                        every password-hashing slot stayed taken (503)
     └── StoreError                             a store could not do its job
         ├── StoreUnavailableError              the backend is down or timed out (503)
         └── SessionCollisionError              ``create`` found the key taken
@@ -30,6 +31,17 @@ class SessionTooLargeError(SessionwareError, ValueError):
 
 class InvalidSignatureError(SessionwareError):
     """A signed value did not verify (tampered, truncated, wrong secret or purpose)."""
+
+
+class HasherBusyError(SessionwareError):
+    """Password hashing stayed at its concurrency cap for the whole wait; answer 503.
+
+    ``retry_after`` is a suggested wait in seconds, for a ``Retry-After`` header.
+    """
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class StoreError(SessionwareError):

@@ -286,3 +286,38 @@ async def test_idle_session_ends_on_the_server(make_app: Callable[..., Starlette
     assert gone.headers["location"] == "/login?next=/dashboard&m=expired"
     assert "Your session has ended" in page.text
     assert "sid" not in c.jar  # the dead cookie was cleared
+
+
+async def test_login_gets_503_when_hashing_stays_busy(app: Starlette, client: Client) -> None:
+    """A login that waits past the hasher's max_wait gets 503 with Retry-After, no cookie."""
+    import asyncio
+    import dataclasses
+    import threading
+    from typing import Any
+
+    from sessionware.passwords import PasswordHasher
+
+    class Watched(PasswordHasher):
+        """Says when a password check has been queued on the pool."""
+
+        queued = asyncio.Event()
+
+        async def offload(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+            if getattr(method, "__name__", "") == "verify_or_dummy":
+                self.queued.set()  # set just before the job is submitted, with no await between
+            return await super().offload(method, *args, **kwargs)
+
+    hasher = Watched(time_cost=1, memory_cost=1024, max_concurrent=1, max_wait=0.05)
+    app.state.demo = dataclasses.replace(app.state.demo, hasher=hasher)
+    release = threading.Event()
+    blocker = asyncio.ensure_future(hasher.offload(release.wait, 10))  # takes the only slot
+    login = asyncio.ensure_future(client.login("nobody", "some password"))
+    await asyncio.wait_for(hasher.queued.wait(), 10)
+    await asyncio.sleep(0.2)  # well past the login's 0.05 s wait
+    release.set()
+    response = await login
+    assert await blocker is True
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert "set-cookie" not in response.headers
+    assert "try again" in response.text

@@ -34,7 +34,7 @@ from sessionware.demo.render import Renderer
 from sessionware.demo.settings import DemoSettings
 from sessionware.demo.state import DemoState, demo, who
 from sessionware.demo.users import UserDB
-from sessionware.exceptions import StoreUnavailableError
+from sessionware.exceptions import HasherBusyError, StoreUnavailableError
 from sessionware.passwords import PasswordHasher, PasswordPolicy
 from sessionware.remember import RememberMeMiddleware
 from sessionware.stores import from_url
@@ -93,6 +93,18 @@ async def _store_down(request: Request, exc: Exception) -> Response:
         "Temporarily unavailable",
         "The session store cannot be reached right now. This usually clears up within seconds.",
         retry_after=5,
+    )
+
+
+async def _hashing_busy(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HasherBusyError)
+    log.warning("password hashing at its concurrency cap: answered 503")
+    return demo(request).renderer.error(
+        request,
+        503,
+        "Busy right now",
+        "Too many sign-ins are being checked at this moment. Please try again shortly.",
+        retry_after=exc.retry_after,
     )
 
 
@@ -157,6 +169,7 @@ def create_app(settings: DemoSettings, *, store: Store | None = None) -> Starlet
         exception_handlers={
             HTTPException: _http_error,
             StoreUnavailableError: _store_down,
+            HasherBusyError: _hashing_busy,
             500: _server_error,
         },
         lifespan=lifespan,

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from sessionware.auth import current_user_id
@@ -49,11 +48,14 @@ def who(request: Request) -> User | None:
 
 
 async def check_password(request: Request, user: User | None, password: str) -> bool:
-    """Argon2 verification off the event loop; unknown users cost the same work."""
+    """Argon2 verification on the hasher's own bounded pool; unknown users cost the same.
+
+    Waiting there holds no thread of Starlette's pool; past the hasher's ``max_wait`` it
+    raises :class:`~sessionware.exceptions.HasherBusyError`, which the app answers 503.
+    """
     hasher = demo(request).hasher
-    return await run_in_threadpool(
-        hasher.verify_or_dummy, user.password_hash if user else None, password
-    )
+    stored = user.password_hash if user else None
+    return await hasher.offload(hasher.verify_or_dummy, stored, password)
 
 
 def safe_next(value: Any, default: str = "/dashboard") -> str:
