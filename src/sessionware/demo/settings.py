@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from sessionware.demo.files import private_dir, tighten, write_private
 from sessionware.exceptions import ConfigurationError
 
 __all__ = ["DEFAULT_DB", "STATE_DIR", "DemoSettings", "ensure_secret", "sqlite_path"]
@@ -35,24 +35,21 @@ def sqlite_path(url: str) -> str | None:
 def ensure_secret(folder: Path) -> tuple[str, bool]:
     """Read the demo's secret from ``folder/secret``, making it on first run.
 
-    Returns ``(secret, made)``. The file is created owner-only (0600) from the start,
-    and an existing one that others can read is tightened back to 0600.
+    Returns ``(secret, made)``. The folder is kept 0700 and the file 0600, from the
+    start, and an existing one that others can read is tightened back.
     """
+    private_dir(folder)
     path = folder / "secret"
     if path.exists():
-        if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            os.chmod(path, 0o600)
+        tighten(path)
         value = path.read_text().strip()
         if len(value) >= 32:
             return value, False
         raise ConfigurationError(
             f"{path} holds no usable secret: delete it to make a new one, or set SESSION_SECRET"
         )
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     value = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(value + "\n")
+    write_private(path, (value + "\n").encode())
     return value, True
 
 
@@ -60,9 +57,10 @@ def ensure_secret(folder: Path) -> tuple[str, bool]:
 class DemoSettings:
     """Everything the demo app needs to start; build with :meth:`load`."""
 
-    store_url: str = f"sqlite:///{DEFAULT_DB}"
+    #: May hold a password: never printed as is (see :func:`stores.redact_url`).
+    store_url: str = field(default=f"sqlite:///{DEFAULT_DB}", repr=False)
     users_db: str = DEFAULT_DB
-    secrets: tuple[str, ...]
+    secrets: tuple[str, ...] = field(repr=False)
     secret_note: str = ""
     tls: bool = False
     #: The environment the library's ``from_env`` builders read timeouts and limits from.

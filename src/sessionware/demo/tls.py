@@ -3,7 +3,8 @@
 The point of ``--tls`` is to see the production cookie set-up (``Secure``,
 ``__Host-`` names) working on a laptop, so the certificate only has to name
 127.0.0.1 and localhost. It is made with ``cryptography`` when installed (the demo
-extra), else with the ``openssl`` command, and kept next to the demo's secret.
+extra), else with the ``openssl`` command, and kept next to the demo's secret,
+both files owner-only.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from sessionware.demo.files import private_dir, tighten, write_private
 from sessionware.exceptions import ConfigurationError
 
 __all__ = ["ensure_certificate"]
@@ -23,15 +25,18 @@ _DAYS = 30
 
 def ensure_certificate(folder: Path) -> tuple[Path, Path, bool]:
     """Return ``(cert, key, made)``, making a new pair when missing or about to expire."""
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(folder)
     cert, key = folder / "demo-cert.pem", folder / "demo-key.pem"
     if cert.exists() and key.exists() and not _expiring(cert):
+        tighten(key)
+        tighten(cert)
         return cert, key, False
     try:
         _make_with_cryptography(cert, key)
     except ImportError:
         _make_with_openssl(cert, key)
     os.chmod(key, 0o600)
+    os.chmod(cert, 0o600)
     return cert, key, True
 
 
@@ -79,7 +84,7 @@ def _make_with_cryptography(cert: Path, key: Path) -> None:
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(private, hashes.SHA256())
     )
-    _write_private(
+    write_private(
         key,
         private.private_bytes(
             serialization.Encoding.PEM,
@@ -87,7 +92,7 @@ def _make_with_cryptography(cert: Path, key: Path) -> None:
             serialization.NoEncryption(),
         ),
     )
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    write_private(cert, certificate.public_bytes(serialization.Encoding.PEM))
 
 
 def _make_with_openssl(cert: Path, key: Path) -> None:
@@ -97,7 +102,9 @@ def _make_with_openssl(cert: Path, key: Path) -> None:
             "--tls needs a certificate: install the demo extra (pip install 'sessionware[demo]', "
             "which brings cryptography) or the openssl command"
         )
-    _write_private(key, b"")
+    # openssl truncates and rewrites these, keeping the owner-only mode they start with.
+    write_private(key, b"")
+    write_private(cert, b"")
     subprocess.run(  # noqa: S603 - fixed arguments, no shell
         [
             openssl,
@@ -123,11 +130,3 @@ def _make_with_openssl(cert: Path, key: Path) -> None:
         capture_output=True,
     )
 
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a file that only its owner can read, from the moment it exists."""
-    if path.exists():
-        path.unlink()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)

@@ -2,6 +2,7 @@
 
 Plain :mod:`sqlite3`, one short-lived connection per call so it is safe from the
 thread pool the views use; the library itself never sees this table, only user ids.
+The file is owner-only (0600): it holds password hashes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from sessionware.demo.files import private_file, tighten
 
 __all__ = ["User", "UserDB"]
 
@@ -38,6 +41,10 @@ class UserDB:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        # Password hashes: the file, and any journal SQLite keeps beside it, owner-only.
+        private_file(Path(self.path))
+        for suffix in ("-wal", "-shm", "-journal"):
+            tighten(Path(self.path + suffix))
         conn = self._connect()
         try:
             conn.executescript(_SCHEMA)
