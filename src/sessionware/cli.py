@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TextIO, TypeVar
 
-from sessionware.exceptions import ConfigurationError, StoreUnavailableError
+from sessionware.exceptions import ConfigurationError, StoreError, StoreUnavailableError
 
 __all__ = ["main", "progress"]
 
@@ -233,6 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except StoreUnavailableError as exc:
         print(f"sessionware {args.command}: the store cannot be reached: {exc}", file=sys.stderr)
+        return 1
+    except StoreError as exc:  # e.g. a missing table: the message says the fix
+        print(f"sessionware {args.command}: the store failed: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sessionware.demo.app import create_app
 from sessionware.demo.settings import STATE_DIR, DemoSettings
+from sessionware.stores import redact_url
 
 __all__ = ["serve"]
 
@@ -24,7 +25,7 @@ def serve(*, store: str | None, host: str, port: int, tls: bool) -> int:
     app = create_app(settings)  # validates every setting and opens the store
     _say(settings.secret_note)
     cfg = app.state.demo.config
-    _say(f"sessions in {settings.store_url}, users in {settings.users_db}")
+    _say(f"sessions in {redact_url(settings.store_url)}, users in {settings.users_db}")
     certfile: str | None = None
     keyfile: str | None = None
     if tls:

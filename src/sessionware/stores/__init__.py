@@ -1,4 +1,5 @@
-"""Session stores, and :func:`from_url` to pick one from a URL.
+"""Session stores, :func:`from_url` to pick one from a URL, and :func:`redact_url` to
+show such a URL without its password.
 
 ``RedisStore`` and ``PostgresStore`` import their drivers only when asked for, so
 ``import sessionware`` pulls in neither redis nor psycopg.
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from sessionware.exceptions import ConfigurationError
+from sessionware.stores._redact import redact_url as redact_url
 from sessionware.stores.base import Fields, Store
 from sessionware.stores.memory import MemoryStore
 from sessionware.stores.sqlite import SQLiteStore
@@ -53,7 +55,10 @@ def from_url(url: str, **options: Any) -> Store:
     if not isinstance(url, str) or "://" not in url:
         # The URL itself is not echoed: it may carry a password.
         raise ConfigurationError(f"bad store URL (no scheme): use one of {_SCHEMES}")
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 address
+        raise ConfigurationError(f"bad store URL (unreadable): use one of {_SCHEMES}") from None
     if scheme == "memory":
         return MemoryStore(**options)
     if scheme == "sqlite":

@@ -76,7 +76,10 @@ def parse(url: str, *, cluster: bool = False) -> Parsed:
     """Check a store URL and split it into what the client builders need."""
     if not isinstance(url, str) or "://" not in url:
         raise _bad(str(url), "not a URL")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed "[" of an IPv6 address
+        raise _bad(url, "unreadable host") from None
     scheme = parts.scheme.lower()
     base, _, variant = scheme.partition("+")
     if base not in ("redis", "rediss") or variant not in ("", "sentinel", "cluster"):

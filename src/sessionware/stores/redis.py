@@ -36,7 +36,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from sessionware.exceptions import SessionCollisionError
+from sessionware.exceptions import ConfigurationError, SessionCollisionError
+from sessionware.stores._redact import redact_url
 from sessionware.stores._redis_batch import Batcher
 from sessionware.stores._redis_scripts import APPLY, CREATE, INCR, INCR_EXISTING
 from sessionware.stores._redis_url import FORMS, build, parse
@@ -132,10 +133,15 @@ class RedisStore:
         defaults["decode_responses"] = True
         try:
             client, owned = build(parsed, defaults, client_options)
-        except (TypeError, ValueError) as exc:
-            from sessionware.exceptions import ConfigurationError
-
+        except TypeError as exc:  # a keyword the client does not take: names no URL part
             raise ConfigurationError(f"bad Redis store options ({exc}): use {FORMS}") from None
+        except ValueError as exc:
+            # redis-py quotes pieces of the URL ("... as 'pa'"): repeat its words only
+            # when the URL holds no password they could be pieces of.
+            detail = str(exc) if redact_url(url) == url else "a part is malformed"
+            raise ConfigurationError(
+                f"bad Redis store URL or options ({detail}): use {FORMS}"
+            ) from None
         chosen = prefix if prefix is not None else parsed.prefix
         return cls(
             client,
