@@ -28,20 +28,15 @@ _MAX_FIELD = 1024
 
 
 class BodyTooLargeError(Exception):
-    """The body is over the cap the CSRF check is willing to buffer.
-
-    ``prefix`` holds what was read already and ``more`` whether the client has more,
-    so the body can still be replayed (``report_only``).
-    """
-
-    def __init__(self, prefix: bytes, more: bool) -> None:
-        super().__init__("request body over the CSRF buffering cap")
-        self.prefix = prefix
-        self.more = more
+    """The body grew past the cap while it was read; the rest is left unread."""
 
 
 async def buffer_body(receive: Receive, limit: int) -> bytes | None:
-    """Read the whole request body, or None if the client disconnected first."""
+    """Read the whole request body, or None if the client disconnected first.
+
+    Raises :class:`BodyTooLargeError` as soon as more than ``limit`` bytes arrived,
+    whatever ``Content-Length`` said.
+    """
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -50,26 +45,22 @@ async def buffer_body(receive: Receive, limit: int) -> bytes | None:
             return None
         chunk = message.get("body", b"")
         size += len(chunk)
-        chunks.append(chunk)
-        more = message.get("more_body", False)
         if size > limit:
-            raise BodyTooLargeError(b"".join(chunks), bool(more))
-        if not more:
+            raise BodyTooLargeError("request body over the cap")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
             return b"".join(chunks)
 
 
-def replay(body: bytes, receive: Receive, *, more: bool = False) -> Receive:
-    """A ``receive`` that hands out ``body`` once, then defers to the real one.
-
-    ``more`` says the client has more body to send after ``body``.
-    """
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands out the whole ``body`` once, then defers to the real one."""
     sent = False
 
     async def wrapped() -> Message:
         nonlocal sent
         if not sent:
             sent = True
-            return {"type": "http.request", "body": body, "more_body": more}
+            return {"type": "http.request", "body": body, "more_body": False}
         return await receive()
 
     return wrapped

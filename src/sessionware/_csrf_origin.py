@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sessionware._proxy import trusted_hop
+from sessionware._csrf_host import addressed
 
 __all__ = ["Verdict", "gate", "normalize_origin", "own_origin"]
 
@@ -59,19 +59,11 @@ def own_origin(
 ) -> str | None:
     """The origin this request was addressed to: scheme, host and port.
 
-    ``X-Forwarded-Proto`` / ``X-Forwarded-Host`` count only when ``trust_proxy`` says
-    how many proxies to believe; otherwise a client could name any origin it likes.
+    The host is read by :func:`~sessionware._csrf_host.addressed` (``X-Forwarded-*``
+    only under ``trust_proxy``), the one reader the allowed-hosts check uses too.
     """
-    host = fwd_host = fwd_proto = None
-    for name, value in headers:
-        if name == b"host" and host is None:
-            host = value.decode("latin-1")
-        elif name == b"x-forwarded-host":
-            fwd_host = value.decode("latin-1")
-        elif name == b"x-forwarded-proto":
-            fwd_proto = value.decode("latin-1")
-    scheme = trusted_hop(fwd_proto, trust_proxy) or scheme
-    host = trusted_hop(fwd_host, trust_proxy) or host
+    fwd_scheme, host = addressed(headers, trust_proxy)
+    scheme = fwd_scheme or scheme
     if not host and server is not None:
         host = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
     if not host:

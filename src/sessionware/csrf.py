@@ -45,6 +45,19 @@ session means a new secret::
     await fetch("/api/notes", {method: "POST", headers: {"X-CSRF-Token": token,
         "Content-Type": "application/json"}, body: JSON.stringify(note)});
 
+**Body cap**: an unsafe form post (urlencoded or multipart) that is not refused is
+read here, up to ``max_body_size`` bytes (default 1 MiB), and replayed to the app
+unchanged; a larger one gets 413 before the app sees a byte (by ``Content-Length``,
+or while streaming), whether or not it has a session or a header token, and also in
+``report_only`` mode, since the cap is a resource limit, not a CSRF verdict. Raise it
+for apps that take large uploads as forms; other bodies (JSON) are the app's to cap.
+
+**Allowed hosts**: ``allowed_hosts=["example.com", ".example.org"]`` refuses (400)
+every request, safe or not, whose ``Host`` (``X-Forwarded-Host`` under
+``trust_proxy``) is not listed, so the own origin above, and any absolute URL the
+app builds from the request, is never a name an attacker chose (DNS rebinding).
+``".example.org"`` covers its subdomains, ``"*"`` any host; ports are not compared.
+
 **Exemptions** (webhooks): ``exempt_paths=["/hooks/stripe", "/hooks/*"]`` (a trailing
 ``*`` matches a prefix), or :func:`csrf_exempt` on a Starlette or FastAPI endpoint.
 The decorator is found by matching the request against the app's router
@@ -58,11 +71,13 @@ import html
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sessionware._csrf_exempt import Exemptions, csrf_exempt
 from sessionware._csrf_form import BodyTooLargeError, buffer_body, form_field, replay
+from sessionware._csrf_host import AllowedHosts, addressed
 from sessionware._csrf_origin import Verdict, gate, normalize_origin, own_origin
 from sessionware._csrf_token import (
     ANON_SALT,
@@ -106,7 +121,17 @@ security_log = logging.getLogger("sessionware.security")
 
 _SCOPE_KEY = "sessionware.csrf"
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-_GONE = "client disconnected"
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """An answer instead of the app: 403 (a CSRF verdict), 400 or 413 (always enforced)."""
+
+    status: int
+    reason: str
+
+
+_GONE = _Refusal(0, "client disconnected")
 
 
 class CSRFMiddleware:
@@ -126,6 +151,7 @@ class CSRFMiddleware:
         header_name: str = "X-CSRF-Token",
         anonymous_max_age: float | timedelta = 2 * 60 * 60,
         max_body_size: int = 1024 * 1024,
+        allowed_hosts: Iterable[str] | None = None,
         report_only: bool = False,
     ) -> None:
         self.app = app
@@ -147,6 +173,7 @@ class CSRFMiddleware:
         if max_body_size < 1024:
             raise ConfigurationError("max_body_size must be at least 1024 bytes")
         self.max_body_size = max_body_size
+        self.allowed_hosts = AllowedHosts(allowed_hosts) if allowed_hosts is not None else None
         self.report_only = report_only
         if report_only:
             log.warning("CSRFMiddleware is in report_only mode: refusals are logged, not enforced")
@@ -158,6 +185,12 @@ class CSRFMiddleware:
         if not self._started:
             self._started = True
             log.debug("CSRF checks skipped for %s", self.exemptions.describe(scope.get("app")))
+        if scope["type"] in ("http", "websocket") and not self._host_allowed(scope):
+            if scope["type"] == "http":
+                await _answer(send, _Refusal(400, "Host not allowed"))
+            else:
+                await send({"type": "websocket.close", "code": 1008})
+            return
         if scope["type"] == "websocket" and not self.exemptions.cover(scope):
             reason = self._websocket_refusal(scope)
             if reason is not None:
@@ -175,18 +208,55 @@ class CSRFMiddleware:
         if scope["method"].upper() in SAFE_METHODS or self.exemptions.cover(scope):
             await self.app(scope, receive, send)
             return
-        reason, receive = await self._check(scope, receive, session)
-        if reason == _GONE:
+        refusal, receive = await self._check(scope, receive, session)
+        if refusal is _GONE:
             return
-        if reason is not None and not self.report_only:
-            await _refuse(send, reason)
+        if refusal is not None and (refusal.status != 403 or not self.report_only):
+            await _answer(send, refusal)
             return
         await self.app(scope, receive, send)
 
+    def _host_allowed(self, scope: Scope) -> bool:
+        if self.allowed_hosts is None:
+            return True
+        session = scope.get("session")
+        trust_proxy = session.config.trust_proxy if isinstance(session, Session) else 0
+        _, host = addressed(scope["headers"], trust_proxy)
+        if self.allowed_hosts.allows(host):
+            return True
+        self._report(scope, "Host not in allowed_hosts", f"Host {host!r}"[:200], enforced=True)
+        return False
+
+    async def _read_form(
+        self, scope: Scope, receive: Receive, length: str | None
+    ) -> tuple[_Refusal | bytes, Receive]:
+        """The whole form body (then replayed to the app), or why it was not read.
+
+        A ``Content-Length`` over the cap is refused before reading; a stream that
+        passes the cap is refused as soon as it does (RFC 9110 §15.5.14, 413).
+        """
+        too_large = _Refusal(
+            413, f"request body over this app's form limit of {self.max_body_size} bytes"
+        )
+        if length is not None:
+            if not length.isdigit():
+                return _Refusal(400, "malformed Content-Length"), receive
+            if int(length) > self.max_body_size:
+                self._report(scope, too_large.reason, f"Content-Length {length}", enforced=True)
+                return too_large, receive
+        try:
+            body = await buffer_body(receive, self.max_body_size)
+        except BodyTooLargeError:
+            self._report(scope, too_large.reason, "streamed", enforced=True)
+            return too_large, receive
+        if body is None:
+            return _GONE, receive
+        return body, replay(body, receive)
+
     async def _check(
         self, scope: Scope, receive: Receive, session: Session
-    ) -> tuple[str | None, Receive]:
-        """Return a refusal reason (or None) and the ``receive`` the app must use."""
+    ) -> tuple[_Refusal | None, Receive]:
+        """Return a refusal (or None) and the ``receive`` the app must use."""
         fetch_site: str | None = None
         origin: str | None = None
         token: str | None = None
@@ -207,31 +277,26 @@ class CSRFMiddleware:
         verdict = self._gate(scope, scope.get("scheme", "http"), fetch_site, origin, config)
         if verdict.refused is not None:
             self._report(scope, verdict.refused, verdict.detail)
-            return verdict.refused, receive
+            if not self.report_only:
+                return _Refusal(403, verdict.refused), receive  # refused unread
+        body: bytes | None = None
+        if content_type is not None and _is_form(content_type):
+            # Every form that may reach the app is capped here, anonymous ones too.
+            read, receive = await self._read_form(scope, receive, length)
+            if isinstance(read, _Refusal):
+                return read, receive
+            body = read
+        if verdict.refused is not None:
+            return _Refusal(403, verdict.refused), receive  # report_only: logged already
         has_session = not session.is_new
         if not has_session and verdict.vouched:
             return None, receive  # login CSRF is covered by the gate; no cookie needed
-        if token is None and content_type is not None and _is_form(content_type):
-            too_large = (
-                "form too large to check its CSRF token: send the token in the "
-                f"{self.header_name} header"
-            )
-            if length is not None and (not length.isdigit() or int(length) > self.max_body_size):
-                self._report(scope, too_large)
-                return too_large, receive
-            try:
-                body = await buffer_body(receive, self.max_body_size)
-            except BodyTooLargeError as exc:
-                self._report(scope, too_large)
-                return too_large, replay(exc.prefix, receive, more=exc.more)
-            if body is None:
-                return _GONE, receive
-            receive = replay(body, receive)
+        if token is None and body is not None and content_type is not None:
             token = form_field(body, content_type, self.field_name)
         if token is None:
             reason = "CSRF token missing"
             self._report(scope, reason, "a session" if has_session else "no session, no Origin")
-            return reason, receive
+            return _Refusal(403, reason), receive
         if has_session:
             ok = matches(token, decode_secret(session.get_meta(CSRF_FIELD)))
         else:
@@ -239,7 +304,7 @@ class CSRFMiddleware:
         if not ok:
             reason = "CSRF token invalid" if has_session else "CSRF token invalid or expired"
             self._report(scope, reason)
-            return reason, receive
+            return _Refusal(403, reason), receive
         return None, receive
 
     # -- logging ------------------------------------------------------------------
@@ -282,10 +347,12 @@ class CSRFMiddleware:
             allow_same_site=self.allow_same_site,
         )
 
-    def _report(self, scope: Scope, reason: str, detail: str = "") -> None:
+    def _report(
+        self, scope: Scope, reason: str, detail: str = "", *, enforced: bool = False
+    ) -> None:
         client = scope.get("client")
         where = client[0] if client else "?"
-        mode = "would refuse (report_only)" if self.report_only else "refused"
+        mode = "would refuse (report_only)" if self.report_only and not enforced else "refused"
         # Never the token or the session id: only what was wrong and where.
         security_log.warning(
             "CSRF %s %s %r from %s: %s%s",
@@ -404,9 +471,15 @@ def _is_form(content_type: str) -> bool:
     return content_type.partition(";")[0].strip().lower() in _FORM_TYPES
 
 
-async def _refuse(send: Send, reason: str) -> None:
-    body = f"Forbidden: {reason}\n".encode()
-    await send_plain(send, 403, body, (b"vary", b"Origin, Sec-Fetch-Site"))
+_TITLES = {400: "Bad Request", 403: "Forbidden", 413: "Content Too Large"}
+
+
+async def _answer(send: Send, refusal: _Refusal) -> None:
+    body = f"{_TITLES[refusal.status]}: {refusal.reason}\n".encode()
+    if refusal.status == 403:
+        await send_plain(send, 403, body, (b"vary", b"Origin, Sec-Fetch-Site"))
+    else:
+        await send_plain(send, refusal.status, body)
 
 
 def _origins(values: Iterable[str]) -> frozenset[str]:
