@@ -10,6 +10,7 @@ import anyio
 import pytest
 
 from sessionware import SessionMiddleware
+from sessionware.core import moved_key
 from sessionware.exceptions import ConfigurationError
 from sessionware.stores import MemoryStore, SQLiteStore
 from sessionware.tokens import new_session_id, store_key
@@ -220,7 +221,11 @@ async def test_regenerate_gives_new_id_keeps_data_and_old_cookie_loads_nothing()
     assert len(set_cookies(r)) == 1
     assert stale.json() == {}
     assert await store.load(store_key(raw_id(old))) is None
-    assert len(store) == 1
+    # The new record, and the short-lived marker saying the old id moved on.
+    assert len(store) == 2
+    assert await store.load(moved_key(store_key(raw_id(old)))) is not None
+    # A late request with the old cookie leaves the browser's new cookie alone.
+    assert "set-cookie" not in stale.headers
 
 
 async def test_destroy_deletes_record_and_clears_cookie_with_same_attributes() -> None:

@@ -21,6 +21,7 @@ from tests.test_auth_support import (
     attributes,
     client,
     make_app,
+    series_keys,
     set_cookies,
 )
 
@@ -86,7 +87,7 @@ async def test_logout_refuses_old_cookie_and_clears_both(app: Starlette, store: 
             assert "Max-Age=0" in cleared[name]
             assert attributes(cleared[name]) == attributes(issued[name])
         assert await store.keys_of("alice") == []
-        assert await store.keys_of("rm:alice") == []
+        assert await series_keys(store, "alice") == []
     async with client(app, cookies=old) as replay:
         assert (await replay.get("/me")).json()["user"] is None
 
@@ -128,7 +129,7 @@ async def test_logout_everywhere_keeps_only_this_device(app: Starlette, store: S
         assert (await b.get("/me")).json()["user"] is None
         assert (await c.get("/me")).json()["user"] is None
         assert (await a.get("/me")).json()["user"] == "alice"
-        assert len(await store.keys_of("rm:alice")) == 1  # a's own series is kept
+        assert len(await series_keys(store, "alice")) == 1  # a's own series is kept
 
 
 async def test_password_change_ends_others_and_rotates_current(
@@ -151,7 +152,7 @@ async def test_password_change_ends_others_and_rotates_current(
             "remembered": False,
         }
         assert (await b.get("/me")).json()["user"] is None
-        assert await store.keys_of("rm:alice") == []
+        assert await series_keys(store, "alice") == []
     async with client(app, cookies={SID: before}) as old:
         assert (await old.get("/me")).json()["user"] is None
     async with client(app, cookies={REM: b_cookies[REM]}) as thief:
@@ -229,7 +230,7 @@ async def test_store_level_calls_for_admins(app: Starlette, store: Store) -> Non
         assert await revoke(store, "bob", handles[1]) is False  # another user's handle
         assert len(await sessions_of(store, "alice")) == 1
         assert await logout_everywhere(store, "alice") == 1
-        assert await store.keys_of("alice") == [] and await store.keys_of("rm:alice") == []
+        assert await store.keys_of("alice") == [] and await series_keys(store, "alice") == []
         for c in (a, b):
             c.cookies.delete(SID)
             assert (await c.get("/me")).json()["user"] is None
@@ -282,7 +283,7 @@ async def test_remembered_device_without_a_session_is_listed_and_revocable(
         assert len(listed) == 2 and len(idle) == 1
         assert idle[0].remembered and idle[0].user_agent == "B" and idle[0].handle
         assert (await a.post(f"/revoke/{idle[0].handle}")).json() == {"found": True}
-        assert await store.keys_of("rm:alice") == []
+        assert await series_keys(store, "alice") == []
         b.cookies.delete(SID)
         assert (await b.get("/me")).json()["user"] is None  # the cookie no longer signs in
         assert [d.session_active for d in await sessions_of(store, "alice")] == [True]

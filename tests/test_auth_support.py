@@ -252,3 +252,10 @@ def attributes(header: str) -> set[str]:
         p.split("=")[0].lower() if p.lower().startswith(("max-age", "expires")) else p.lower()
         for p in parts
     } - {"max-age", "expires"}
+
+
+async def series_keys(store: Store, user_id: str) -> list[str]:
+    """The remember-me series listed in the user's index (beside the user's sessions)."""
+    from sessionware.remember import is_series_key
+
+    return [key for key in await store.keys_of(user_id) if is_series_key(key)]

@@ -14,7 +14,7 @@ from sessionware.remember import RememberConfig, read_token, series_key
 from sessionware.signing import Signer
 from sessionware.stores import Store
 from sessionware.tokens import sha256_hex
-from tests.test_auth_support import Clock, client, dump, make_app, set_cookies
+from tests.test_auth_support import Clock, client, dump, make_app, series_keys, set_cookies
 
 pytestmark = pytest.mark.anyio
 
@@ -60,6 +60,7 @@ async def test_stolen_cookie_replayed_after_owner_used_it(
         stolen = owner.cookies[REM]
         clock.advance(IDLE + 1)
         assert (await owner.get("/me")).json()["user"] == "alice"  # owner rotates
+        assert (await owner.get("/me")).json()["user"] == "alice"  # and shows the new one
         clock.advance(1)
         with caplog.at_level(logging.WARNING, logger="sessionware.security"):
             async with client(app, cookies={REM: stolen}) as thief:
@@ -69,7 +70,7 @@ async def test_stolen_cookie_replayed_after_owner_used_it(
         assert any("possible theft" in rec.getMessage() for rec in caplog.records)
         assert stolen.split(".")[0] not in caplog.text
         assert (await owner.get("/me")).json()["user"] is None  # owner's session revoked too
-        assert await store.keys_of("rm:alice") == []
+        assert await series_keys(store, "alice") == []
         assert await store.load(series_key(token_of(stolen)[0])) is None
         owner.cookies.delete(SID)
         assert (await owner.get("/me")).json()["user"] is None  # rotated cookie dead too
@@ -82,6 +83,7 @@ async def test_thief_first_then_owner_revokes_the_thief(store: Store, clock: Clo
         await owner.post("/login", json={"user": "alice", "remember": True})
         async with client(app, cookies={REM: owner.cookies[REM]}) as thief:
             assert (await thief.get("/me")).json()["user"] == "alice"
+            assert (await thief.get("/me")).json()["user"] == "alice"  # new validator seen
             clock.advance(1)
             owner.cookies.delete(SID)
             assert (await owner.get("/me")).json()["user"] is None
@@ -99,6 +101,7 @@ async def test_theft_can_end_every_session_of_the_user(store: Store, clock: Cloc
         clock.advance(1)
         phone.cookies.delete(SID)
         assert (await phone.get("/me")).json()["user"] == "alice"  # rotates
+        assert (await phone.get("/me")).json()["user"] == "alice"  # the new one is seen
         async with client(app, cookies={REM: stolen}) as thief:
             assert (await thief.get("/me")).json()["user"] is None
         assert (await laptop.get("/me")).json()["user"] is None
@@ -115,6 +118,7 @@ async def test_grace_window_accepts_parallel_requests(store: Store, clock: Clock
         old = c.cookies[REM]
         clock.advance(IDLE + 1)
         assert (await c.get("/me")).json()["user"] == "alice"
+        assert (await c.get("/me")).json()["user"] == "alice"  # the new validator is seen
         clock.advance(5)
         async with client(app, cookies={REM: old}) as parallel:
             r = await parallel.get("/me")
@@ -123,7 +127,45 @@ async def test_grace_window_accepts_parallel_requests(store: Store, clock: Clock
         clock.advance(30)
         async with client(app, cookies={REM: old}) as late:
             assert (await late.get("/me")).json()["user"] is None
-        assert await store.keys_of("rm:alice") == []
+        assert await series_keys(store, "alice") == []
+
+
+async def test_lost_response_is_not_theft(store: Store, clock: Clock) -> None:
+    """A restore whose response never arrived leaves the old cookie working past the grace
+    window (no false alarm); once the browser shows a new validator, the old one is theft."""
+    app = make_app(store, clock, remember=RememberConfig(grace=30))
+    async with client(app) as login:
+        await login.post("/login", json={"user": "alice", "remember": True})
+        old = login.cookies[REM]
+    clock.advance(IDLE + 1)
+    async with client(app, cookies={REM: old}) as lost:
+        r = await lost.get("/me")  # the browser never receives this response
+        assert r.json()["user"] == "alice" and REM in set_cookies(r)
+    clock.advance(IDLE + 3600)  # far past the grace window
+    async with client(app, cookies={REM: old}) as owner:
+        assert (await owner.get("/me")).json()["user"] == "alice"  # not signed out
+        assert (await owner.get("/me")).json()["user"] == "alice"  # new validator confirmed
+        assert await series_keys(store, "alice") != []
+    clock.advance(31)
+    async with client(app, cookies={REM: old}) as thief:
+        assert (await thief.get("/me")).json()["user"] is None
+    assert await series_keys(store, "alice") == []  # theft still detected
+
+
+async def test_pending_validators_are_bounded(store: Store, clock: Clock) -> None:
+    """A browser that keeps losing responses gets a new validator each time, but the series
+    never holds more than a handful of them."""
+    app = make_app(store, clock, remember=RememberConfig(grace=0))
+    async with client(app) as login:
+        await login.post("/login", json={"user": "alice", "remember": True})
+        old = login.cookies[REM]
+    for _ in range(40):
+        clock.advance(IDLE + 1)
+        async with client(app, cookies={REM: old}) as lost:
+            assert (await lost.get("/me")).json()["user"] == "alice"
+    fields = await store.load(series_key(token_of(old)[0]))
+    assert fields is not None
+    assert 2 <= sum(1 for name in fields if name.startswith("v:")) <= 17
 
 
 async def test_parallel_restores_leave_the_last_cookie_working(store: Store, clock: Clock) -> None:
@@ -166,7 +208,7 @@ async def test_expired_series_is_refused_and_removed(store: Store, clock: Clock)
         assert r.json()["user"] is None
         assert set_cookies(r)[REM].startswith(f"{REM}=;")
         assert await store.load(series_key(selector)) is None
-        assert await store.keys_of("rm:alice") == []
+        assert await series_keys(store, "alice") == []
 
 
 async def test_raw_tokens_never_reach_the_store(

@@ -14,7 +14,7 @@ from sessionware.remember import RememberConfig
 from sessionware.stores import Store
 from sessionware.testing import login_as
 from sessionware.tokens import store_key
-from tests.test_auth_support import BASE, STORES, Clock, client, make_app, open_store
+from tests.test_auth_support import BASE, STORES, Clock, client, make_app, open_store, series_keys
 
 with warnings.catch_warnings():
     # Starlette now prefers httpx2 under its TestClient and warns when it runs on httpx;
@@ -51,7 +51,7 @@ async def test_login_as_with_remember(store: Store) -> None:
     async with client(app) as c:
         await login_as(c, "alice", remember=True)
         assert "__Host-remember" in c.cookies
-        assert len(await store.keys_of("rm:alice")) == 1
+        assert len(await series_keys(store, "alice")) == 1
 
 
 def test_login_as_test_client() -> None:

@@ -20,6 +20,7 @@ from starlette.types import Receive as Receive
 from starlette.types import Scope as Scope
 from starlette.types import Send as Send
 
+from sessionware._http import cookie_header
 from sessionware._plain import send_plain
 from sessionware.config import SessionConfig, SessionOptions
 from sessionware.cookies import cookie_values
@@ -103,14 +104,7 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         core = self.core
-        cookie: str | None = None
-        proto: str | None = None
-        for name, value in scope["headers"]:
-            if name == b"cookie":
-                text = value.decode("latin-1")
-                cookie = text if cookie is None else f"{cookie}; {text}"
-            elif name == b"x-forwarded-proto":
-                proto = value.decode("latin-1")
+        cookie = cookie_header(scope["headers"])
         found = core.read_cookie(cookie) if cookie else None
         sid = key = fields = None
         try:
@@ -120,6 +114,8 @@ class SessionMiddleware:
             session, expired = core.open(sid, fields, core.clock(), key)
             if expired and key is not None:
                 await core.store.delete(key)
+            elif fields is None and key is not None:
+                session.superseded = await core.superseded(key)
         except StoreUnavailableError as exc:
             self._outage(exc)
             await self._unavailable(scope, send)
@@ -147,7 +143,7 @@ class SessionMiddleware:
                 if core.untouched(session):
                     cookies = []  # the common read: skip the coroutine
                 else:
-                    cookies = await core.finish(session, message["status"], scope, proto)
+                    cookies = await core.finish(session, message["status"], scope)
             except StoreUnavailableError as exc:
                 self._outage(exc)
                 await self._unavailable(scope, send)

@@ -19,12 +19,14 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
+from sessionware import _generation
 from sessionware import remember as _remember
-from sessionware._proxy import trusted_hop
+from sessionware._csrf_token import new_secret
+from sessionware._http import client_ip, header
 from sessionware.exceptions import ConfigurationError, SessionwareError
-from sessionware.session import Session
+from sessionware.session import CSRF_FIELD, Session
 from sessionware.stores.base import Store
-from sessionware.tokens import log_id, new_handle
+from sessionware.tokens import is_valid_handle, log_id, new_handle
 
 __all__ = [
     "DeviceSession",
@@ -60,6 +62,9 @@ SERIES = "rm"  # the remember-me series this session belongs to (its store key)
 REMEMBERED = "rr"  # "1" when the session was restored from remember-me
 
 _UA_MAX = 256
+_USER_ID_MAX = 256
+#: Sessions restored from one series this close together are a browser's parallel tabs.
+_SIBLING_WINDOW = 5.0
 
 StoreOrRequest = Store | HTTPConnection
 
@@ -115,22 +120,20 @@ def _split(target: StoreOrRequest) -> tuple[Store, HTTPConnection | None]:
     return target, None
 
 
-def _header(scope: Mapping[str, Any], name: bytes) -> str | None:
-    values = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k == name]
-    return ", ".join(values) if values else None
+def _check_user_id(user_id: object) -> str:
+    if not isinstance(user_id, str) or not user_id:
+        raise TypeError("user_id must be a non-empty str")
+    if len(user_id) > _USER_ID_MAX or not user_id.isprintable():
+        raise ValueError(
+            f"user_id must be printable text of at most {_USER_ID_MAX} characters "
+            "(use the account's primary key, not free text)"
+        )
+    return user_id
 
 
-def client_ip(scope: Mapping[str, Any], trust_proxy: int) -> str | None:
-    """The client address: the ``trust_proxy``-th X-Forwarded-For entry from the right.
-
-    Only the hops we were told to trust are believed (express's ``trust proxy`` count):
-    entries further left are whatever the client wrote.
-    """
-    hop = trusted_hop(_header(scope, b"x-forwarded-for"), trust_proxy)
-    if hop is not None:
-        return hop[:64]
-    client = scope.get("client")
-    return str(client[0]) if client else None
+def _same(a: str, b: str) -> bool:
+    """Constant-time equality of two texts, any characters (compare_digest wants ASCII)."""
+    return hmac.compare_digest(a.encode(), b.encode())
 
 
 async def _rotate(session: Session) -> tuple[str | None, str | None]:
@@ -141,11 +144,60 @@ async def _rotate(session: Session) -> tuple[str | None, str | None]:
     return user, old
 
 
-async def _relink(session: Session, user_id: str, old_user: str | None, old: str | None) -> None:
+async def _relink(
+    session: Session,
+    user_id: str,
+    old_user: str | None,
+    old: str | None,
+    generation: int,
+    series: str | None = None,
+) -> bool:
+    """Store the session, index it under ``user_id``, then check nothing revoked it meanwhile.
+
+    The check comes *after* the index entry (see :mod:`sessionware._generation`): a
+    sweep either lists this session or this call sees the sweep's new generation, or
+    the series deleted, and ends the session itself. Returns whether it stands.
+    """
+    store = session.store
     await session.save()  # the record exists before the index points at it
     if old is not None and old_user is not None:
-        await session.store.unlink(old_user, old)
-    await session.store.link(user_id, session.key)
+        await store.unlink(old_user, old)
+    key = session.key
+    await store.link(user_id, key)
+    revoked = await _generation.current(store, user_id) != generation
+    if not revoked and series is not None:
+        revoked = await store.load(series) is None
+    if revoked:
+        await session.destroy()
+        await store.unlink(user_id, key)
+        security_log.info("login undone: the user was signed out meanwhile user=%s", user_id)
+    return not revoked
+
+
+async def _limit(session: Session, user_id: str, series: str | None) -> None:
+    """One session per remembered device, and at most ``max_sessions_per_user`` in all.
+
+    A restore replaces the sessions its series made before (a client that drops the
+    session cookie would otherwise mint one per request), except those made in the
+    last few seconds: a browser's parallel tabs restore together, and ending each
+    other's sessions would leave the browser with none. Past the cap, sessions of the
+    same device go first, then the least recently seen.
+    """
+    store, current = session.store, session.key
+    now = _clock(session)()
+    others = [(k, f) for k, f in await _records(store, user_id) if not _same(k, current)]
+    siblings = [kf for kf in others if series is not None and _same(kf[1].get(SERIES, ""), series)]
+    for key, fields in siblings:
+        if now - _num_or_zero(fields.get(AUTH_TIME)) > _SIBLING_WINDOW:
+            await _end(store, None, user_id, key, fields, series_too=False)
+            others.remove((key, fields))
+    cap = session.config.max_sessions_per_user
+    if cap is not None and len(others) >= cap:
+        same = {k for k, _ in siblings}
+        others.sort(key=lambda kf: (kf[0] not in same, _num_or_zero(kf[1].get("a"))))
+        for key, fields in others[: len(others) - cap + 1]:
+            await _end(store, None, user_id, key, fields, series_too=key not in same)
+        security_log.info("session cap reached user=%s: oldest sessions ended", user_id)
 
 
 async def begin(
@@ -155,16 +207,24 @@ async def begin(
     *,
     fresh: bool,
     series: str | None,
-) -> None:
-    """The login path shared by :func:`login` and the remember-me restore."""
-    if not isinstance(user_id, str) or not user_id:
-        raise TypeError("user_id must be a non-empty str")
+    generation: int | None = None,
+) -> bool:
+    """The login path shared by :func:`login` and the remember-me restore.
+
+    ``generation`` is the user's revocation generation the caller's proof of identity
+    belongs to (read before the password check, or recorded in the remember-me
+    series). Returns False, with the new session already destroyed, when the user was
+    signed out everywhere while this login was under way.
+    """
+    _check_user_id(user_id)
+    if generation is None:
+        generation = await _generation.current(session.store, user_id)
     previous = session.get_meta(USER)
     if previous is not None and previous != user_id:
         session.clear()  # another user's data never carries over (Django's flush)
     old_user, old = await _rotate(session)
     now = int(_clock(session)())
-    ua = _header(scope, b"user-agent")
+    ua = header(scope.get("headers", ()), b"user-agent")
     session.set_meta(USER, user_id)
     session.set_meta(HANDLE, new_handle())  # a new handle per login (flask-login #449)
     session.set_meta(AUTH_TIME, str(now))
@@ -173,7 +233,13 @@ async def begin(
     session.set_meta(IP, client_ip(scope, session.config.trust_proxy))
     session.set_meta(SERIES, series)
     session.set_meta(REMEMBERED, None if fresh else "1")
-    await _relink(session, user_id, old_user, old)
+    # The CSRF secret is part of the login's own write: pages opened in parallel right
+    # after it all read this one instead of each racing to create their own.
+    session.set_meta(CSRF_FIELD, new_secret())
+    if not await _relink(session, user_id, old_user, old, generation, series):
+        return False
+    await _limit(session, user_id, series)
+    return True
 
 
 # -- current user ---------------------------------------------------------------
@@ -248,11 +314,16 @@ async def login(request: HTTPConnection, user_id: str, *, remember: bool = False
             "login(remember=True) needs RememberMeMiddleware inside SessionMiddleware "
             "(add it to the app before SessionMiddleware)"
         )
+    _check_user_id(user_id)
+    generation = await _generation.current(session.store, user_id)
     await _remember.forget(request.scope, session)
     series = None
     if remember and cfg is not None:
-        series = await _remember.issue(request.scope, session, user_id, cfg)
-    await begin(session, request.scope, user_id, fresh=True, series=series)
+        series = await _remember.issue(request.scope, session, user_id, cfg, generation)
+    if not await begin(
+        session, request.scope, user_id, fresh=True, series=series, generation=generation
+    ):
+        raise LoginRequiredError()
     security_log.info("login user=%s session=%s", user_id, log_id(session.id))
 
 
@@ -260,11 +331,14 @@ async def reauthenticate(request: HTTPConnection) -> None:
     """Count a password confirmed again as a fresh login, and rotate the session id (ASVS 7.2.4)."""
     session = _session(request)
     user = require_user(request)
+    generation = await _generation.current(session.store, user)
     old_user, old = await _rotate(session)
     session.set_meta(AUTH_TIME, str(int(_clock(session)())))
     session.set_meta(FRESH, "1")
     session.set_meta(REMEMBERED, None)
-    await _relink(session, user, old_user, old)
+    session.set_meta(CSRF_FIELD, new_secret())
+    if not await _relink(session, user, old_user, old, generation):
+        raise LoginRequiredError()
     security_log.info("reauthenticated user=%s session=%s", user, log_id(session.id))
 
 
@@ -284,7 +358,9 @@ async def logout(request: HTTPConnection) -> None:
 
 
 async def _records(store: Store, user_id: str) -> list[tuple[str, Mapping[str, str]]]:
-    return await _remember.load_all(store, await store.keys_of(user_id), USER, user_id)
+    """The user's live sessions (the index also lists remember-me series: skipped here)."""
+    keys = [k for k in await store.keys_of(user_id) if not _remember.is_series_key(k)]
+    return await _remember.load_all(store, keys, USER, user_id)
 
 
 def _current_key(request: HTTPConnection | None) -> str | None:
@@ -296,6 +372,13 @@ def _current_key(request: HTTPConnection | None) -> str | None:
 
 def _num(value: str | None) -> float | None:
     return float(value) if value is not None else None
+
+
+def _num_or_zero(value: str | None) -> float:
+    try:
+        return float(value) if value else 0.0
+    except ValueError:
+        return 0.0
 
 
 async def sessions_of(target: StoreOrRequest, user_id: str) -> list[DeviceSession]:
@@ -315,7 +398,7 @@ async def sessions_of(target: StoreOrRequest, user_id: str) -> list[DeviceSessio
             authenticated_at=_num(f.get(AUTH_TIME)),
             ip=f.get(IP),
             user_agent=f.get(USER_AGENT),
-            current=current is not None and hmac.compare_digest(key, current),
+            current=current is not None and _same(key, current),
             remembered=f.get(REMEMBERED) == "1",
         )
         for key, f in records
@@ -324,12 +407,11 @@ async def sessions_of(target: StoreOrRequest, user_id: str) -> list[DeviceSessio
     for key, f in await _remember.series_of(store, user_id):
         if key in in_use or not f.get("h"):
             continue
-        used = [float(v) for name, v in f.items() if name.startswith("v:") and v != "0"]
         out.append(
             DeviceSession(
                 handle=f["h"],
                 created=_num(f.get("c")),
-                last_seen=max(used, default=_num(f.get("c"))),
+                last_seen=_remember.last_used(f),
                 authenticated_at=None,
                 ip=f.get("ip") or None,
                 user_agent=f.get("ua") or None,
@@ -343,45 +425,64 @@ async def sessions_of(target: StoreOrRequest, user_id: str) -> list[DeviceSessio
 
 
 async def _end(
-    store: Store, request: HTTPConnection | None, user_id: str, key: str, fields: Mapping[str, str]
+    store: Store,
+    request: HTTPConnection | None,
+    user_id: str,
+    key: str,
+    fields: Mapping[str, str],
+    *,
+    series_too: bool = True,
 ) -> None:
-    """End one session: through the request when it is the current one (cookies cleared)."""
+    """End one session: through the request when it is the current one (cookies cleared).
+
+    Its remember-me series goes first, so no restore can follow the session's end.
+    """
+    series = fields.get(SERIES)
+    if series and series_too:
+        await _remember.revoke_series(store, series, user_id)
     if request is not None and key == _current_key(request):
         await logout(request)
         return
     await store.delete(key)
     await store.unlink(user_id, key)
-    series = fields.get(SERIES)
-    if series:
-        await _remember.revoke_series(store, series, user_id)
 
 
 async def revoke(target: StoreOrRequest, user_id: str, handle: str) -> bool:
     """End the session of ``user_id`` shown with ``handle`` (and its remember-me series).
 
     Returns whether one was found. Ask for the password before offering this (ASVS 5.0
-    7.5.2).
+    7.5.2). A handle of the wrong shape (any non-ASCII text, say) is simply not found.
     """
+    if not is_valid_handle(handle):
+        return False
     store, request = _split(target)
     for key, fields in await _records(store, user_id):
-        if handle and hmac.compare_digest(fields.get(HANDLE, ""), handle):
+        if _same(fields.get(HANDLE, ""), handle):
             await _end(store, request, user_id, key, fields)
+            series = fields.get(SERIES)
+            if series:  # a restore that was under way when the series went
+                await revoke_series_sessions(store, user_id, series)
             security_log.info("revoked one session of user=%s", user_id)
             return True
     for key, fields in await _remember.series_of(store, user_id):
-        if handle and hmac.compare_digest(fields.get("h", ""), handle):
+        if _same(fields.get("h", ""), handle):
             await _remember.revoke_series(store, key, user_id)
+            await revoke_series_sessions(store, user_id, key)
             security_log.info("revoked one remembered device of user=%s", user_id)
             return True
     return False
 
 
 async def revoke_series_sessions(store: Store, user_id: str, series: str) -> int:
-    """End every session of ``user_id`` spawned from remember-me ``series``; return how many."""
+    """End every session of ``user_id`` spawned from remember-me ``series``; return how many.
+
+    Call it after the series is gone: a restore racing it either is listed here or
+    finds the series missing and ends its own session.
+    """
     n = 0
     for key, fields in await _records(store, user_id):
-        if hmac.compare_digest(fields.get(SERIES, ""), series):
-            await _end(store, None, user_id, key, fields)
+        if _same(fields.get(SERIES, ""), series):
+            await _end(store, None, user_id, key, fields, series_too=False)
             n += 1
     return n
 
@@ -397,13 +498,20 @@ async def logout_everywhere(
     store, request = _split(target)
     kept_key = _current_key(keep)
     kept_series = _session(keep).get_meta(SERIES) if keep is not None and kept_key else None
+    # First a new generation: any login or restore still under way undoes itself
+    # (sessionware._generation), so what this sweep does not find cannot survive it.
+    generation = await _generation.bump(store, user_id)
+    if kept_series and keep is not None:
+        now = _clock(_session(keep))()
+        if not await _remember.adopt(store, kept_series, generation, now):
+            kept_series = None
+    await _remember.revoke_user(store, user_id, keep=kept_series)
     n = 0
     for key, fields in await _records(store, user_id):
-        if kept_key is not None and hmac.compare_digest(key, kept_key):
+        if kept_key is not None and _same(key, kept_key):
             continue
         await _end(store, keep or request, user_id, key, fields)
         n += 1
-    await _remember.revoke_user(store, user_id, keep=kept_series)
     security_log.info("logout everywhere user=%s ended=%d", user_id, n)
     return n
 

@@ -71,6 +71,7 @@ class SessionOptions(TypedDict, total=False):
     max_age: float | timedelta | None
     partitioned: bool
     max_size: int
+    max_sessions_per_user: int | None
     clock: Callable[[], float] | None
     store_url: str | None
 
@@ -97,6 +98,9 @@ class SessionConfig:
     max_age: float | timedelta | None = None
     partitioned: bool = False
     max_size: int = 64 * 1024
+    #: Live sessions one user may hold; a login past it ends that user's least recently
+    #: seen session (None: no limit). Bounds what a remember-me replay loop can mint.
+    max_sessions_per_user: int | None = 32
     clock: Callable[[], float] | None = field(default=None, repr=False)
     #: Where sessions live when no ``store=`` is given (``SESSION_STORE``); see
     #: :func:`sessionware.stores.from_url`. Never logged: it may hold a password.
@@ -162,6 +166,9 @@ class SessionConfig:
             raise ConfigurationError("trust_proxy must be a bool or the number of proxy hops")
         if not isinstance(self.max_size, int) or self.max_size < 256:
             raise ConfigurationError("max_size must be an int of at least 256 bytes")
+        cap = self.max_sessions_per_user
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise ConfigurationError("max_sessions_per_user must be a positive int or None")
         if self.genid is not None and not callable(self.genid):
             raise ConfigurationError("genid must be a callable returning a new id")
 
@@ -195,6 +202,7 @@ class SessionConfig:
             "absolute_timeout": self.absolute_timeout,
             "rolling": self.rolling,
             "trust_proxy": self.trust_proxy,
+            "max_sessions_per_user": self.max_sessions_per_user,
             "secrets": len(self.secrets),
         }
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sessionware._proxy import trusted_hop
+from sessionware._http import is_https
 from sessionware.config import SessionConfig
 from sessionware.cookies import cookie_values, format_set_cookie, is_prefixed
 from sessionware.exceptions import (
@@ -28,7 +28,7 @@ from sessionware.signing import Signer
 from sessionware.stores.base import Store
 from sessionware.tokens import is_valid_id, new_session_id, store_key
 
-__all__ = ["SessionCore", "Write"]
+__all__ = ["MOVED_TTL", "SessionCore", "Write", "moved_key"]
 
 log = logging.getLogger("sessionware")
 security_log = logging.getLogger("sessionware.security")
@@ -36,6 +36,14 @@ security_log = logging.getLogger("sessionware.security")
 _CREATE_TRIES = 3
 _VERIFIED_MAX = 8192  # memo entries per process (a few MB at most)
 _MEMO_HEADER_MAX = 512  # longer Cookie headers are memoised by our cookie's value only
+#: How long a regenerated id is remembered as "moved on": requests of the same browser
+#: still in flight with the old cookie must not clear the cookie that replaced it.
+MOVED_TTL = 120.0
+
+
+def moved_key(key: str) -> str:
+    """The store key of the marker left when session ``key`` was regenerated."""
+    return "mv:" + key
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +151,18 @@ class SessionCore:
         session = Session(self, session_id, fields, key)
         return session, expired
 
+    async def superseded(self, key: str) -> bool:
+        """Whether the record at ``key`` was replaced by :meth:`Session.regenerate` lately.
+
+        Asked only when a cookie's record is missing (rare): a login moments ago in the
+        same browser, not an expiry or a revocation.
+        """
+        return await self.store.load(moved_key(key)) is not None
+
+    async def mark_moved(self, key: str) -> None:
+        """Leave the short-lived "moved on" marker for a regenerated record."""
+        await self.store.incr(moved_key(key), "n", 1, MOVED_TTL)
+
     # -- finishing ------------------------------------------------------------
 
     def ttl(self, created: float, now: float) -> float:
@@ -163,6 +183,10 @@ class SessionCore:
         after = session.merged(sets, dels)
         stamp = str(int(now))
         if session.is_new:
+            if session.superseded and not force:
+                # The browser already holds the id that replaced this one: a cookie
+                # from this late response would log it out (a spurious logout).
+                return None
             unchanged = not (sets or dels)
             if unchanged and session.destroyed:
                 return None
@@ -238,6 +262,7 @@ class SessionCore:
             return True
         session.vanished = True
         session._reset(None, None)
+        session.superseded = await self.superseded(w.key)
         return False
 
     async def refresh(self, session: Session) -> bool:
@@ -251,17 +276,14 @@ class SessionCore:
             session._fields = {**session._fields, "a": stamp}
         return ok
 
-    def is_secure(self, scheme: str, forwarded_proto: str | None) -> bool:
-        """Whether to mark cookies Secure for this request."""
+    def is_secure(self, scope: Mapping[str, Any]) -> bool:
+        """Whether to mark cookies Secure for this request (every cookie of it agrees)."""
         secure = self.config.secure
         if secure != "auto":
             return bool(secure)
         if self._prefixed:
             return True  # the prefix demands it; see the start-up warning
-        proto = trusted_hop(forwarded_proto, self.config.trust_proxy)
-        if proto is not None:
-            return proto.lower() == "https"
-        return scheme in ("https", "wss")
+        return is_https(scope, self.config.trust_proxy)
 
     def set_cookie(self, session: Session, secure: bool) -> str:
         """The Set-Cookie value that hands the browser this session."""
@@ -298,18 +320,18 @@ class SessionCore:
             partitioned=cfg.partitioned,
         )
 
-    async def finish(
-        self, session: Session, status: int, scope: Mapping[str, Any], forwarded_proto: str | None
-    ) -> list[str]:
+    async def finish(self, session: Session, status: int, scope: Mapping[str, Any]) -> list[str]:
         """Write what needs writing and return the Set-Cookie values to send (maybe none).
 
-        A 5xx response saves nothing: the handler failed half-way.
+        A 5xx response saves nothing: the handler failed half-way. A cookie whose
+        session was regenerated meanwhile is left alone: the browser already has the
+        new one, and clearing "the" cookie would clear that.
         """
         cfg = self.config
         wrote = status < 500 and await self.write(session)
         live = not session.is_new
         if live and (session.issued or cfg.rolling or (cfg.max_age and wrote)):
-            secure = self.is_secure(scope.get("scheme", "http"), forwarded_proto)
+            secure = self.is_secure(scope)
             if not secure and self._prefixed and not self._warned_insecure:
                 self._warned_insecure = True
                 log.warning(
@@ -318,6 +340,6 @@ class SessionCore:
                     cfg.cookie_name,
                 )
             return [self.set_cookie(session, secure)]
-        if not live and session.had_cookie:
-            return [self.clear_cookie(self.is_secure(scope.get("scheme", "http"), forwarded_proto))]
+        if not live and session.had_cookie and not session.superseded:
+            return [self.clear_cookie(self.is_secure(scope))]
         return []

@@ -89,6 +89,7 @@ class Session(MutableMapping[str, Any]):
         "is_new",
         "issued",
         "regenerated",
+        "superseded",
         "vanished",
     )
 
@@ -106,6 +107,8 @@ class Session(MutableMapping[str, Any]):
         self.destroyed = False
         self.regenerated = False
         self.vanished = False
+        #: The cookie's record was replaced by a login in this browser moments ago.
+        self.superseded = False
         self.issued = False
 
     def _reset(self, session_id: str | None, fields: Fields | None, key: str | None = None) -> None:
@@ -160,10 +163,7 @@ class Session(MutableMapping[str, Any]):
 
         For companion cookies (remember-me), so every cookie of a response agrees.
         """
-        proto = next((v for k, v in scope.get("headers", ()) if k == b"x-forwarded-proto"), None)
-        return self._core.is_secure(
-            scope.get("scheme", "http"), proto.decode("latin-1") if proto is not None else None
-        )
+        return self._core.is_secure(scope)
 
     @property
     def modified(self) -> bool:
@@ -345,6 +345,7 @@ class Session(MutableMapping[str, Any]):
         old = self._loaded_key
         if old is not None:
             await self._core.store.delete(old)
+            await self._core.mark_moved(old)
             for name in self._fields:
                 keep = name[:1] != "." and name not in ("c", "a", CSRF_FIELD)
                 if keep and name not in self._meta:
@@ -405,7 +406,13 @@ class Session(MutableMapping[str, Any]):
         assert key_ is not None  # save() with force always stores the session
         core = self._core
         now = core.clock()
-        value = await core.store.incr(key_, "." + key, amount, core.ttl(self.created or now, now))
+        ttl = core.ttl(self.created or now, now)
+        value = await core.store.incr(key_, "." + key, amount, ttl, create=False)
+        if value is None:
+            # Destroyed or revoked meanwhile: never re-create it (no resurrection).
+            self._reset(None, None)
+            self.vanished = True
+            raise StoreError("the session no longer exists in the store")
         # The new value becomes the baseline: nothing left for the response to write.
         self._fields = {**self._fields, "." + key: str(value)}
         self._items()[key] = value

@@ -14,6 +14,7 @@ import secrets
 
 __all__ = [
     "ID_PATTERN",
+    "is_valid_handle",
     "is_valid_id",
     "log_id",
     "new_handle",
@@ -37,9 +38,22 @@ def new_session_id() -> str:
     return secrets.token_urlsafe(32)
 
 
+#: Shape of a public handle: hex from :func:`new_handle`, or the url-safe handles of
+#: earlier versions. Checked before any comparison, so odd input is simply "not found".
+HANDLE_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
 def new_handle() -> str:
-    """Return a public handle: shown to users, usable to revoke, useless as a cookie."""
-    return secrets.token_urlsafe(12)
+    """Return a public handle: shown to users, usable to revoke, useless as a cookie.
+
+    Hex (80 bits), so it never starts with ``-`` and reads as an option on a command line.
+    """
+    return secrets.token_hex(10)
+
+
+def is_valid_handle(value: object) -> bool:
+    """Say whether ``value`` has the shape of a handle (ASCII only, bounded length)."""
+    return isinstance(value, str) and HANDLE_PATTERN.fullmatch(value) is not None
 
 
 def is_valid_id(value: str) -> bool:

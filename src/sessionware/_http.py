@@ -1,0 +1,60 @@
+"""The request headers sessionware reads, with one rule for repeated lines.
+
+A header sent on several lines means the same as one line with the values joined by
+commas (RFC 9110 §5.3); the Cookie header is the exception, joined by ``"; "``
+(RFC 6265 §5.4). ``X-Forwarded-*`` values are believed only as far as ``trust_proxy``
+says: the entry that many hops from the right, which our own proxies appended. So a
+client that sends its own ``X-Forwarded-Proto: https`` line ahead of the proxy's
+cannot make one cookie Secure and another not: every reader gets the same answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sessionware._proxy import trusted_hop
+
+__all__ = ["client_ip", "cookie_header", "forwarded", "header", "is_https"]
+
+Headers = Iterable[tuple[bytes, bytes]]
+
+
+def header(headers: Headers, name: bytes) -> str | None:
+    """Every line of header ``name`` (lower-case bytes) joined with ``", "``, or None."""
+    values = [v.decode("latin-1") for k, v in headers if k == name]
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else ", ".join(values)
+
+
+def cookie_header(headers: Headers) -> str | None:
+    """The Cookie header, several lines joined with ``"; "`` as HTTP/2 splits them."""
+    values = [v.decode("latin-1") for k, v in headers if k == b"cookie"]
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else "; ".join(values)
+
+
+def forwarded(headers: Headers, name: bytes, trust_proxy: int) -> str | None:
+    """The trusted hop of an ``X-Forwarded-*`` header, or None when none is believed."""
+    if trust_proxy <= 0:
+        return None
+    return trusted_hop(header(headers, name), trust_proxy)
+
+
+def is_https(scope: Mapping[str, Any], trust_proxy: int) -> bool:
+    """Whether the client reached us over TLS: the trusted ``X-Forwarded-Proto``, or the scheme."""
+    proto = forwarded(scope.get("headers", ()), b"x-forwarded-proto", trust_proxy)
+    if proto is not None:
+        return proto.lower() == "https"
+    return scope.get("scheme", "http") in ("https", "wss")
+
+
+def client_ip(scope: Mapping[str, Any], trust_proxy: int) -> str | None:
+    """The client address: the trusted ``X-Forwarded-For`` hop, else the socket's peer."""
+    hop = forwarded(scope.get("headers", ()), b"x-forwarded-for", trust_proxy)
+    if hop is not None:
+        return hop[:64]
+    client = scope.get("client")
+    return str(client[0]) if client else None
