@@ -26,7 +26,7 @@ import time
 import anyio
 import pytest
 
-from sessionware.exceptions import SessionCollisionError
+from sessionware.exceptions import SessionCollisionError, StoreError
 from sessionware.stores.base import Store
 
 __all__ = ["ManualClock", "StoreContract", "new_key"]
@@ -417,6 +417,19 @@ class StoreContract:
         }
         await store.create(key, fields, 60)
         assert dict(await store.load(key) or {}) == fields
+
+    @pytest.mark.anyio
+    async def test_text_without_a_utf8_form_is_refused_alike(self, store: Store) -> None:
+        """A lone surrogate (no UTF-8 form) in a name or value raises StoreError on every
+        store, in create and in apply, and leaves the record as it was."""
+        key = new_key()
+        with pytest.raises(StoreError):
+            await store.create(key, {".a": '"x\ud800"'}, 60)
+        assert await store.load(key) is None
+        await store.create(key, {".a": "1"}, 60)
+        with pytest.raises(StoreError):
+            await store.apply(key, {".b\udfff": "2"}, [], 60)
+        assert dict(await store.load(key) or {}) == {".a": "1"}
 
     @pytest.mark.anyio
     async def test_store_satisfies_protocol(self, store: Store) -> None:

@@ -13,12 +13,24 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Literal, overload
 
-from sessionware.exceptions import SessionCollisionError
+from sessionware.exceptions import SessionCollisionError, StoreError
 from sessionware.stores.base import Fields
 
 __all__ = ["MemoryStore"]
 
 log = logging.getLogger("sessionware")
+
+
+def _storable(fields: Fields) -> dict[str, str]:
+    """A copy of ``fields``, refused (as the other stores refuse it) if some text has
+    no UTF-8 form, i.e. holds a lone surrogate."""
+    try:
+        for name, value in fields.items():
+            name.encode()
+            value.encode()
+    except UnicodeEncodeError:
+        raise StoreError("memory store refuses text that is not valid Unicode") from None
+    return dict(fields)
 
 
 class MemoryStore:
@@ -75,7 +87,7 @@ class MemoryStore:
             now = self._clock()
             if self._live(key, now) is not None:
                 raise SessionCollisionError("session key already exists")
-            self._data[key] = (dict(fields), now + ttl)
+            self._data[key] = (_storable(fields), now + ttl)
             self._evict()
 
     def _evict(self) -> None:
@@ -92,7 +104,7 @@ class MemoryStore:
             if fields is None:
                 return False
             merged = dict(fields)
-            merged.update(sets)
+            merged.update(_storable(sets))
             for name in dels:
                 merged.pop(name, None)
             self._data[key] = (merged, now + ttl)

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar, overload
 
-from sessionware.exceptions import SessionCollisionError, StoreUnavailableError
+from sessionware.exceptions import SessionCollisionError, StoreError, StoreUnavailableError
 from sessionware.stores.base import Fields
 
 __all__ = ["SQLiteStore"]
@@ -126,6 +126,9 @@ class SQLiteStore:
             # DatabaseError, not only OperationalError: a corrupt or replaced file
             # ("file is not a database") is an outage too, never a raw driver error.
             raise StoreUnavailableError(f"SQLite store unavailable: {exc}") from exc
+        except UnicodeEncodeError:
+            # A lone surrogate has no UTF-8 form; every store refuses it the same way.
+            raise StoreError("SQLite store cannot keep text that is not valid Unicode") from None
 
     async def _write(self, fn: Callable[[sqlite3.Connection, float], T]) -> T:
         def run() -> T:
