@@ -252,6 +252,7 @@ def test_public_names() -> None:
         "current_user_id",
     }
     assert passwords.__all__ == [
+        "HasherBusyError",
         "PasswordHasher",
         "PasswordPolicy",
         "WeakPasswordError",
