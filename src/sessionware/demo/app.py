@@ -5,7 +5,8 @@ The stack, outermost first::
     FriendlyErrors      security headers; the library's plain-text 403/503 as pages
     SessionMiddleware   sessions in the store given by --store / SESSION_STORE
     RememberMeMiddleware  restores a login from the remember-me cookie (not fresh)
-    CSRFMiddleware      every unsafe request: Origin/Fetch-Metadata gate + token
+    CSRFMiddleware      allowed hosts (400); every unsafe request: Origin/Fetch-Metadata
+                        gate + token; form bodies capped (413)
     NoStoreForUsers     Cache-Control: no-store on everything tied to a session
     Router
 """
@@ -114,9 +115,15 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def create_app(settings: DemoSettings, *, store: Store | None = None) -> Starlette:
-    """Build the reference app; every setting is checked here, before serving."""
-    cfg = build(settings)
+def create_app(
+    settings: DemoSettings, *, store: Store | None = None, host: str | None = None
+) -> Starlette:
+    """Build the reference app; every setting is checked here, before serving.
+
+    ``host`` is the address the server binds; with it (or ``ALLOWED_HOSTS``) only
+    loopback names and that address are accepted in ``Host``.
+    """
+    cfg = build(settings, host=host)
     store = store if store is not None else from_url(settings.store_url)
     renderer = Renderer(
         store_kind=str(getattr(store, "kind", type(store).__name__)),
@@ -160,7 +167,7 @@ def create_app(settings: DemoSettings, *, store: Store | None = None) -> Starlet
         Middleware(FriendlyErrors, renderer=renderer),
         Middleware(SessionMiddleware, store=store, config=cfg.session),
         Middleware(RememberMeMiddleware, config=cfg.remember),
-        Middleware(CSRFMiddleware),
+        Middleware(CSRFMiddleware, allowed_hosts=cfg.allowed_hosts),
         Middleware(NoStoreForUsers),
     ]
     app = Starlette(
@@ -174,6 +181,9 @@ def create_app(settings: DemoSettings, *, store: Store | None = None) -> Starlet
         },
         lifespan=lifespan,
     )
+    # Starlette answers "/path/" with a redirect to an absolute URL built from the Host
+    # header; the demo's redirects are all relative, so turn that one off.
+    app.router.redirect_slashes = False
     app.state.demo = state
     app.state.settings = settings
     return app

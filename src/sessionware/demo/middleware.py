@@ -1,5 +1,10 @@
 """Two small ASGI wrappers of the demo: caching and security headers, friendly errors.
 
+Over https every response also carries ``Strict-Transport-Security`` (RFC 6797), so
+a browser that has seen the demo once never tries it over plain http again, where a
+network attacker could strip TLS; it is never sent over http (§7.2: ignored there,
+and it would pin a plain-http development host).
+
 The library's middlewares answer a refused CSRF check (403) and an unreachable store
 (503) with short plain text, which is right for an API. A person in a browser should
 see a page that says what happened and what to do, so :class:`FriendlyErrors`
@@ -18,7 +23,7 @@ from sessionware.demo.render import Renderer
 from sessionware.demo.state import who
 from sessionware.session import Session
 
-__all__ = ["FriendlyErrors", "NoStoreForUsers"]
+__all__ = ["FriendlyErrors", "NoStoreForUsers", "security_headers"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -36,11 +41,17 @@ _SECURITY_HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
+#: One year, and the subdomains (RFC 6797 §6.1); no ``preload``: that is a site's own call.
+_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 _MESSAGES = {
     403: (
         "This request was refused",
         "The form did not come from this site, or it was open too long. Nothing was "
         "changed. Go back, reload the page and try again.",
+    ),
+    413: (
+        "This form is too large",
+        "The form sent more data than this site accepts. Nothing was changed.",
     ),
     503: (
         "Temporarily unavailable",
@@ -48,6 +59,13 @@ _MESSAGES = {
         "This usually clears up within seconds.",
     ),
 }
+
+
+def security_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """The headers every demo response carries; HSTS only on https."""
+    if scope.get("scheme") == "https":
+        return [*_SECURITY_HEADERS, _HSTS]
+    return _SECURITY_HEADERS
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
@@ -122,7 +140,7 @@ class FriendlyErrors:
                     await self._page(scope, status, _header(headers, b"retry-after"), send)
                     return
                 have = {k.lower() for k, _ in headers}
-                headers.extend(h for h in _SECURITY_HEADERS if h[0] not in have)
+                headers.extend(h for h in security_headers(scope) if h[0] not in have)
                 message["headers"] = headers
             elif replacing:
                 return  # the plain-text body is replaced by the page already sent
@@ -138,7 +156,7 @@ class FriendlyErrors:
             who(request)  # show who is signed in, as on every other page
         response = self.renderer.error(request, status, title, text, retry_after=retry_after)
         response.headers["cache-control"] = "no-store"
-        for name, value in _SECURITY_HEADERS:
+        for name, value in security_headers(scope):
             response.headers[name.decode()] = value.decode()
         await send(
             {"type": "http.response.start", "status": status, "headers": response.raw_headers}
