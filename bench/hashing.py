@@ -74,13 +74,15 @@ async def burst(client: httpx.AsyncClient, origin: str, count: int, tag: str) ->
     return Counter(await asyncio.gather(*(one(i) for i in range(count))))
 
 
-async def poll_health(client: httpx.AsyncClient, stop: asyncio.Event) -> list[float]:
-    """/healthz latencies in ms, one request at a time until ``stop``."""
-    out: list[float] = []
+async def poll_health(
+    client: httpx.AsyncClient, stop: asyncio.Event, start: float
+) -> list[tuple[float, float]]:
+    """``(sent at, latency)`` of /healthz probes in ms, one at a time until ``stop``."""
+    out: list[tuple[float, float]] = []
     while not stop.is_set():
         t = time.perf_counter()
         await client.get("/healthz", timeout=120)
-        out.append((time.perf_counter() - t) * 1000)
+        out.append(((t - start) * 1000, (time.perf_counter() - t) * 1000))
         await asyncio.sleep(0.02)
     return out
 
@@ -97,7 +99,9 @@ async def measure(
     port: int, pid: int, proc: subprocess.Popen[bytes], args: argparse.Namespace
 ) -> None:
     origin = f"http://127.0.0.1:{port}"
-    limits = httpx.Limits(max_connections=args.count + 10)
+    # Drop idle connections before uvicorn's 5 s keep-alive does, so none is reused
+    # just as the server closes it (a bench artifact, not a refusal).
+    limits = httpx.Limits(max_connections=args.count + 10, keepalive_expiry=1)
     async with httpx.AsyncClient(base_url=origin, limits=limits) as client:
         await wait_ready(client, proc)
         # Warm up: imports, the first SQLite connection, one real verification.
@@ -109,13 +113,15 @@ async def measure(
         print(f"threads {status_kib(pid, 'Threads')}, /healthz idle p50 {_pct(idle, 50):.1f} ms")
         for n in range(args.rounds):
             stop = asyncio.Event()
-            health = asyncio.create_task(poll_health(client, stop))
-            peak_task = asyncio.create_task(sample_rss(pid, stop))
             t = time.perf_counter()
+            health = asyncio.create_task(poll_health(client, stop, t))
+            peak_task = asyncio.create_task(sample_rss(pid, stop))
             codes = await burst(client, origin, args.count, str(n))
             took = time.perf_counter() - t
             stop.set()
-            lat, peak = await health, await peak_task
+            probes, peak = await health, await peak_task
+            lat = [ms for _, ms in probes]
+            worst = max(probes, key=lambda p: p[1])
             await asyncio.sleep(args.settle)
             after = status_kib(pid, "VmRSS")
             print(
@@ -123,7 +129,7 @@ async def measure(
                 f"{dict(sorted(codes.items()))}; "
                 f"RSS before {mib(before)}, peak {mib(peak)}, after {mib(after)}; "
                 f"/healthz during burst p50 {_pct(lat, 50):.1f} ms, p90 {_pct(lat, 90):.1f} ms, "
-                f"max {max(lat):.1f} ms "
+                f"max {worst[1]:.1f} ms (sent at +{worst[0]:.0f} ms) "
                 f"({len(lat)} probes); threads {status_kib(pid, 'Threads')}"
             )
 

@@ -4,6 +4,7 @@ list, and the timing of unknown versus known users."""
 from __future__ import annotations
 
 import asyncio
+import os
 import platform
 import statistics
 import subprocess
@@ -291,3 +292,27 @@ def test_rss_returns_to_baseline_after_a_burst() -> None:
     )
     before, after = (int(v) for v in out.stdout.split())
     assert after - before < 19456, f"RSS grew from {before} KiB to {after} KiB"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_worker_gets_its_own_pool() -> None:
+    """A hasher used before a fork still hashes in the child (whose pool threads are gone)."""
+    hasher = PasswordHasher(time_cost=1, memory_cost=1024, max_concurrent=1)
+    stored = hasher.hash("before-the-fork")
+    code = """
+import os, signal
+from sessionware.passwords import PasswordHasher
+h = PasswordHasher(time_cost=1, memory_cost=1024, max_concurrent=1)
+stored = h.hash("before-the-fork")
+pid = os.fork()
+if pid == 0:
+    signal.alarm(30)  # a child stuck on a dead pool must not outlive the test
+    os._exit(0 if h.verify(stored, "before-the-fork") else 1)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "0"
+    assert hasher.verify(stored, "before-the-fork")

@@ -161,6 +161,7 @@ class PasswordHasher:
         self._dummy = self._ph.hash(secrets.token_urlsafe(24))
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0  # a forked worker (gunicorn --preload) starts a pool of its own
         self._here = threading.local()  # set on our pool's threads while they run a job
 
     def _too_long(self, password: str) -> bool:
@@ -220,8 +221,9 @@ class PasswordHasher:
     def _submit(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         deadline = time.monotonic() + self.max_wait
         with self._lock:
-            if self._pool is None:
+            if self._pool is None or self._pool_pid != os.getpid():
                 self._pool = ThreadPoolExecutor(self.max_concurrent, "sessionware-hash")
+                self._pool_pid = os.getpid()
             pool = self._pool
         return pool.submit(self._job, deadline, partial(fn, *args, **kwargs))
 
