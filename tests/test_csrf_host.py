@@ -164,6 +164,14 @@ def test_addressed_reads_forwarded_only_when_trusted() -> None:
     ]
     assert addressed(headers, 0) == (None, "inner:8000")
     assert addressed(headers, 1) == ("https", "app.example")
+    spoofed = [(b"x-forwarded-host", b"evil.example"), *headers]  # a client's line, then ours
+    assert addressed(spoofed, 1) == ("https", "app.example")
+
+
+def test_two_host_lines_are_never_allowed() -> None:
+    """Two Host lines (RFC 9112 §3.2 allows one) read as one joined value no pattern matches."""
+    host = addressed([(b"host", b"app.example"), (b"host", b"evil.example")], 0)[1]
+    assert host is not None and not AllowedHosts(["app.example", "*"]).allows(host)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from sessionware._proxy import trusted_hop
+from sessionware._http import forwarded, header
 from sessionware.exceptions import ConfigurationError
 
 __all__ = ["AllowedHosts", "addressed"]
@@ -26,18 +26,13 @@ def addressed(
     """``(scheme, host)`` a request was addressed to, each None when not sent.
 
     ``X-Forwarded-Proto`` and ``X-Forwarded-Host`` count only when ``trust_proxy``
-    says how many proxies to believe; otherwise a client could name any host it likes.
-    The host keeps its port (``example.com:8443``).
+    says how many proxies to believe (read as every other forwarded header is);
+    otherwise a client could name any host it likes. The host keeps its port
+    (``example.com:8443``); two ``Host`` lines join into a value no check accepts.
     """
-    host = fwd_host = fwd_proto = None
-    for name, value in headers:
-        if name == b"host" and host is None:
-            host = value.decode("latin-1")
-        elif name == b"x-forwarded-host":
-            fwd_host = value.decode("latin-1")
-        elif name == b"x-forwarded-proto":
-            fwd_proto = value.decode("latin-1")
-    return trusted_hop(fwd_proto, trust_proxy), trusted_hop(fwd_host, trust_proxy) or host
+    lines = list(headers)
+    host = forwarded(lines, b"x-forwarded-host", trust_proxy) or header(lines, b"host")
+    return forwarded(lines, b"x-forwarded-proto", trust_proxy), host
 
 
 def _name(host: str) -> str | None:
