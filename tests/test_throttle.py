@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -34,7 +35,8 @@ IP = "203.0.113.5"
 
 def throttle(clock: Clock, **kw: int) -> LoginThrottle:
     """Small budgets for tests."""
-    options = {"max_attempts": 3, "ip_max_attempts": 10, "account_max_attempts": 6} | kw
+    options: dict[str, Any] = {"max_attempts": 3, "ip_max_attempts": 10, "account_max_attempts": 6}
+    options |= kw
     return LoginThrottle(window=600, lockout=10, clock=clock, **options)
 
 
@@ -200,7 +202,7 @@ async def test_device_budget_replaces_the_account_budget(store: Store, clock: Cl
 # -- through an app ------------------------------------------------------------------
 
 
-def login_app(store: Store, clock: Clock, t: LoginThrottle, **options: object) -> Starlette:
+def login_app(store: Store, clock: Clock, t: LoginThrottle, **options: Any) -> Starlette:
     """A login endpoint written with ``throttle.attempt``; the password is "right"."""
 
     async def do_login(request: Request) -> Response:
