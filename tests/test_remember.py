@@ -165,7 +165,8 @@ async def test_pending_validators_are_bounded(store: Store, clock: Clock) -> Non
             assert (await lost.get("/me")).json()["user"] == "alice"
     fields = await store.load(series_key(token_of(old)[0]))
     assert fields is not None
-    assert 2 <= sum(1 for name in fields if name.startswith("v:")) <= 17
+    # 16 pending at most, the current one, and the pending one retired by this very use.
+    assert 2 <= sum(1 for name in fields if name.startswith("v:")) <= 18
 
 
 async def test_parallel_restores_leave_the_last_cookie_working(store: Store, clock: Clock) -> None:

@@ -22,7 +22,7 @@ def serve(*, store: str | None, host: str, port: int, tls: bool) -> int:
     import uvicorn
 
     settings = DemoSettings.load(store=store, tls=tls)
-    app = create_app(settings)  # validates every setting and opens the store
+    app = create_app(settings, host=host)  # validates every setting and opens the store
     _say(settings.secret_note)
     cfg = app.state.demo.config
     _say(f"sessions in {redact_url(settings.store_url)}, users in {settings.users_db}")
