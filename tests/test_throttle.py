@@ -89,6 +89,19 @@ async def test_past_the_limit_one_attempt_per_wait_even_concurrently(
     assert await admitted[0].failed() == 20  # and the next wait doubles
 
 
+async def test_a_withdrawn_attempt_costs_nothing(store: Store, clock: Clock) -> None:
+    """Attempts withdrawn because the hasher was busy give their places back: ten of them
+    leave the whole budget of 3 for checked guesses."""
+    t = throttle(clock)
+    for attempt in await race(t, store, 3):
+        await attempt.withdrawn()
+    for _ in range(7):
+        for attempt in await race(t, store, 1):
+            await attempt.withdrawn()
+    admitted = await race(t, store, 10)
+    assert len(admitted) == 3
+
+
 async def test_account_ip_budget_then_growing_wait(store: Store, clock: Clock) -> None:
     """Within budget no wait; past it the wait doubles with each further failure."""
     t = throttle(clock)

@@ -47,7 +47,7 @@ from sessionware import _throttle_budget as budget
 from sessionware import _throttle_device as device_cookie
 from sessionware.config import seconds
 from sessionware.cookies import valid_name
-from sessionware.exceptions import ConfigurationError, SessionwareError
+from sessionware.exceptions import ConfigurationError, HasherBusyError, SessionwareError
 from sessionware.session import Session
 from sessionware.stores.base import Store
 from sessionware.tokens import sha256_hex
@@ -150,9 +150,9 @@ class Attempt:
     ) -> None:
         self._throttle, self._store, self._hold = throttle, store, hold
         self._user, self._request = user, request
-        self.outcome: Literal["succeeded", "failed"] | None = None
+        self.outcome: Literal["succeeded", "failed", "withdrawn"] | None = None
 
-    def _decide(self, outcome: Literal["succeeded", "failed"]) -> None:
+    def _decide(self, outcome: Literal["succeeded", "failed", "withdrawn"]) -> None:
         if self.outcome is not None:
             raise RuntimeError(f"this login attempt already {self.outcome}")
         self.outcome = outcome
@@ -163,6 +163,11 @@ class Attempt:
         t = self._throttle
         wait = await budget.fail(self._store, self._hold, t.timing, t.clock())
         return math.ceil(wait)
+
+    async def withdrawn(self) -> None:
+        """Give every place back unchanged: no password was checked (the hasher was busy)."""
+        self._decide("withdrawn")
+        await budget.release(self._store, self._hold, self._throttle.timing)
 
     async def succeeded(self) -> None:
         """Clear this account+IP (or device), give the shared places back, and send
@@ -313,6 +318,12 @@ class LoginThrottle:
         attempt = await self.check(request, username)
         try:
             yield attempt
+        except HasherBusyError:
+            # Refused before any password work: the guess costs the guesser nothing,
+            # and nothing more than a retry to the owner.
+            if attempt.outcome is None:
+                await attempt.withdrawn()
+            raise
         finally:
             request.scope[_PENDING].pop(attempt._user, None)
             if attempt.outcome is None:

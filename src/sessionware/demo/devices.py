@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -160,7 +159,7 @@ async def password_submit(request: Request) -> Response:
         problems.append("Choose a password different from the current one.")
     if problems:
         return _password_page(request, " ".join(problems), 400)
-    digest = await run_in_threadpool(state.hasher.hash, new)
+    digest = await state.hasher.offload(state.hasher.hash, new)
     state.users.set_password_hash(user.id, digest)
     n = await auth.password_changed(request, str(user.id))
     flash(

@@ -6,7 +6,6 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -89,7 +88,7 @@ async def register_submit(request: Request) -> Response:
     user = None
     if error is None:
         await state.config.registration.check(request)  # 429 before any hashing
-        digest = await run_in_threadpool(state.hasher.hash, password)
+        digest = await state.hasher.offload(state.hasher.hash, password)
         user = state.users.add(username, digest)
         if user is None:
             error = "That username is taken: choose another."
@@ -154,7 +153,8 @@ async def login_submit(request: Request) -> Response:
             )
         await attempt.succeeded()
     if state.hasher.needs_rehash(user.password_hash):
-        state.users.set_password_hash(user.id, await run_in_threadpool(state.hasher.hash, password))
+        digest = await state.hasher.offload(state.hasher.hash, password)
+        state.users.set_password_hash(user.id, digest)
     await auth.login(request, str(user.id), remember=remember)
     request.state.user = user
     flash(request, "ok", f"Signed in as {user.username}.")
