@@ -92,16 +92,17 @@ def test_cookies_without_a_secret_says_the_fix(capsys: pytest.CaptureFixture[str
 def test_cookies_prints_the_declaration(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The table lists both cookies with the lifetimes from the environment."""
+    """The table lists every cookie with the lifetimes from the environment."""
     monkeypatch.setenv("SESSION_SECRET", SECRET)
     monkeypatch.setenv("REMEMBER_ME_TTL", str(7 * 86400))
     assert main(["cookies"]) == 0
     plain = capsys.readouterr().out
     assert plain.splitlines()[0].split() == ["NAME", "NECESSARY", "LIFETIME", "ATTRIBUTES"]
     assert "\nsid " in plain and "\nremember " in plain and "7 days" in plain
+    assert "\ndevice " in plain  # the login throttle's known-browser cookie
     assert main(["cookies", "--tls"]) == 0
     tls = capsys.readouterr().out
-    assert "__Host-sid" in tls and "Secure" in tls
+    assert "__Host-sid" in tls and "__Host-device" in tls and "Secure" in tls
 
 
 def _populate(db: Path) -> None:

@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from sessionware._http import cookie_header
 from sessionware.cookies import cookie_values, format_set_cookie, is_prefixed
 from sessionware.exceptions import InvalidSignatureError
 from sessionware.session import Session
@@ -33,19 +34,18 @@ def _user_tag(user: str) -> str:
     return sha256_hex("device\0" + user)[:32]
 
 
-def cookie_name(configured: str | None, session: Session) -> str:
+def cookie_name(configured: str | None, session_cookie: str) -> str:
     """The configured name, else ``__Host-device`` beside a prefixed session cookie and
     ``device`` beside an unprefixed one (browsers drop ``__Host-`` cookies over http)."""
     if configured is not None:
         return configured
-    return "__Host-device" if is_prefixed(session.config.cookie_name) else "device"
+    return "__Host-device" if is_prefixed(session_cookie) else "device"
 
 
 def read(scope: Mapping[str, Any], session: Session, name: str, user: str) -> str | None:
     """The nonce of a valid device cookie this request carries for ``user``, else None."""
-    parts = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"cookie"]
     signer, tag = _signer(session), _user_tag(user)
-    for value in cookie_values("; ".join(parts), name) if parts else ():
+    for value in cookie_values(cookie_header(scope.get("headers", ())), name):
         if len(value) > _MAX_VALUE:
             continue
         try:

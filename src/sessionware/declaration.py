@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from sessionware._throttle_device import cookie_name as device_cookie_name
 from sessionware.config import SessionConfig, seconds
 from sessionware.cookies import is_prefixed
 
@@ -30,6 +31,16 @@ class RememberSettings(Protocol):
 
     @property
     def secure(self) -> bool | None: ...
+
+
+class ThrottleSettings(Protocol):
+    """What :func:`declare` reads from a login throttle (its device cookie)."""
+
+    @property
+    def device_cookie_name(self) -> str | None: ...
+
+    @property
+    def device_max_age_seconds(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +96,7 @@ def declare(
     config: SessionConfig,
     *,
     remember: RememberSettings | None = None,
+    throttle: ThrottleSettings | None = None,
     secure: bool | None = None,
 ) -> list[CookieDeclaration]:
     """The cookies an app with these settings can set, session cookie first.
@@ -137,6 +149,28 @@ def declare(
                 max_age=remember.ttl_seconds,
                 attributes=_attributes(
                     path="/", domain=None, secure=rsecure, http_only=True, same_site="lax"
+                ),
+            )
+        )
+    if throttle is not None:
+        name = device_cookie_name(throttle.device_cookie_name, config.cookie_name)
+        out.append(
+            CookieDeclaration(
+                name=name,
+                purpose=(
+                    "Marks this browser as one you signed in from, so strangers guessing "
+                    "your password cannot lock you out of it. Signs nobody in. Set when "
+                    "you sign in."
+                ),
+                strictly_necessary=True,
+                lifetime=format_duration(throttle.device_max_age_seconds),
+                max_age=throttle.device_max_age_seconds,
+                attributes=_attributes(
+                    path="/",
+                    domain=None,
+                    secure=True if is_prefixed(name) else session_secure,
+                    http_only=True,
+                    same_site="lax",
                 ),
             )
         )

@@ -241,6 +241,11 @@ class LoginThrottle:
         kwargs.update(overrides)
         return cls(**kwargs)
 
+    @property
+    def device_max_age_seconds(self) -> float:
+        """How long a browser keeps the device cookie, in seconds."""
+        return self.device_max_age  # type: ignore[return-value]
+
     # -- the store-level API ------------------------------------------------------
 
     def budgets(
@@ -285,7 +290,7 @@ class LoginThrottle:
     # -- the request-level API (Starlette / FastAPI) -------------------------------
 
     def _cookie_name(self, session: Session) -> str:
-        return device_cookie.cookie_name(self.device_cookie_name, session)
+        return device_cookie.cookie_name(self.device_cookie_name, session.config.cookie_name)
 
     def _trust(self, request: HTTPConnection, user: str) -> None:
         from sessionware.asgi import add_cookie

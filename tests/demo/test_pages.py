@@ -187,9 +187,10 @@ async def test_tls_settings_use_host_prefixed_secure_cookies(
         await app.state.demo.store.close()
     cookies = response.headers.get_list("set-cookie")
     names = {h.split("=")[0] for h in cookies}
-    assert {"__Host-sid", "__Host-remember"} <= names
+    assert {"__Host-sid", "__Host-remember", "__Host-device"} <= names
     assert all("Secure" in h for h in cookies)
-    assert "__Host-sid" in declared.text
+    # Every cookie a sign-in sets is declared on /cookies.
+    assert all(name in declared.text for name in names)
 
 
 async def test_not_found_is_a_page(client: Client) -> None:

@@ -87,4 +87,4 @@ def build(settings: DemoSettings, *, host: str | None = None) -> DemoConfig:
 def declaration(settings: DemoSettings) -> list[CookieDeclaration]:
     """The demo's cookie declaration, from the same settings the app runs with."""
     cfg = build(settings)
-    return declare(cfg.session, remember=cfg.remember, secure=settings.tls)
+    return declare(cfg.session, remember=cfg.remember, throttle=cfg.throttle, secure=settings.tls)

@@ -213,7 +213,9 @@ async def cookies_page(request: Request) -> Response:
     who(request)
     state = demo(request)
     cfg = state.config
-    table = declare(cfg.session, remember=cfg.remember, secure=cfg.session.secure is True)
+    table = declare(
+        cfg.session, remember=cfg.remember, throttle=cfg.throttle, secure=cfg.session.secure is True
+    )
     return state.renderer.page(request, "cookies.html", {"cookies": table})
 
 
