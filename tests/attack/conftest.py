@@ -140,6 +140,9 @@ def live_demo(tmp_path_factory: pytest.TempPathFactory) -> LiveDemo:
             yield url
         finally:
             _stop(proc)
+            text = log.read_text(errors="replace")
+            if "Traceback" in text:
+                print(f"server log of {url}:\n{text[-6000:]}")  # shown when the test fails
 
     return start
 

@@ -34,7 +34,7 @@ def test_landing_and_forms_set_no_cookie(demo: Demo, new_context: NewContext) ->
     page.goto(demo.url + "/register")
     shot(page, "03-register")
     page.goto(demo.url + "/cookies")
-    assert page.locator("[data-testid=cookie-table]").inner_text().count("__Host-") == 2
+    assert page.locator("[data-testid=cookie-table]").inner_text().count("__Host-") == 3
     shot(page, "04-cookies")
     page.goto(demo.url + "/login")
     page.fill("input[name=username]", "nobody")
