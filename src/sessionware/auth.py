@@ -19,8 +19,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
-from sessionware import _generation
-from sessionware import remember as _remember
+from sessionware import _generation, _series
 from sessionware._csrf_token import new_secret
 from sessionware._http import client_ip, header
 from sessionware.exceptions import ConfigurationError, SessionwareError
@@ -58,7 +57,7 @@ AUTH_TIME = "at"
 FRESH = "fr"
 USER_AGENT = "ua"
 IP = "ip"
-SERIES = "rm"  # the remember-me series this session belongs to (its store key)
+SERIES = _series.SESSION_FIELD  # the remember-me series this session came from (its key)
 REMEMBERED = "rr"  # "1" when the session was restored from remember-me
 
 _UA_MAX = 256
@@ -308,7 +307,7 @@ async def login(request: HTTPConnection, user_id: str, *, remember: bool = False
     :class:`~sessionware.remember.RememberMeMiddleware` inside ``SessionMiddleware``).
     """
     session = _session(request)
-    cfg = _remember.config_of(request.scope)
+    cfg = _series.config_of(request.scope)
     if remember and cfg is None:
         raise ConfigurationError(
             "login(remember=True) needs RememberMeMiddleware inside SessionMiddleware "
@@ -316,10 +315,10 @@ async def login(request: HTTPConnection, user_id: str, *, remember: bool = False
         )
     _check_user_id(user_id)
     generation = await _generation.current(session.store, user_id)
-    await _remember.forget(request.scope, session)
+    await _series.forget(request.scope, session)
     series = None
     if remember and cfg is not None:
-        series = await _remember.issue(request.scope, session, user_id, cfg, generation)
+        series = await _series.issue(request.scope, session, user_id, cfg, generation)
     if not await begin(
         session, request.scope, user_id, fresh=True, series=series, generation=generation
     ):
@@ -347,7 +346,7 @@ async def logout(request: HTTPConnection) -> None:
     session = _session(request)
     user = session.get_meta(USER)
     key = None if session.is_new else session.key
-    await _remember.forget(request.scope, session)
+    await _series.forget(request.scope, session)
     await session.destroy()
     if user is not None and key is not None:
         await session.store.unlink(user, key)
@@ -359,8 +358,8 @@ async def logout(request: HTTPConnection) -> None:
 
 async def _records(store: Store, user_id: str) -> list[tuple[str, Mapping[str, str]]]:
     """The user's live sessions (the index also lists remember-me series: skipped here)."""
-    keys = [k for k in await store.keys_of(user_id) if not _remember.is_series_key(k)]
-    return await _remember.load_all(store, keys, USER, user_id)
+    keys = [k for k in await store.keys_of(user_id) if not _series.is_series_key(k)]
+    return await _series.load_all(store, keys, USER, user_id)
 
 
 def _current_key(request: HTTPConnection | None) -> str | None:
@@ -404,14 +403,14 @@ async def sessions_of(target: StoreOrRequest, user_id: str) -> list[DeviceSessio
         for key, f in records
     ]
     in_use = {f.get(SERIES) for _, f in records}
-    for key, f in await _remember.series_of(store, user_id):
+    for key, f in await _series.series_of(store, user_id):
         if key in in_use or not f.get("h"):
             continue
         out.append(
             DeviceSession(
                 handle=f["h"],
                 created=_num(f.get("c")),
-                last_seen=_remember.last_used(f),
+                last_seen=_series.last_used(f),
                 authenticated_at=None,
                 ip=f.get("ip") or None,
                 user_agent=f.get("ua") or None,
@@ -439,7 +438,7 @@ async def _end(
     """
     series = fields.get(SERIES)
     if series and series_too:
-        await _remember.revoke_series(store, series, user_id)
+        await _series.revoke_series(store, series, user_id)
     if request is not None and key == _current_key(request):
         await logout(request)
         return
@@ -464,9 +463,9 @@ async def revoke(target: StoreOrRequest, user_id: str, handle: str) -> bool:
                 await revoke_series_sessions(store, user_id, series)
             security_log.info("revoked one session of user=%s", user_id)
             return True
-    for key, fields in await _remember.series_of(store, user_id):
+    for key, fields in await _series.series_of(store, user_id):
         if _same(fields.get("h", ""), handle):
-            await _remember.revoke_series(store, key, user_id)
+            await _series.revoke_series(store, key, user_id)
             await revoke_series_sessions(store, user_id, key)
             security_log.info("revoked one remembered device of user=%s", user_id)
             return True
@@ -503,9 +502,9 @@ async def logout_everywhere(
     generation = await _generation.bump(store, user_id)
     if kept_series and keep is not None:
         now = _clock(_session(keep))()
-        if not await _remember.adopt(store, kept_series, generation, now):
+        if not await _series.adopt(store, kept_series, generation, now):
             kept_series = None
-    await _remember.revoke_user(store, user_id, keep=kept_series)
+    await _series.revoke_user(store, user_id, keep=kept_series)
     n = 0
     for key, fields in await _records(store, user_id):
         if kept_key is not None and _same(key, kept_key):
@@ -523,7 +522,7 @@ async def password_changed(request: HTTPConnection, user_id: str) -> int:
     Returns how many other sessions ended (for "3 other devices were signed out").
     """
     session = _session(request)
-    await _remember.forget(request.scope, session)
+    await _series.forget(request.scope, session)
     session.set_meta(SERIES, None)
     keep = request if current_user_id(request) == user_id else None
     ended = await logout_everywhere(session.store, user_id, keep=keep)

@@ -1,0 +1,299 @@
+"""Remember-me series records: their settings, store keys and format, a leaf module.
+
+The cookie holds ``selector:validator``, signed for the ``"remember"`` purpose. The
+store keeps the series under ``"rm:" + sha256(selector)`` with only SHA-256 hashes
+of validators (Paragon Initiative's split tokens), so a store dump yields no usable
+cookie.
+
+Record fields: ``u`` user id, ``c`` created, ``x`` absolute expiry, ``g`` the
+user's revocation generation when issued (see :mod:`sessionware._generation`),
+``ua``/``ip``/``h`` device and handle, and one ``v:<sha256 of a validator>`` per
+validator: ``"0"`` current, ``"p<time>"`` pending since then, or the time it was
+retired. Series are listed in their user's own index, beside the user's sessions:
+their ``rm:`` keys never take the shape of a session key, so no user id can make
+one family read as the other.
+
+This module owns that format and knows nothing of logins: :mod:`sessionware.auth`
+(which issues and revokes series) and :mod:`sessionware.remember` (which restores
+from them, on top of auth) both build on it, so neither imports the other's
+internals and there is no import cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+import time
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal, TypedDict
+
+from sessionware._http import client_ip, cookie_header, header
+from sessionware.config import seconds
+from sessionware.cookies import cookie_values, is_prefixed, valid_name
+from sessionware.exceptions import ConfigurationError, InvalidSignatureError
+from sessionware.session import Session
+from sessionware.signing import Signer
+from sessionware.stores.base import Store
+from sessionware.tokens import new_handle, new_split_token, parse_split_token, sha256_hex
+
+__all__ = [
+    "CURRENT",
+    "PENDING_COOKIE",
+    "PENDING_MARK",
+    "SESSION_FIELD",
+    "RememberConfig",
+    "RememberOptions",
+    "adopt",
+    "clock",
+    "config_of",
+    "forget",
+    "is_series_key",
+    "issue",
+    "last_used",
+    "load_all",
+    "presented",
+    "read_token",
+    "revoke_series",
+    "revoke_user",
+    "series_key",
+    "series_of",
+    "signer",
+    "stamp",
+]
+
+#: Where a request's RememberConfig and its pending Set-Cookie value live in the scope.
+CONFIG_KEY = "sessionware.remember"
+PENDING_COOKIE = "sessionware.remember.cookie"
+#: The session metadata field naming the series a session was made from (its store key).
+SESSION_FIELD = "rm"
+CURRENT = "0"
+PENDING_MARK = "p"
+_MAX_DAYS = 400  # RFC 6265bis caps Max-Age/Expires at 400 days
+
+
+class RememberOptions(TypedDict, total=False):
+    """:class:`RememberConfig`'s options, so ``RememberMeMiddleware(**options)`` is typed."""
+
+    cookie_name: str
+    ttl: float | timedelta
+    grace: float | timedelta
+    secure: bool | None
+    on_theft: Literal["series", "user"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RememberConfig:
+    """Remember-me settings, checked when built; times are seconds or ``timedelta``."""
+
+    cookie_name: str = "__Host-remember"
+    ttl: float | timedelta = 30 * 86400
+    grace: float | timedelta = 30
+    secure: bool | None = None  # None: follow the session cookie's decision
+    #: On theft, end the series and its sessions ("series"), or every session and
+    #: series of the user ("user", Jaspan's "delete all remembered sessions").
+    on_theft: Literal["series", "user"] = "series"
+
+    def __post_init__(self) -> None:
+        ttl = seconds(self.ttl, "remember-me ttl")
+        assert ttl is not None
+        if ttl > _MAX_DAYS * 86400:
+            raise ConfigurationError("remember-me ttl is capped at 400 days (RFC 6265bis)")
+        grace = self.grace.total_seconds() if isinstance(self.grace, timedelta) else self.grace
+        if isinstance(grace, bool) or not isinstance(grace, (int, float)) or grace < 0:
+            raise ConfigurationError("remember-me grace must be seconds >= 0 (0 in tests)")
+        if grace >= ttl:
+            raise ConfigurationError("remember-me grace must be shorter than its ttl")
+        if self.on_theft not in ("series", "user"):
+            raise ConfigurationError("on_theft must be 'series' or 'user'")
+        object.__setattr__(self, "ttl", ttl)
+        object.__setattr__(self, "grace", float(grace))
+        if not valid_name(self.cookie_name):
+            raise ConfigurationError(f"cookie_name {self.cookie_name!r} is not a valid cookie name")
+        if is_prefixed(self.cookie_name) and self.secure is False:
+            raise ConfigurationError(
+                f"a cookie named {self.cookie_name!r} must be Secure: for plain-http "
+                "development use a name without the __Host-/__Secure- prefix"
+            )
+
+    @property
+    def ttl_seconds(self) -> float:
+        """The series lifetime in seconds."""
+        return self.ttl  # type: ignore[return-value]
+
+    @property
+    def grace_seconds(self) -> float:
+        """The reuse-grace window in seconds."""
+        return self.grace  # type: ignore[return-value]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> RememberConfig:
+        """Build from ``REMEMBER_ME_TTL`` and ``REMEMBER_ME_GRACE`` (seconds) when set."""
+        env = os.environ if environ is None else environ
+        kwargs: dict[str, Any] = {}
+        for var, name in (("REMEMBER_ME_TTL", "ttl"), ("REMEMBER_ME_GRACE", "grace")):
+            if env.get(var):
+                try:
+                    kwargs[name] = float(env[var])
+                except ValueError:
+                    raise ConfigurationError(f"{var} must be a number of seconds") from None
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+
+# -- tokens and records ---------------------------------------------------------------
+
+
+def series_key(selector: str) -> str:
+    """The store key of a series: never the selector itself, never a session key's shape."""
+    return "rm:" + sha256_hex(selector)
+
+
+def is_series_key(key: str) -> bool:
+    """Whether a key from a user's index names a remember-me series (not a session)."""
+    return key[:3] == "rm:"
+
+
+def signer(session: Session) -> Signer:
+    """The remember-me cookie's signer (its own salt: no other token verifies as one)."""
+    return Signer(session.config.secrets, salt="remember")
+
+
+def read_token(value: str, signer: Signer) -> tuple[str, str] | None:
+    """``(selector, validator)`` from a cookie value whose signature verifies, else None."""
+    if len(value) > 200:
+        return None
+    try:
+        return parse_split_token(signer.unsign(value))
+    except InvalidSignatureError:
+        return None
+
+
+def config_of(scope: Mapping[str, Any]) -> RememberConfig | None:
+    """The :class:`RememberConfig` of the middleware serving this request, if any."""
+    cfg = scope.get(CONFIG_KEY)
+    return cfg if isinstance(cfg, RememberConfig) else None
+
+
+def clock(session: Session) -> float:
+    """The session's clock, now."""
+    return (session.config.clock or time.time)()
+
+
+def presented(scope: Mapping[str, Any], cfg: RememberConfig) -> list[str]:
+    """The remember-me cookie values this request carries (any number, unverified)."""
+    return cookie_values(cookie_header(scope.get("headers", ())), cfg.cookie_name)
+
+
+async def issue(
+    scope: MutableMapping[str, Any],
+    session: Session,
+    user_id: str,
+    cfg: RememberConfig,
+    generation: int,
+) -> str:
+    """Start a new series for ``user_id`` under its revocation ``generation``, queue its
+    cookie, and return its store key."""
+    now = clock(session)
+    selector, validator = new_split_token()
+    key = series_key(selector)
+    ua = header(scope.get("headers", ()), b"user-agent")
+    fields = {
+        "u": user_id,
+        "c": str(int(now)),
+        "x": str(int(now + cfg.ttl_seconds)),
+        "g": str(generation),
+        "v:" + sha256_hex(validator): CURRENT,
+        "ua": ua[:256] if ua else "",
+        "ip": client_ip(scope, session.config.trust_proxy) or "",
+        # A public handle, so "your devices" can list and revoke a remembered browser
+        # whose session has ended while its remember-me cookie lives on.
+        "h": new_handle(),
+    }
+    await session.store.create(key, fields, cfg.ttl_seconds)
+    await session.store.link(user_id, key)
+    token = signer(session).sign(f"{selector}:{validator}")
+    scope[PENDING_COOKIE] = (token, int(cfg.ttl_seconds))
+    return key
+
+
+async def load_all(
+    store: Store, keys: list[str], owner_field: str, user_id: str
+) -> list[tuple[str, Mapping[str, str]]]:
+    """Load ``keys`` concurrently (one pipelined round trip on Redis) and keep the
+    records that still belong to ``user_id``."""
+    loaded = await asyncio.gather(*(store.load(key) for key in keys))
+    return [
+        (key, fields)
+        for key, fields in zip(keys, loaded, strict=True)
+        if fields is not None and fields.get(owner_field) == user_id
+    ]
+
+
+async def series_of(store: Store, user_id: str) -> list[tuple[str, Mapping[str, str]]]:
+    """The user's live remember-me series: ``(store key, record)`` pairs."""
+    keys = [key for key in await store.keys_of(user_id) if is_series_key(key)]
+    return await load_all(store, keys, "u", user_id)
+
+
+def last_used(fields: Mapping[str, str]) -> float | None:
+    """When a series was last used to sign in (its creation if never), in epoch seconds."""
+    used = [stamp(v) for name, v in fields.items() if name[:2] == "v:" and v != CURRENT]
+    created = fields.get("c")
+    return max(used, default=float(created) if created is not None else None)
+
+
+def stamp(value: str) -> float:
+    """The time in a validator's state: when it was issued (pending) or retired."""
+    return float(value[1:] if value[:1] == PENDING_MARK else value)
+
+
+async def revoke_series(store: Store, key: str, user_id: str | None = None) -> None:
+    """Delete one series (and its index entry)."""
+    if user_id is None:
+        fields = await store.load(key)
+        user_id = fields.get("u") if fields else None
+    await store.delete(key)
+    if user_id:
+        await store.unlink(user_id, key)
+
+
+async def adopt(store: Store, key: str, generation: int, now: float) -> bool:
+    """Move a series that survives a sweep (the device kept) to the new ``generation``."""
+    fields = await store.load(key)
+    if fields is None:
+        return False
+    left = float(fields.get("x", "0")) - now
+    return left > 0 and await store.apply(key, {"g": str(generation)}, [], left)
+
+
+async def revoke_user(store: Store, user_id: str, *, keep: str | None = None) -> int:
+    """Delete every series of ``user_id`` except ``keep``; return how many."""
+    n = 0
+    for key in await store.keys_of(user_id):
+        if not is_series_key(key):
+            continue
+        if keep is None or not hmac.compare_digest(key, keep):
+            await revoke_series(store, key, user_id)
+            n += 1
+    return n
+
+
+async def forget(scope: MutableMapping[str, Any], session: Session) -> None:
+    """Revoke this session's series and the one the browser presents; clear the cookie."""
+    series = session.get_meta(SESSION_FIELD)
+    if series:
+        await revoke_series(session.store, series)
+    cfg = config_of(scope)
+    if cfg is None:
+        return
+    shown = presented(scope, cfg)
+    verifier = signer(session)
+    for value in shown:
+        token = read_token(value, verifier)
+        if token is not None:
+            await revoke_series(session.store, series_key(token[0]))
+    if shown or series:
+        scope[PENDING_COOKIE] = ("", 0)

@@ -1,0 +1,101 @@
+"""The package's import graph has no cycle, counting imports inside functions.
+
+A cycle hidden in a function body still ties two modules together (each must know
+the other's internals, and neither can be read or tested alone); only imports under
+``if TYPE_CHECKING:`` are left out, since they never run.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "src" / "sessionware"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(tree: ast.AST, modules: set[str]) -> set[str]:
+    """The sessionware modules a module's code imports, wherever the import statement is."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("sessionware"))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sessionware"):
+            base = node.module or ""
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                found.add(sub if sub in modules else base)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    files = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    modules = set(files)
+    return {
+        name: {m for m in _imports(ast.parse(path.read_text()), modules) if m != name}
+        for name, path in files.items()
+    }
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of the graph as a list of modules, or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def walk(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt.rsplit(".", 1)[0] == node or node == "sessionware":
+                continue  # a package importing its own submodules to re-export them
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state:
+                found = walk(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state:
+            found = walk(start)
+            if found:
+                return found
+    return None
+
+
+def test_the_import_graph_is_found() -> None:
+    """The scan sees the package's real edges (so an empty graph cannot pass the test)."""
+    graph = _graph()
+    assert "sessionware._series" in graph["sessionware.auth"]
+    assert "sessionware.auth" in graph["sessionware.remember"]
+
+
+def test_no_import_cycle_in_the_package() -> None:
+    """No module reaches itself through imports, function-level imports included."""
+    cycle = _cycle(_graph())
+    assert cycle is None, " -> ".join(cycle or [])
