@@ -1,4 +1,4 @@
-"""The code stays ruff-clean and mypy-strict-clean (STYLE.md: both run in CI)."""
+"""The code stays ruff-clean and mypy-strict-clean (both run in CI)."""
 
 from __future__ import annotations
 

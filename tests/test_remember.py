@@ -43,7 +43,7 @@ async def test_restore_rotates_validator_and_is_not_fresh(store: Store, clock: C
         rem2 = c.cookies[REM]
         assert token_of(rem2)[0] == token_of(rem1)[0] and token_of(rem2)[1] != token_of(rem1)[1]
         assert "Max-Age=" in set_cookies(r)[REM]
-        assert (await c.get("/sensitive")).status_code == 401  # never fresh (SECURITY §3.5)
+        assert (await c.get("/sensitive")).status_code == 401  # never fresh (Flask-Login)
         devices = (await c.get("/devices")).json()
         assert [d["remembered"] for d in devices] == [True]
         assert (await c.post("/reauth")).status_code == 200

@@ -1,6 +1,6 @@
 """The Fetch-Metadata / Origin gate: where did an unsafe request come from?
 
-The algorithm follows Go 1.25's ``net/http.CrossOriginProtection`` (SECURITY.md §2.4)
+The algorithm follows Go 1.25's ``net/http.CrossOriginProtection`` (docs/security.md, "CSRF")
 with two differences: an ``Origin`` header is checked even when ``Sec-Fetch-Site``
 is present (layered, as the OWASP CSRF Cheat Sheet asks), and a request with
 neither header is not waved through: the caller then demands a token.

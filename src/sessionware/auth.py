@@ -517,7 +517,8 @@ async def logout_everywhere(
 
 async def password_changed(request: HTTPConnection, user_id: str) -> int:
     """After a password change: end every other session and every remember-me series,
-    and give the current session a new id (SECURITY.md §5, ASVS 3.3.3 / 7.4.3).
+    and give the current session a new id (ASVS 3.3.3 / 7.4.3; docs/security.md,
+    "Ending sessions for good").
 
     Returns how many other sessions ended (for "3 other devices were signed out").
     """

@@ -3,8 +3,8 @@
 We do not use :mod:`http.cookies`: ``SimpleCookie`` has had quadratic parsing
 (CVE-2024-7592) and its unquoting changes names. This parser is linear, bounded,
 never raises, and matches names byte for byte: no Unicode stripping, no quoted
-names, no nameless cookies (the "Cookie Chaos" and Werkzeug prefix bypasses in
-SECURITY.md §6).
+names, no nameless cookies (the "Cookie Chaos" and Werkzeug prefix bypasses; see
+docs/security.md, "Cookie parsing").
 """
 
 from __future__ import annotations

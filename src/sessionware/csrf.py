@@ -1,6 +1,6 @@
 """CSRF protection: a Fetch-Metadata / Origin gate plus session-bound tokens.
 
-Three layers (SECURITY.md §2.4, OWASP CSRF Prevention Cheat Sheet):
+Three layers (OWASP CSRF Prevention Cheat Sheet; docs/security.md, "CSRF"):
 
 1. Every unsafe method (anything but GET, HEAD, OPTIONS, TRACE) passes a gate:
    ``Sec-Fetch-Site: cross-site`` is refused, ``same-site`` too unless

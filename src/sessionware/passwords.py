@@ -1,7 +1,7 @@
 """Password hashing (Argon2id via argon2-cffi) and a small password policy.
 
 Defaults follow the OWASP Password Storage Cheat Sheet: Argon2id with
-``m=19456 KiB, t=2, p=1`` (SECURITY.md §5). :meth:`PasswordHasher.verify_or_dummy`
+``m=19456 KiB, t=2, p=1`` (docs/security.md, "Passwords"). :meth:`PasswordHasher.verify_or_dummy`
 does the same Argon2 work when the user does not exist, so response time does not
 tell which usernames exist (ASVS 5.0 6.3.8). Passwords are NFKC-normalised before
 hashing and checking (NIST SP 800-63B §5.1.1.2), never truncated or case-folded.

@@ -2,7 +2,7 @@
 
 A session id is 32 random bytes from :mod:`secrets` (256 bits), base64url without
 padding. Stores only ever see :func:`store_key` of it, so a dump of Redis or the
-database hands nobody a live session (see SECURITY.md §4, Rack CVE-2019-16782).
+database hands nobody a live session (Rack CVE-2019-16782; docs/security.md, "Session ids").
 """
 
 from __future__ import annotations
