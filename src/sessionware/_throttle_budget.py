@@ -54,9 +54,10 @@ class Hold:
 
 
 async def _give_back(store: Store, key: str, name: str, timing: Timing) -> None:
-    value = await store.incr(key, name, -1, timing.window)
-    if value < 0:
-        # The record expired meanwhile and the decrement made a new one: never bank credit.
+    # A record that expired meanwhile is not re-created by the refund (create=False).
+    value = await store.incr(key, name, -1, timing.window, create=False)
+    if value is not None and value < 0:
+        # A new record that never counted this place: never bank credit.
         await store.incr(key, name, -value, timing.window)
 
 

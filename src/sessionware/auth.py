@@ -509,7 +509,8 @@ async def logout_everywhere(
     for key, fields in await _records(store, user_id):
         if kept_key is not None and _same(key, kept_key):
             continue
-        await _end(store, keep or request, user_id, key, fields)
+        # Their series went just above: no second delete per session.
+        await _end(store, keep or request, user_id, key, fields, series_too=False)
         n += 1
     security_log.info("logout everywhere user=%s ended=%d", user_id, n)
     return n
