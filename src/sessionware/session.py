@@ -344,8 +344,9 @@ class Session(MutableMapping[str, Any]):
         self._items()
         old = self._loaded_key
         if old is not None:
-            await self._core.store.delete(old)
+            # The marker first: a request that finds the record gone must also find it.
             await self._core.mark_moved(old)
+            await self._core.store.delete(old)
             for name in self._fields:
                 keep = name[:1] != "." and name not in ("c", "a", CSRF_FIELD)
                 if keep and name not in self._meta:
