@@ -11,12 +11,8 @@ its PID (uvicorn's supervisor takes its workers down with it).
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -25,6 +21,8 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+
+from tests.servers import free_port, stop, wait_ready
 
 REDIS = "redis://127.0.0.1:6379/0"
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -56,40 +54,6 @@ class ServerURL(str):
 
 
 LiveDemo = Callable[..., AbstractContextManager[ServerURL]]
-
-
-def free_port() -> int:
-    """A port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the demo exited early:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=1) as r:  # noqa: S310 - 127.0.0.1
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the demo did not start in 20 s:\n{log.read_text()}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the uvicorn supervisor we started; if it hangs, kill its process group
-    (it leads its own session, so the group is exactly it and its workers)."""
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
 
 
 @pytest.fixture
@@ -136,10 +100,10 @@ def live_demo(tmp_path_factory: pytest.TempPathFactory) -> LiveDemo:
         url = ServerURL(f"http://127.0.0.1:{port}")
         url.pid = proc.pid
         try:
-            _wait_ready(url, proc, log)
+            wait_ready(url, proc, log, seconds=20)
             yield url
         finally:
-            _stop(proc)
+            stop(proc)
             text = log.read_text(errors="replace")
             if "Traceback" in text:
                 print(f"server log of {url}:\n{text[-6000:]}")  # shown when the test fails
