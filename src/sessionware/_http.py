@@ -10,8 +10,7 @@ cannot make one cookie Secure and another not: every reader gets the same answer
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from sessionware._proxy import trusted_hop
 
@@ -43,18 +42,18 @@ def forwarded(headers: Headers, name: bytes, trust_proxy: int) -> str | None:
     return trusted_hop(header(headers, name), trust_proxy)
 
 
-def is_https(scope: Mapping[str, Any], trust_proxy: int) -> bool:
-    """Whether the client reached us over TLS: the trusted ``X-Forwarded-Proto``, or the scheme."""
-    proto = forwarded(scope.get("headers", ()), b"x-forwarded-proto", trust_proxy)
+def is_https(headers: Headers, scheme: str, trust_proxy: int) -> bool:
+    """Whether the client reached us over TLS: the trusted ``X-Forwarded-Proto``, or the
+    connection's ``scheme``."""
+    proto = forwarded(headers, b"x-forwarded-proto", trust_proxy)
     if proto is not None:
         return proto.lower() == "https"
-    return scope.get("scheme", "http") in ("https", "wss")
+    return scheme in ("https", "wss")
 
 
-def client_ip(scope: Mapping[str, Any], trust_proxy: int) -> str | None:
-    """The client address: the trusted ``X-Forwarded-For`` hop, else the socket's peer."""
-    hop = forwarded(scope.get("headers", ()), b"x-forwarded-for", trust_proxy)
+def client_ip(headers: Headers, peer: str | None, trust_proxy: int) -> str | None:
+    """The client address: the trusted ``X-Forwarded-For`` hop, else the socket's ``peer``."""
+    hop = forwarded(headers, b"x-forwarded-for", trust_proxy)
     if hop is not None:
         return hop[:64]
-    client = scope.get("client")
-    return str(client[0]) if client else None
+    return peer

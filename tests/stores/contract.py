@@ -2,15 +2,19 @@
 
 Subclass :class:`StoreContract` in ``tests/stores/test_<store>.py`` (the way Django's
 session tests mix one ``SessionTestsMixin`` into each backend's test case) and
-provide one fixture, ``store``, that yields a fresh, empty store and closes it::
+provide one fixture, ``backend``, that yields a fresh, empty store and closes it::
 
     class TestRedisStore(StoreContract):
         @pytest.fixture
-        async def store(self) -> AsyncIterator[Store]:
+        async def backend(self) -> AsyncIterator[Store]:
             s = RedisStore.from_url("redis://127.0.0.1:6379/0", prefix=f"t{uuid4().hex}:")
             yield s
             ...  # delete this run's keys
             await s.close()
+
+Every test runs twice: on the store's async face, and on its sync face
+(``store.sync``) called from worker threads, so the concurrency tests also race
+real threads against one sync client.
 
 Expiry is checked with real, short ttls and a bounded wait, so it works for stores
 that keep their own time (Redis). A store that takes a ``clock=`` should build it
@@ -22,14 +26,16 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
+from typing import Any, Literal, overload
 
 import anyio
 import pytest
 
 from sessionware.exceptions import SessionCollisionError, StoreError
-from sessionware.stores.base import Store
+from sessionware.stores.base import Fields, Store, SyncStore
 
-__all__ = ["ManualClock", "StoreContract", "new_key"]
+__all__ = ["ManualClock", "StoreContract", "SyncFaceInThreads", "new_key"]
 
 # Leave a wide margin over a ttl before calling a record "still there" wrong: the
 # wait polls and stops as soon as the record is gone, so a fast store costs little.
@@ -55,11 +61,82 @@ def new_key(prefix: str = "") -> str:
     return prefix + secrets.token_hex(32)
 
 
-class StoreContract:
-    """Behaviour every store must show; subclasses provide the ``store`` fixture."""
+class SyncFaceInThreads:
+    """A store's sync face seen through coroutines: each call runs in a worker thread.
 
-    #: True when the ``store`` fixture builds the store with the ``clock`` fixture.
+    Lets the one contract suite drive the sync face, with real threads racing in the
+    concurrency tests. Only the calls are moved to threads; nothing is faked.
+    """
+
+    def __init__(self, face: SyncStore) -> None:
+        self.face = face
+
+    async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
+
+    async def load(self, key: str) -> Fields | None:
+        return await self._call(self.face.load, key)  # type: ignore[no-any-return]
+
+    async def create(self, key: str, fields: Fields, ttl: float) -> None:
+        await self._call(self.face.create, key, fields, ttl)
+
+    async def apply(self, key: str, sets: Fields, dels: list[str], ttl: float) -> bool:
+        return await self._call(self.face.apply, key, sets, dels, ttl)  # type: ignore[no-any-return]
+
+    async def delete(self, key: str) -> None:
+        await self._call(self.face.delete, key)
+
+    @overload
+    async def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: Literal[True] = ...
+    ) -> int: ...
+
+    @overload
+    async def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: bool
+    ) -> int | None: ...
+
+    async def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: bool = True
+    ) -> int | None:
+        return await self._call(  # type: ignore[no-any-return]
+            self.face.incr, key, field, amount, ttl, create=create
+        )
+
+    async def link(self, user_id: str, key: str) -> None:
+        await self._call(self.face.link, user_id, key)
+
+    async def unlink(self, user_id: str, key: str) -> None:
+        await self._call(self.face.unlink, user_id, key)
+
+    async def keys_of(self, user_id: str) -> list[str]:
+        return await self._call(self.face.keys_of, user_id)  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        await self._call(self.face.close)
+
+    def __getattr__(self, name: str) -> Any:
+        extra = getattr(self.face, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return await self._call(extra, *args, **kwargs)
+
+        return call
+
+
+class StoreContract:
+    """Behaviour every store must show; subclasses provide the ``backend`` fixture."""
+
+    #: True when the ``backend`` fixture builds the store with the ``clock`` fixture.
     uses_clock: bool = False
+
+    @pytest.fixture(params=["async", "sync"])
+    def store(self, backend: Store, request: pytest.FixtureRequest) -> Store:
+        """The backend through one of its two faces."""
+        if request.param == "async":
+            return backend
+        assert isinstance(backend.sync, SyncStore)  # type: ignore[attr-defined]
+        return SyncFaceInThreads(backend.sync)  # type: ignore[attr-defined]
 
     @pytest.fixture
     def clock(self) -> ManualClock:

@@ -2,7 +2,14 @@
 
 A store knows nothing of cookies, signing or passwords. Keys are already hashes of
 session ids (never raw ids); a record is a flat mapping of field name to text (see
-:mod:`sessionware.session`). Every method is a coroutine.
+:mod:`sessionware.session`).
+
+Every store has two faces with the same methods: the store itself, whose methods
+are coroutines (for ASGI apps), and ``store.sync``, whose methods are plain calls
+(for WSGI apps and scripts). A backend writes each operation once, as an
+:mod:`operation <sessionware._ops>` that yields driver requests (a SQL statement, a
+Redis command), and two small drivers that perform a request with the synchronous or
+the asynchronous client; :class:`StoreBase` builds both faces from them.
 
 What to implement, and what must hold:
 
@@ -46,12 +53,15 @@ into a 503; never let a driver exception escape.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Literal, Protocol, overload, runtime_checkable
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, Protocol, TypeVar, overload, runtime_checkable
 
-__all__ = ["Fields", "Store"]
+from sessionware._ops import Op
+
+__all__ = ["Fields", "Store", "StoreBase", "SyncStore"]
 
 Fields = Mapping[str, str]
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -87,3 +97,219 @@ class Store(Protocol):
     async def keys_of(self, user_id: str) -> list[str]: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class SyncStore(Protocol):
+    """The synchronous face of a store (``store.sync``): the same methods, plain calls."""
+
+    def load(self, key: str) -> Fields | None: ...
+
+    def create(self, key: str, fields: Fields, ttl: float) -> None: ...
+
+    def apply(self, key: str, sets: Fields, dels: list[str], ttl: float) -> bool: ...
+
+    def delete(self, key: str) -> None: ...
+
+    @overload
+    def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: Literal[True] = ...
+    ) -> int: ...
+
+    @overload
+    def incr(self, key: str, field: str, amount: int, ttl: float, *, create: bool) -> int | None: ...
+
+    def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: bool = True
+    ) -> int | None: ...
+
+    def link(self, user_id: str, key: str) -> None: ...
+
+    def unlink(self, user_id: str, key: str) -> None: ...
+
+    def keys_of(self, user_id: str) -> list[str]: ...
+
+    def close(self) -> None: ...
+
+
+class StoreBase:
+    """Both faces of a store from one set of operations.
+
+    A backend implements ``_op_<name>`` for each method (an :data:`~sessionware._ops.Op`
+    that yields its driver's requests) and the two drivers, :meth:`_drive` and
+    :meth:`_adrive`, which run an operation with the synchronous or the asynchronous
+    client. Methods a backend adds beyond the protocol (``purge_expired``,
+    ``user_ids``, ...) follow the same rule: an ``_op_<name>`` and a one-line async
+    method; the sync face finds them by name.
+    """
+
+    def _drive(self, op: Op[T]) -> T:
+        raise NotImplementedError
+
+    async def _adrive(self, op: Op[T]) -> T:
+        raise NotImplementedError
+
+    def _op_load(self, key: str) -> Op[Fields | None]:
+        raise NotImplementedError
+
+    def _op_create(self, key: str, fields: Fields, ttl: float) -> Op[None]:
+        raise NotImplementedError
+
+    def _op_apply(self, key: str, sets: Fields, dels: list[str], ttl: float) -> Op[bool]:
+        raise NotImplementedError
+
+    def _op_delete(self, key: str) -> Op[None]:
+        raise NotImplementedError
+
+    def _op_incr(
+        self, key: str, field: str, amount: int, ttl: float, create: bool
+    ) -> Op[int | None]:
+        raise NotImplementedError
+
+    def _op_link(self, user_id: str, key: str) -> Op[None]:
+        raise NotImplementedError
+
+    def _op_unlink(self, user_id: str, key: str) -> Op[None]:
+        raise NotImplementedError
+
+    def _op_keys_of(self, user_id: str) -> Op[list[str]]:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """Release the synchronous client's resources (the sync face's ``close``)."""
+
+    async def _aclose(self) -> None:
+        """Release the asynchronous client's resources (the async face's ``close``)."""
+
+    # -- the async face ----------------------------------------------------------
+
+    async def load(self, key: str) -> Fields | None:
+        """The live record at ``key``, or None."""
+        return await self._adrive(self._op_load(key))
+
+    async def create(self, key: str, fields: Fields, ttl: float) -> None:
+        """Store a new record; SessionCollisionError if ``key`` is live."""
+        await self._adrive(self._op_create(key, fields, ttl))
+
+    async def apply(self, key: str, sets: Fields, dels: list[str], ttl: float) -> bool:
+        """Apply one request's changes to a live record atomically, or refuse (False)."""
+        return await self._adrive(self._op_apply(key, sets, dels, ttl))
+
+    async def delete(self, key: str) -> None:
+        """Remove the record at ``key``."""
+        await self._adrive(self._op_delete(key))
+
+    @overload
+    async def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: Literal[True] = ...
+    ) -> int: ...
+
+    @overload
+    async def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: bool
+    ) -> int | None: ...
+
+    async def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: bool = True
+    ) -> int | None:
+        """Add ``amount`` to an integer field atomically (see the module docstring)."""
+        return await self._adrive(self._op_incr(key, field, amount, ttl, create))
+
+    async def link(self, user_id: str, key: str) -> None:
+        """Index ``key`` under ``user_id``."""
+        await self._adrive(self._op_link(user_id, key))
+
+    async def unlink(self, user_id: str, key: str) -> None:
+        """Remove ``key`` from ``user_id``'s index."""
+        await self._adrive(self._op_unlink(user_id, key))
+
+    async def keys_of(self, user_id: str) -> list[str]:
+        """The live keys of ``user_id``."""
+        return await self._adrive(self._op_keys_of(user_id))
+
+    async def close(self) -> None:
+        """Release both faces' connections."""
+        self._close()
+        await self._aclose()
+
+    # -- the sync face -----------------------------------------------------------
+
+    @property
+    def sync(self) -> SyncFace:
+        """This store's synchronous face: the same methods as plain calls."""
+        return SyncFace(self)
+
+
+class SyncFace:
+    """``store.sync``: each method drives the store's operation with the sync driver."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: StoreBase) -> None:
+        self._store = store
+
+    def load(self, key: str) -> Fields | None:
+        """The live record at ``key``, or None."""
+        s = self._store
+        return s._drive(s._op_load(key))
+
+    def create(self, key: str, fields: Fields, ttl: float) -> None:
+        """Store a new record; SessionCollisionError if ``key`` is live."""
+        s = self._store
+        s._drive(s._op_create(key, fields, ttl))
+
+    def apply(self, key: str, sets: Fields, dels: list[str], ttl: float) -> bool:
+        """Apply one request's changes to a live record atomically, or refuse (False)."""
+        s = self._store
+        return s._drive(s._op_apply(key, sets, dels, ttl))
+
+    def delete(self, key: str) -> None:
+        """Remove the record at ``key``."""
+        s = self._store
+        s._drive(s._op_delete(key))
+
+    @overload
+    def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: Literal[True] = ...
+    ) -> int: ...
+
+    @overload
+    def incr(self, key: str, field: str, amount: int, ttl: float, *, create: bool) -> int | None: ...
+
+    def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: bool = True
+    ) -> int | None:
+        """Add ``amount`` to an integer field atomically."""
+        s = self._store
+        return s._drive(s._op_incr(key, field, amount, ttl, create))
+
+    def link(self, user_id: str, key: str) -> None:
+        """Index ``key`` under ``user_id``."""
+        s = self._store
+        s._drive(s._op_link(user_id, key))
+
+    def unlink(self, user_id: str, key: str) -> None:
+        """Remove ``key`` from ``user_id``'s index."""
+        s = self._store
+        s._drive(s._op_unlink(user_id, key))
+
+    def keys_of(self, user_id: str) -> list[str]:
+        """The live keys of ``user_id``."""
+        s = self._store
+        return s._drive(s._op_keys_of(user_id))
+
+    def close(self) -> None:
+        """Release the synchronous client's connections."""
+        self._store._close()
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        """A backend's extra method (``purge_expired``, ``user_ids``...) as a plain call."""
+        make = getattr(self._store, "_op_" + name, None)
+        if make is None:
+            raise AttributeError(f"{type(self._store).__name__} has no operation {name!r}")
+        store = self._store
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return store._drive(make(*args, **kwargs))
+
+        return call
