@@ -14,7 +14,15 @@ from collections.abc import Iterable
 
 from sessionware._proxy import trusted_hop
 
-__all__ = ["client_ip", "cookie_header", "forwarded", "header", "is_https"]
+__all__ = [
+    "add_vary_cookie",
+    "client_ip",
+    "cookie_header",
+    "forwarded",
+    "header",
+    "is_https",
+    "no_store",
+]
 
 Headers = Iterable[tuple[bytes, bytes]]
 
@@ -57,3 +65,23 @@ def client_ip(headers: Headers, peer: str | None, trust_proxy: int) -> str | Non
     if hop is not None:
         return hop[:64]
     return peer
+
+
+# -- response headers (ASGI's byte pairs; a WSGI adapter encodes its own to use them) --
+
+
+def add_vary_cookie(headers: list[tuple[bytes, bytes]]) -> None:
+    """Add ``Cookie`` to Vary so no cache serves one user's page to another (CVE-2023-30861)."""
+    for i, (name, value) in enumerate(headers):
+        if name.lower() == b"vary":
+            parts = [p.strip().lower() for p in value.split(b",")]
+            if b"cookie" not in parts and b"*" not in parts:
+                headers[i] = (name, value + b", Cookie")
+            return
+    headers.append((b"vary", b"Cookie"))
+
+
+def no_store(headers: list[tuple[bytes, bytes]]) -> None:
+    """A response that hands out a session id must never be cached (OWASP)."""
+    headers[:] = [(n, v) for n, v in headers if n.lower() != b"cache-control"]
+    headers.append((b"cache-control", b"no-store"))

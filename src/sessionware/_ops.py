@@ -32,7 +32,7 @@ def drive(op: Op[T], perform: Callable[[Any], Any]) -> T:
         while True:
             try:
                 reply = perform(request)
-            except Exception as exc:  # noqa: BLE001 - handed to the operation, which decides
+            except Exception as exc:  # handed to the operation, which decides
                 request = op.throw(exc)
             else:
                 request = op.send(reply)
@@ -48,7 +48,7 @@ async def adrive(op: Op[T], perform: Callable[[Any], Awaitable[Any]]) -> T:
         while True:
             try:
                 reply = await perform(request)
-            except Exception as exc:  # noqa: BLE001 - handed to the operation, which decides
+            except Exception as exc:  # handed to the operation, which decides
                 request = op.throw(exc)
             else:
                 request = op.send(reply)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Unpack
+from typing import Any, Unpack
 
 # Re-exported for sessionware's other adapters (sessionware.testing imports them here).
 from starlette.types import ASGIApp as ASGIApp
@@ -20,16 +20,16 @@ from starlette.types import Receive as Receive
 from starlette.types import Scope as Scope
 from starlette.types import Send as Send
 
-from sessionware._http import cookie_header
+from sessionware._http import add_vary_cookie, cookie_header, no_store
 from sessionware._plain import send_plain
 from sessionware.config import SessionConfig, SessionOptions
-from sessionware.cookies import cookie_values
 from sessionware.core import SessionCore
 from sessionware.exceptions import ConfigurationError, StoreUnavailableError
+from sessionware.request import VIEW_KEY
 from sessionware.session import Session
 from sessionware.stores.base import Store
 
-__all__ = ["EXTRA_COOKIES", "SessionMiddleware", "add_cookie", "get_session"]
+__all__ = ["EXTRA_COOKIES", "AsgiView", "SessionMiddleware", "add_cookie", "get_session"]
 
 #: Where other layers leave ``Set-Cookie`` values for the response (see :func:`add_cookie`).
 EXTRA_COOKIES = "sessionware.cookies"
@@ -59,6 +59,51 @@ class _RateLimitedLog:
         self._last, self._suppressed = now, 0
         # The exception text comes from our stores, which never include session ids.
         log.error("session store unavailable, answering 503: %s%s", exc, extra)
+
+
+class AsgiView:
+    """The :class:`~sessionware.request.RequestView` of one ASGI request, read from its scope."""
+
+    __slots__ = ("scope",)
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    @property
+    def method(self) -> str:
+        """The request method (``GET`` for a websocket handshake)."""
+        return str(self.scope.get("method", "GET"))
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """The header lines as the server received them."""
+        return self.scope["headers"]  # type: ignore[no-any-return]
+
+    @property
+    def scheme(self) -> str:
+        """The connection's scheme."""
+        return str(self.scope.get("scheme", "http"))
+
+    @property
+    def client(self) -> str | None:
+        """The socket peer's address."""
+        client = self.scope.get("client")
+        return str(client[0]) if client else None
+
+    @property
+    def session(self) -> Session:
+        """The request's session."""
+        return get_session(self.scope)
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """A dict living as long as the request."""
+        state: dict[str, Any] = self.scope.setdefault("sessionware.state", {})
+        return state
+
+    def add_cookie(self, set_cookie: str) -> None:
+        """Queue a ``Set-Cookie`` value for the response (see :func:`add_cookie`)."""
+        add_cookie(self.scope, set_cookie)
 
 
 class SessionMiddleware:
@@ -104,27 +149,14 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         core = self.core
-        cookie = cookie_header(scope["headers"])
-        found = core.read_cookie(cookie) if cookie else None
-        sid = key = fields = None
         try:
-            if found is not None:
-                sid, key = found
-                fields = await core.store.load(key)
-            session, expired = core.open(sid, fields, core.clock(), key)
-            if expired and key is not None:
-                await core.store.delete(key)
-            elif fields is None and key is not None:
-                session.superseded = await core.superseded(key)
+            session = await core.arun(core.begin(cookie_header(scope["headers"]), Session))
         except StoreUnavailableError as exc:
             self._outage(exc)
             await self._unavailable(scope, send)
             return
-        if sid is None and cookie_values(cookie, core.config.cookie_name):
-            # A bad or stale cookie of exactly our name: clear it if we answer. A mere
-            # substring test would also match "x__Host-sid=" and clear a stranger's.
-            session.had_cookie = True
         scope["session"] = session
+        scope[VIEW_KEY] = AsgiView(scope)
         if kind == "websocket":
             await self.app(scope, receive, send)
             return
@@ -141,22 +173,24 @@ class SessionMiddleware:
             try:
                 cookies: list[str]
                 if core.untouched(session):
-                    cookies = []  # the common read: skip the coroutine
+                    cookies = []  # the common read: skip the operation
                 else:
-                    cookies = await core.finish(session, message["status"], scope)
+                    cookies = await core.arun(
+                        core.finish(session, message["status"], scope["headers"], scope["scheme"])
+                    )
             except StoreUnavailableError as exc:
                 self._outage(exc)
                 await self._unavailable(scope, send)
                 started = False
                 return
-            extra: list[str] = scope.get(EXTRA_COOKIES) or []
-            if cookies or extra or session.accessed or session.had_cookie:
+            out = core.outgoing(session, cookies, scope.get(EXTRA_COOKIES))
+            if out is not None:
                 headers = list(message.get("headers", ()))
-                _add_vary(headers)
-                for value in (*cookies, *extra):
+                add_vary_cookie(headers)
+                for value in out.cookies:
                     headers.append((b"set-cookie", value.encode("latin-1")))
-                if (cookies and not session.is_new) or extra:
-                    _no_store(headers)
+                if out.no_store:
+                    no_store(headers)
                 message["headers"] = headers
             await send(message)
 
@@ -167,23 +201,6 @@ class SessionMiddleware:
             await send({"type": "websocket.close", "code": 1011})
             return
         await send_plain(send, 503, _UNAVAILABLE, (b"retry-after", b"5"))
-
-
-def _add_vary(headers: list[tuple[bytes, bytes]]) -> None:
-    """Add ``Cookie`` to Vary so no cache serves one user's page to another (CVE-2023-30861)."""
-    for i, (name, value) in enumerate(headers):
-        if name.lower() == b"vary":
-            parts = [p.strip().lower() for p in value.split(b",")]
-            if b"cookie" not in parts and b"*" not in parts:
-                headers[i] = (name, value + b", Cookie")
-            return
-    headers.append((b"vary", b"Cookie"))
-
-
-def _no_store(headers: list[tuple[bytes, bytes]]) -> None:
-    """A response that hands out a session id must never be cached (OWASP)."""
-    headers[:] = [(n, v) for n, v in headers if n.lower() != b"cache-control"]
-    headers.append((b"cache-control", b"no-store"))
 
 
 def add_cookie(scope: Scope, set_cookie: str) -> None:

@@ -1,20 +1,27 @@
-"""The decisions for one request, shared by every adapter.
+"""The decisions for one request, shared by every adapter, with no I/O.
 
 What to load, whether the session is still alive (idle and absolute timeouts, on the
 server), what to write when the response starts (create, apply this request's
-changes, refresh the expiry, or nothing), and which ``Set-Cookie`` to send. The
-adapters (:mod:`sessionware.asgi`, later WSGI) only move bytes and await the store.
+changes, refresh the expiry, or nothing), and which ``Set-Cookie`` to send.
+
+Everything that needs the store is an :mod:`operation <sessionware._ops>` that
+yields :class:`~sessionware.stores.base.Call` values and takes plain values in:
+:meth:`SessionCore.begin` (the Cookie header), :meth:`SessionCore.finish` (status,
+header lines, scheme). An adapter runs them with :meth:`SessionCore.arun` (awaiting
+the store's async face) or :meth:`SessionCore.run` (plain calls on ``store.sync``);
+that and moving bytes is all it does.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sessionware._http import is_https
+from sessionware._ops import Op, adrive, drive
 from sessionware.config import SessionConfig
 from sessionware.cookies import cookie_values, format_set_cookie, is_prefixed
 from sessionware.exceptions import (
@@ -23,12 +30,15 @@ from sessionware.exceptions import (
     SessionCollisionError,
     SessionTooLargeError,
 )
-from sessionware.session import Fields, Session
+from sessionware.session import BaseSession, Fields, Session
 from sessionware.signing import Signer
-from sessionware.stores.base import Store
+from sessionware.stores.base import Call, Store, SyncStore
 from sessionware.tokens import is_valid_id, new_session_id, store_key
 
-__all__ = ["MOVED_TTL", "SessionCore", "Write", "moved_key"]
+__all__ = ["MOVED_TTL", "Outgoing", "SessionCore", "Write", "moved_key"]
+
+T = TypeVar("T")
+S = TypeVar("S", bound=BaseSession)
 
 log = logging.getLogger("sessionware")
 security_log = logging.getLogger("sessionware.security")
@@ -59,6 +69,15 @@ class Write:
     after: dict[str, str]
 
 
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """What a response must carry for sessions: these Set-Cookie values, ``Vary: Cookie``,
+    and (when it hands out a live id or a companion cookie) ``Cache-Control: no-store``."""
+
+    cookies: list[str]
+    no_store: bool
+
+
 class SessionCore:
     """Config + store + signer: everything a request needs to open and finish a session."""
 
@@ -77,6 +96,44 @@ class SessionCore:
         self._touch = float(config.touch_interval)  # type: ignore[arg-type]
         self._resave = config.resave
         self._rolling = config.rolling
+        self._sync: SyncStore | None = None
+
+    # -- running operations ------------------------------------------------------
+
+    async def aperform(self, call: Call) -> Any:
+        """Make one store call on the store's async face."""
+        method = getattr(self.store, call.method)
+        if call.kwargs:
+            return await method(*call.args, **call.kwargs)
+        return await method(*call.args)
+
+    def perform(self, call: Call) -> Any:
+        """Make one store call on the store's sync face (``store.sync``)."""
+        method = getattr(self.sync_store, call.method)
+        if call.kwargs:
+            return method(*call.args, **call.kwargs)
+        return method(*call.args)
+
+    @property
+    def sync_store(self) -> SyncStore:
+        """The store's sync face; a store with only async methods cannot serve a sync app."""
+        if self._sync is None:
+            face = getattr(self.store, "sync", None)
+            if face is None:
+                raise ConfigurationError(
+                    f"{type(self.store).__name__} has no sync face (store.sync): a WSGI app "
+                    "needs one of sessionware's stores, or a store subclassing StoreBase"
+                )
+            self._sync = face
+        return self._sync
+
+    async def arun(self, op: Op[T]) -> T:
+        """Run an operation of this core, awaiting each store call."""
+        return await adrive(op, self.aperform)
+
+    def run(self, op: Op[T]) -> T:
+        """Run an operation of this core with plain store calls."""
+        return drive(op, self.perform)
 
     # -- ids ------------------------------------------------------------------
 
@@ -142,26 +199,53 @@ class SessionCore:
         return now - accessed < self._idle and now - created < self._absolute
 
     def open(
-        self, session_id: str | None, fields: Fields | None, now: float, key: str | None = None
-    ) -> tuple[Session, bool]:
-        """Build the request's Session; the flag says a loaded record had expired."""
+        self,
+        session_id: str | None,
+        fields: Fields | None,
+        now: float,
+        key: str | None = None,
+        cls: type[BaseSession] = Session,
+    ) -> tuple[Any, bool]:
+        """Build the request's session; the flag says a loaded record had expired."""
         expired = fields is not None and not self.alive(fields, now)
         if expired:
             fields = None
-        session = Session(self, session_id, fields, key)
+        session = cls(self, session_id, fields, key)
         return session, expired
 
-    async def superseded(self, key: str) -> bool:
-        """Whether the record at ``key`` was replaced by :meth:`Session.regenerate` lately.
+    def begin(self, cookie: str | None, cls: type[S]) -> Op[S]:
+        """Open the session a request's Cookie header points to (a new one if none does).
+
+        Loads the record, deletes it if it expired, and for a missing record asks
+        whether a login in this browser just replaced it.
+        """
+        found = self.read_cookie(cookie) if cookie else None
+        sid = key = fields = None
+        if found is not None:
+            sid, key = found
+            fields = yield Call("load", (key,))
+        session, expired = self.open(sid, fields, self.clock(), key, cls)
+        if expired and key is not None:
+            yield Call("delete", (key,))
+        elif fields is None and key is not None:
+            session.superseded = yield from self.superseded(key)
+        if sid is None and cookie and cookie_values(cookie, self.config.cookie_name):
+            # A bad or stale cookie of exactly our name: clear it if we answer. A mere
+            # substring test would also match "x__Host-sid=" and clear a stranger's.
+            session.had_cookie = True
+        return session  # type: ignore[no-any-return]
+
+    def superseded(self, key: str) -> Op[bool]:
+        """Whether the record at ``key`` was replaced by ``regenerate()`` lately.
 
         Asked only when a cookie's record is missing (rare): a login moments ago in the
         same browser, not an expiry or a revocation.
         """
-        return await self.store.load(moved_key(key)) is not None
+        return (yield Call("load", (moved_key(key),))) is not None
 
-    async def mark_moved(self, key: str) -> None:
+    def mark_moved(self, key: str) -> Op[None]:
         """Leave the short-lived "moved on" marker for a regenerated record."""
-        await self.store.incr(moved_key(key), "n", 1, MOVED_TTL)
+        yield Call("incr", (moved_key(key), "n", 1, MOVED_TTL))
 
     # -- finishing ------------------------------------------------------------
 
@@ -169,7 +253,7 @@ class SessionCore:
         """Seconds the record may live: the smaller of what both timeouts allow."""
         return min(self._idle, created + self._absolute - now)
 
-    def plan(self, session: Session, now: float, *, force: bool = False) -> Write | None:
+    def plan(self, session: BaseSession, now: float, *, force: bool = False) -> Write | None:
         """Decide the write for this session, or None when nothing needs storing.
 
         The request's changes are encoded once here; the write and the new baseline
@@ -207,22 +291,20 @@ class SessionCore:
         sets["a"] = after["a"] = stamp
         return Write("apply", session.key, sets, dels, self.ttl(created, now), after)
 
-    def untouched(self, session: Session) -> bool:
+    def untouched(self, session: BaseSession) -> bool:
         """Nothing to write and no cookie to send: the response goes out as the app made it.
 
         Synchronous, so adapters can skip awaiting :meth:`finish` on the common read.
         """
         return not session.issued and not self._rolling and self._quiet(session, self.clock())
 
-    def _quiet(self, session: Session, now: float) -> bool:
+    def _quiet(self, session: BaseSession, now: float) -> bool:
         """A loaded session this request did not change, with no expiry refresh due."""
         return (
             not session.is_new
-            and not session._dirty
-            and not session._meta
             and not self._resave
-            and now - int(session._fields.get("a", 0)) < self._touch
-            and not session._changed_containers()
+            and now - (session.last_seen or 0) < self._touch
+            and session.unchanged()
         )
 
     def _check_size(self, fields: Fields) -> None:
@@ -234,7 +316,7 @@ class SessionCore:
                 "nothing was written: keep large data elsewhere and store its id"
             )
 
-    async def write(self, session: Session, *, force: bool = False) -> bool:
+    def write(self, session: BaseSession, *, force: bool = False) -> Op[bool]:
         """Carry out :meth:`plan`; return whether anything was written.
 
         When the record vanished meanwhile (destroyed or revoked by another request)
@@ -247,45 +329,44 @@ class SessionCore:
         if w.kind == "create":
             for attempt in range(_CREATE_TRIES):
                 try:
-                    await self.store.create(w.key, w.sets, w.ttl)
+                    yield Call("create", (w.key, w.sets, w.ttl))
                     break
                 except SessionCollisionError:
                     if attempt == _CREATE_TRIES - 1:
                         raise
-                    session._id = self.new_id()
+                    session.renew_id()
                     w = Write("create", self.key(session.id), w.sets, [], w.ttl, w.after)
-            session._committed(session.id, w.after, w.key)
+            session.commit(session.id, w.after, w.key)
             session.issued = True
             return True
-        if await self.store.apply(w.key, w.sets, w.dels, w.ttl):
-            session._committed(session.id, w.after, w.key)
+        if (yield Call("apply", (w.key, w.sets, w.dels, w.ttl))):
+            session.commit(session.id, w.after, w.key)
             return True
-        session.vanished = True
-        session._reset(None, None)
-        session.superseded = await self.superseded(w.key)
+        session.lose()
+        session.superseded = yield from self.superseded(w.key)
         return False
 
-    async def refresh(self, session: Session) -> bool:
+    def refresh(self, session: BaseSession) -> Op[bool]:
         """Refresh the idle expiry of a stored session now."""
         now = self.clock()
         created = session.created or now
         stamp = str(int(now))
-        ok = await self.store.apply(session.key, {"a": stamp}, [], self.ttl(created, now))
+        ok = yield Call("apply", (session.key, {"a": stamp}, [], self.ttl(created, now)))
         if ok:
             # Move the baseline too, or the end of the request would refresh again.
-            session._fields = {**session._fields, "a": stamp}
-        return ok
+            session.stamped(stamp)
+        return bool(ok)
 
-    def is_secure(self, scope: Mapping[str, Any]) -> bool:
+    def is_secure(self, headers: Iterable[tuple[bytes, bytes]], scheme: str) -> bool:
         """Whether to mark cookies Secure for this request (every cookie of it agrees)."""
         secure = self.config.secure
         if secure != "auto":
             return bool(secure)
         if self._prefixed:
             return True  # the prefix demands it; see the start-up warning
-        return is_https(scope, self.config.trust_proxy)
+        return is_https(headers, scheme, self.config.trust_proxy)
 
-    def set_cookie(self, session: Session, secure: bool) -> str:
+    def set_cookie(self, session: BaseSession, secure: bool) -> str:
         """The Set-Cookie value that hands the browser this session."""
         cfg = self.config
         max_age = int(cfg.cookie_max_age) if cfg.cookie_max_age else None
@@ -320,18 +401,26 @@ class SessionCore:
             partitioned=cfg.partitioned,
         )
 
-    async def finish(self, session: Session, status: int, scope: Mapping[str, Any]) -> list[str]:
+    def finish(
+        self,
+        session: BaseSession,
+        status: int,
+        headers: Iterable[tuple[bytes, bytes]],
+        scheme: str,
+    ) -> Op[list[str]]:
         """Write what needs writing and return the Set-Cookie values to send (maybe none).
+
+        ``headers`` and ``scheme`` are the request's, for the Secure decision.
 
         A 5xx response saves nothing: the handler failed half-way. A cookie whose
         session was regenerated meanwhile is left alone: the browser already has the
         new one, and clearing "the" cookie would clear that.
         """
         cfg = self.config
-        wrote = status < 500 and await self.write(session)
+        wrote = status < 500 and (yield from self.write(session))
         live = not session.is_new
         if live and (session.issued or cfg.rolling or (cfg.max_age and wrote)):
-            secure = self.is_secure(scope)
+            secure = self.is_secure(headers, scheme)
             if not secure and self._prefixed and not self._warned_insecure:
                 self._warned_insecure = True
                 log.warning(
@@ -341,5 +430,18 @@ class SessionCore:
                 )
             return [self.set_cookie(session, secure)]
         if not live and session.had_cookie and not session.superseded:
-            return [self.clear_cookie(self.is_secure(scope))]
+            return [self.clear_cookie(self.is_secure(headers, scheme))]
         return []
+
+    def outgoing(
+        self, session: BaseSession, cookies: list[str], extra: list[str] | None
+    ) -> Outgoing | None:
+        """The session headers of a response, or None when it goes out as the app made it.
+
+        ``cookies`` come from :meth:`finish`, ``extra`` from other layers (companion
+        cookies). Any response that read or had a session varies by Cookie.
+        """
+        if not (cookies or extra or session.accessed or session.had_cookie):
+            return None
+        live = bool(cookies) and not session.is_new
+        return Outgoing([*cookies, *extra] if extra else cookies, live or bool(extra))

@@ -8,8 +8,20 @@ request's per-key changes atomically (a Redis hash, a JSON object in SQL):
 - any other name without a leading dot: metadata owned by sessionware (the user id,
   a public handle, device details) and kept out of the mapping users see.
 
-The ``Session`` remembers what it loaded and what this request changed, so an
+The session remembers what it loaded and what this request changed, so an
 unchanged session costs no write, and only the keys a request changed are written.
+
+Sync and async verbs, one implementation. Each verb (``regenerate``, ``destroy``,
+``save``, ``reload``, ``increment``, ``touch``) is written once in
+:class:`BaseSession` as an :mod:`operation <sessionware._ops>` that yields the store
+calls it needs. :class:`Session` (ASGI) awaits them; :class:`SyncSession` (WSGI)
+performs them with plain calls. The two classes hold nothing but these one-line
+dispatchers, so ``await request.session.regenerate()`` in Starlette and
+``session.regenerate()`` in Flask run the same code.
+
+The core reads and changes a session only through its public methods
+(:meth:`BaseSession.unchanged`, :meth:`~BaseSession.changes`,
+:meth:`~BaseSession.commit`, :meth:`~BaseSession.lose`...), never its private state.
 """
 
 from __future__ import annotations
@@ -18,14 +30,17 @@ import json
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from sessionware._ops import Op, adrive, drive
 from sessionware.exceptions import SessionTooLargeError, StoreError
+from sessionware.stores.base import Call
 
 if TYPE_CHECKING:
     from sessionware.config import SessionConfig
     from sessionware.core import SessionCore
+    from sessionware.request import RequestView
     from sessionware.stores.base import Store
 
-__all__ = ["CSRF_FIELD", "Fields", "Session", "dumps", "loads"]
+__all__ = ["CSRF_FIELD", "BaseSession", "Fields", "Session", "SyncSession", "dumps", "loads"]
 
 #: Metadata field holding the session's CSRF secret; dropped by ``regenerate()`` so a
 #: new id always comes with a new CSRF secret.
@@ -67,8 +82,10 @@ def _dump_key(key: str, value: Any) -> str:
         ) from exc
 
 
-class Session(MutableMapping[str, Any]):
+class BaseSession(MutableMapping[str, Any]):
     """The session of one request: a mutable mapping of plain JSON data.
+
+    Adapters hand out :class:`Session` (async verbs) or :class:`SyncSession`.
 
     Nested containers may be changed in place (``session["cart"].append(x)``): they
     are compared with what was loaded when the response starts.
@@ -158,12 +175,12 @@ class Session(MutableMapping[str, Any]):
         """
         return not self.is_new or self._core.plan(self, self._core.clock()) is not None
 
-    def secure_for(self, scope: Mapping[str, Any]) -> bool:
+    def secure_for(self, view: RequestView) -> bool:
         """Whether a cookie set on this request is marked Secure, as the session cookie is.
 
         For companion cookies (remember-me), so every cookie of a response agrees.
         """
-        return self._core.is_secure(scope)
+        return self._core.is_secure(view.headers, view.scheme)
 
     @property
     def modified(self) -> bool:
@@ -326,27 +343,39 @@ class Session(MutableMapping[str, Any]):
             merged.pop(name, None)
         return merged
 
-    def _committed(self, session_id: str, fields: Fields, key: str | None = None) -> None:
+    def unchanged(self) -> bool:
+        """Whether this request changed no value, nested value or metadata."""
+        return not self._dirty and not self._meta and not self._changed_containers()
+
+    def commit(self, session_id: str, fields: Fields, key: str | None = None) -> None:
         """Make ``fields`` the new baseline after a successful write."""
         data = self._data
         self._reset(session_id, fields, key)
         self._data = data
         self._nested = data is not None and any(isinstance(v, (dict, list)) for v in data.values())
 
-    # -- lifecycle (express-session's verbs) -----------------------------------
+    def renew_id(self) -> None:
+        """Draw a new id for a session not stored yet (its first one collided)."""
+        self._id = self._core.new_id()
 
-    async def regenerate(self) -> None:
-        """Give the session a new id, keep its data, and delete the old record.
+    def lose(self) -> None:
+        """The record vanished (destroyed or revoked elsewhere): become an empty new session."""
+        self._reset(None, None)
+        self.vanished = True
 
-        Call it on every privilege change (login, password change) so an id planted
-        before cannot ride along (session fixation).
-        """
+    def stamped(self, accessed: str) -> None:
+        """The store's record was refreshed at ``accessed``: move the baseline with it."""
+        self._fields = {**self._fields, "a": accessed}
+
+    # -- lifecycle (express-session's verbs), each written once as an operation --
+
+    def _regenerate(self) -> Op[None]:
         self._items()
         old = self._loaded_key
         if old is not None:
             # The marker first: a request that finds the record gone must also find it.
-            await self._core.mark_moved(old)
-            await self._core.store.delete(old)
+            yield from self._core.mark_moved(old)
+            yield Call("delete", (old,))
             for name in self._fields:
                 keep = name[:1] != "." and name not in ("c", "a", CSRF_FIELD)
                 if keep and name not in self._meta:
@@ -362,31 +391,82 @@ class Session(MutableMapping[str, Any]):
         self.is_new = True
         self.regenerated = True
 
+    def _destroy(self) -> Op[None]:
+        if self._loaded_key is not None:
+            yield Call("delete", (self._loaded_key,))
+        self._reset(None, None)
+        self.destroyed = True
+        self.accessed = True
+
+    def _save(self) -> Op[None]:
+        yield from self._core.write(self, force=True)
+
+    def _reload(self) -> Op[None]:
+        if self._loaded_key is None:
+            return
+        fields = yield Call("load", (self._loaded_key,))
+        if fields is None:
+            self.lose()
+        else:
+            self._reset(self._id, fields)
+
+    def _increment(self, key: str, amount: int) -> Op[int]:
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise TypeError("increment() needs an int amount")
+        current = self._items().get(key, 0)
+        if isinstance(current, bool) or not isinstance(current, int):
+            raise TypeError(f"session value for key {key!r} is not an int; cannot increment it")
+        if self._loaded_key is None or self.modified:
+            yield from self._save()
+        key_ = self._loaded_key
+        assert key_ is not None  # save() with force always stores the session
+        core = self._core
+        now = core.clock()
+        ttl = core.ttl(self.created or now, now)
+        value = yield Call("incr", (key_, "." + key, amount, ttl), {"create": False})
+        if value is None:
+            # Destroyed or revoked meanwhile: never re-create it (no resurrection).
+            self.lose()
+            raise StoreError("the session no longer exists in the store")
+        # The new value becomes the baseline: nothing left for the response to write.
+        self._fields = {**self._fields, "." + key: str(value)}
+        self._items()[key] = value
+        return int(value)
+
+    def _touch(self) -> Op[None]:
+        if self._loaded_key is None:
+            return
+        if not (yield from self._core.refresh(self)):
+            raise StoreError("the session no longer exists in the store")
+
+
+class Session(BaseSession):
+    """The session of an async (ASGI) request: ``await session.regenerate()`` and friends."""
+
+    __slots__ = ()
+
+    async def regenerate(self) -> None:
+        """Give the session a new id, keep its data, and delete the old record.
+
+        Call it on every privilege change (login, password change) so an id planted
+        before cannot ride along (session fixation).
+        """
+        await adrive(self._regenerate(), self._core.aperform)
+
     async def destroy(self) -> None:
         """Delete the record now; the response clears the cookie.
 
         Values set afterwards start a new session with a new id.
         """
-        if self._loaded_key is not None:
-            await self._core.store.delete(self._loaded_key)
-        self._reset(None, None)
-        self.destroyed = True
-        self.accessed = True
+        await adrive(self._destroy(), self._core.aperform)
 
     async def save(self) -> None:
         """Write this request's changes now instead of when the response starts."""
-        await self._core.write(self, force=True)
+        await adrive(self._save(), self._core.aperform)
 
     async def reload(self) -> None:
         """Re-read the record, dropping unsaved changes; a vanished one leaves it empty."""
-        if self._loaded_key is None:
-            return
-        fields = await self._core.store.load(self._loaded_key)
-        if fields is None:
-            self._reset(None, None)
-            self.vanished = True
-        else:
-            self._reset(self._id, fields)
+        await adrive(self._reload(), self._core.aperform)
 
     async def increment(self, key: str, amount: int = 1) -> int:
         """Add ``amount`` to an integer value *in the store*, atomically; return the result.
@@ -396,32 +476,38 @@ class Session(MutableMapping[str, Any]):
         starsessions lose ~95% of them that way). Here the store does the addition.
         Pending changes, and a session not stored yet, are saved first.
         """
-        if isinstance(amount, bool) or not isinstance(amount, int):
-            raise TypeError("increment() needs an int amount")
-        current = self._items().get(key, 0)
-        if isinstance(current, bool) or not isinstance(current, int):
-            raise TypeError(f"session value for key {key!r} is not an int; cannot increment it")
-        if self._loaded_key is None or self.modified:
-            await self.save()
-        key_ = self._loaded_key
-        assert key_ is not None  # save() with force always stores the session
-        core = self._core
-        now = core.clock()
-        ttl = core.ttl(self.created or now, now)
-        value = await core.store.incr(key_, "." + key, amount, ttl, create=False)
-        if value is None:
-            # Destroyed or revoked meanwhile: never re-create it (no resurrection).
-            self._reset(None, None)
-            self.vanished = True
-            raise StoreError("the session no longer exists in the store")
-        # The new value becomes the baseline: nothing left for the response to write.
-        self._fields = {**self._fields, "." + key: str(value)}
-        self._items()[key] = value
-        return value
+        return await adrive(self._increment(key, amount), self._core.aperform)
 
     async def touch(self) -> None:
         """Refresh the idle expiry now, even if the throttle would have skipped it."""
-        if self._loaded_key is None:
-            return
-        if not await self._core.refresh(self):
-            raise StoreError("the session no longer exists in the store")
+        await adrive(self._touch(), self._core.aperform)
+
+
+class SyncSession(BaseSession):
+    """The session of a sync (WSGI) request: the same verbs as :class:`Session`, plain calls."""
+
+    __slots__ = ()
+
+    def regenerate(self) -> None:
+        """Give the session a new id, keep its data, delete the old record (see Session)."""
+        drive(self._regenerate(), self._core.perform)
+
+    def destroy(self) -> None:
+        """Delete the record now; the response clears the cookie."""
+        drive(self._destroy(), self._core.perform)
+
+    def save(self) -> None:
+        """Write this request's changes now instead of when the response starts."""
+        drive(self._save(), self._core.perform)
+
+    def reload(self) -> None:
+        """Re-read the record, dropping unsaved changes."""
+        drive(self._reload(), self._core.perform)
+
+    def increment(self, key: str, amount: int = 1) -> int:
+        """Add ``amount`` to an integer value in the store, atomically (see Session)."""
+        return drive(self._increment(key, amount), self._core.perform)
+
+    def touch(self) -> None:
+        """Refresh the idle expiry now."""
+        drive(self._touch(), self._core.perform)

@@ -58,10 +58,31 @@ from typing import Any, Literal, Protocol, TypeVar, overload, runtime_checkable
 
 from sessionware._ops import Op
 
-__all__ = ["Fields", "Store", "StoreBase", "SyncStore"]
+__all__ = ["Call", "Fields", "Store", "StoreBase", "SyncStore"]
 
 Fields = Mapping[str, str]
 T = TypeVar("T")
+
+
+class Call:
+    """One call of the Store protocol that an operation asks its driver to make.
+
+    The core and the session verbs yield these (``yield Call("load", (key,))``); the
+    ASGI adapter awaits ``store.<method>(...)``, a WSGI adapter calls
+    ``store.sync.<method>(...)``.
+    """
+
+    __slots__ = ("args", "kwargs", "method")
+
+    def __init__(
+        self, method: str, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> None:
+        self.method = method
+        self.args = args
+        self.kwargs = kwargs
+
+    def __repr__(self) -> str:
+        return f"Call({self.method!r})"  # arguments hold keys: not for logs
 
 
 @runtime_checkable
@@ -117,7 +138,9 @@ class SyncStore(Protocol):
     ) -> int: ...
 
     @overload
-    def incr(self, key: str, field: str, amount: int, ttl: float, *, create: bool) -> int | None: ...
+    def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: bool
+    ) -> int | None: ...
 
     def incr(
         self, key: str, field: str, amount: int, ttl: float, *, create: bool = True
@@ -274,7 +297,9 @@ class SyncFace:
     ) -> int: ...
 
     @overload
-    def incr(self, key: str, field: str, amount: int, ttl: float, *, create: bool) -> int | None: ...
+    def incr(
+        self, key: str, field: str, amount: int, ttl: float, *, create: bool
+    ) -> int | None: ...
 
     def incr(
         self, key: str, field: str, amount: int, ttl: float, *, create: bool = True
