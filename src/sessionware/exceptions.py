@@ -7,6 +7,7 @@ The tree::
     ├── SessionTooLargeError (also ValueError) a payload over ``max_size``
     ├── InvalidSignatureError                  one opaque error for any bad signed value
     ├── HasherBusyError                        every password-hashing slot stayed taken (503)
+    ├── HTTPError                              a request must be answered with this status
     └── StoreError                             a store could not do its job
         ├── StoreUnavailableError              the backend is down or timed out (503)
         └── SessionCollisionError              ``create`` found the key taken
@@ -42,6 +43,22 @@ class HasherBusyError(SessionwareError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class HTTPError(SessionwareError):
+    """Answer the request with ``status_code``, ``detail`` and ``headers``.
+
+    sessionware's own, so the layers that raise it need no framework: each adapter
+    turns it into its framework's response (the ASGI middleware answers it itself).
+    """
+
+    def __init__(
+        self, status_code: int, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+        self.headers = dict(headers or {})
 
 
 class StoreError(SessionwareError):
