@@ -11,7 +11,7 @@ import pytest
 
 from sessionware import SessionMiddleware
 from sessionware.core import moved_key
-from sessionware.exceptions import ConfigurationError
+from sessionware.exceptions import ConfigurationError, HTTPError
 from sessionware.stores import MemoryStore, SQLiteStore
 from sessionware.tokens import new_session_id, store_key
 from tests.helpers import (
@@ -658,3 +658,66 @@ async def test_verified_cookie_memo_never_vouches_for_a_variant() -> None:
         for bad in variants:
             r = await b.get("/read", cookie=f"__Host-sid={bad}")
             assert r.json() == {}, bad
+
+
+# -- sessionware's own HTTPError, answered by the adapter ------------------------------
+
+
+def _raising_app(store: MemoryStore, **starlette: object) -> object:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.routing import Route
+
+    async def guarded(request: Request) -> None:
+        request.session["seen"] = True
+        raise HTTPError(401, "Not authenticated", {"WWW-Authenticate": "Session"})
+
+    app = Starlette(routes=[Route("/", guarded)], **starlette)  # type: ignore[arg-type]
+    app.add_middleware(SessionMiddleware, store=store, secrets=[SECRET])
+    return app
+
+
+async def test_http_error_from_a_starlette_app_is_answered_in_plain_text() -> None:
+    """A layer's HTTPError becomes its status, headers and text; the session still finishes."""
+    store = MemoryStore(development=True)
+    async with Browser(_raising_app(store)) as b:
+        r = await b.get("/")
+    assert r.status_code == 401
+    assert r.text == "Not authenticated"
+    assert r.headers["www-authenticate"] == "Session"
+    assert r.headers["content-type"].startswith("text/plain")
+    assert any(c.startswith("__Host-sid=") for c in set_cookies(r))  # 4xx: session stored
+    assert len(store) == 1
+
+
+async def test_http_error_from_a_fastapi_app_is_answered_as_json_detail() -> None:
+    """In a FastAPI app the answer is FastAPI's own form: {"detail": ...}."""
+    from fastapi import FastAPI
+
+    async def guarded() -> None:
+        raise HTTPError(429, "Too many attempts", {"Retry-After": "7"})
+
+    app = FastAPI()
+    app.get("/")(guarded)
+    app.add_middleware(SessionMiddleware, store=MemoryStore(development=True), secrets=[SECRET])
+    async with Browser(app) as b:
+        r = await b.get("/")
+    assert r.status_code == 429
+    assert r.json() == {"detail": "Too many attempts"}
+    assert r.headers["retry-after"] == "7"
+
+
+async def test_an_app_exception_handler_for_http_error_wins() -> None:
+    """Apps that want their own error page register a handler for HTTPError."""
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+
+    async def page(request: Request, exc: Exception) -> PlainTextResponse:
+        assert isinstance(exc, HTTPError)
+        return PlainTextResponse(f"custom {exc.status_code}", status_code=exc.status_code)
+
+    store = MemoryStore(development=True)
+    app = _raising_app(store, exception_handlers={HTTPError: page})
+    async with Browser(app) as b:
+        r = await b.get("/")
+    assert (r.status_code, r.text) == (401, "custom 401")

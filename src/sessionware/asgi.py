@@ -8,6 +8,7 @@ Starlette's ``request.session`` looks.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from sessionware._http import add_vary_cookie, cookie_header, no_store
 from sessionware._plain import send_plain
 from sessionware.config import SessionConfig, SessionOptions
 from sessionware.core import SessionCore
-from sessionware.exceptions import ConfigurationError, StoreUnavailableError
+from sessionware.exceptions import ConfigurationError, HTTPError, StoreUnavailableError
 from sessionware.request import VIEW_KEY
 from sessionware.session import Session
 from sessionware.stores.base import Store
@@ -194,13 +195,37 @@ class SessionMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_wrapper)
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except HTTPError as exc:
+            if started:
+                raise
+            await _answer(scope, exc, send_wrapper)
 
     async def _unavailable(self, scope: Scope, send: Send) -> None:
         if scope["type"] != "http":
             await send({"type": "websocket.close", "code": 1011})
             return
         await send_plain(send, 503, _UNAVAILABLE, (b"retry-after", b"5"))
+
+
+async def _answer(scope: Scope, exc: HTTPError, send: Send) -> None:
+    """Answer an ``HTTPError`` the app let through, as the framework answers its own.
+
+    Starlette answers its ``HTTPException`` in plain text and FastAPI as
+    ``{"detail": ...}``; an app that wants another form registers an exception handler
+    for :class:`~sessionware.exceptions.HTTPError`, which then catches it first.
+    """
+    app = scope.get("app")
+    fastapi = any(c.__module__.startswith("fastapi") for c in type(app).__mro__)
+    if fastapi:
+        body, kind = json.dumps({"detail": exc.detail}).encode(), b"application/json"
+    else:
+        body, kind = exc.detail.encode(), b"text/plain; charset=utf-8"
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
+    headers += [(b"content-type", kind), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": exc.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def add_cookie(scope: Scope, set_cookie: str) -> None:
