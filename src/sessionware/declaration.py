@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from sessionware._throttle_device import cookie_name as device_cookie_name
+from sessionware.auth._device_cookie import cookie_name as device_cookie_name
 from sessionware.config import SessionConfig, seconds
 from sessionware.cookies import is_prefixed
 

@@ -1,7 +1,7 @@
 """Remember-me: split tokens in a long-lived cookie, rotated on use, with theft detection.
 
 The cookie holds ``selector:validator``; the series record, with only hashes of
-validators, is described in :mod:`sessionware._series`. Using a token rotates its
+validators, is described in :mod:`sessionware.auth.series`. Using a token rotates its
 validator (Jaspan 2006). The new validator is *pending* until the browser presents
 it once: until then the old one stays valid, so a response lost on the way (a
 closed tab, an aborted navigation) does not turn the owner's next visit into a
@@ -21,8 +21,11 @@ from typing import Literal, Unpack
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sessionware import _generation
-from sessionware._series import (
+from sessionware.auth import generation as _generation
+from sessionware.auth.fields import USER
+from sessionware.auth.login import begin
+from sessionware.auth.revocation import logout_everywhere, revoke_series_sessions
+from sessionware.auth.series import (
     CONFIG_KEY,
     CURRENT,
     PENDING_COOKIE,
@@ -44,7 +47,6 @@ from sessionware._series import (
     signer,
     stamp,
 )
-from sessionware.auth import USER, begin, logout_everywhere, revoke_series_sessions
 from sessionware.cookies import format_set_cookie, is_prefixed
 from sessionware.exceptions import ConfigurationError, StoreUnavailableError
 from sessionware.session import Session

@@ -6,17 +6,17 @@ of validators (Paragon Initiative's split tokens), so a store dump yields no usa
 cookie.
 
 Record fields: ``u`` user id, ``c`` created, ``x`` absolute expiry, ``g`` the
-user's revocation generation when issued (see :mod:`sessionware._generation`),
+user's revocation generation when issued (see :mod:`sessionware.auth.generation`),
 ``ua``/``ip``/``h`` device and handle, and one ``v:<sha256 of a validator>`` per
 validator: ``"0"`` current, ``"p<time>"`` pending since then, or the time it was
 retired. Series are listed in their user's own index, beside the user's sessions:
 their ``rm:`` keys never take the shape of a session key, so no user id can make
 one family read as the other.
 
-This module owns that format and knows nothing of logins: :mod:`sessionware.auth`
-(which issues and revokes series) and :mod:`sessionware.remember` (which restores
-from them, on top of auth) both build on it, so neither imports the other's
-internals and there is no import cycle.
+This module owns that format and imports nothing else of :mod:`sessionware.auth`:
+the login path (which issues and revokes series) and :mod:`sessionware.remember`
+(which restores from them, on top of auth) both build on it, so neither imports the
+other's internals and there is no import cycle.
 """
 
 from __future__ import annotations

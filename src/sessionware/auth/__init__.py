@@ -1,0 +1,69 @@
+"""Logging users in and out on top of sessions, the list of a user's devices, revocation,
+remember-me records and the login throttle.
+
+The modules, each built only on those above it::
+
+    series        remember-me records: settings, store keys, format (a leaf)
+    generation    the per-user revocation generation (a leaf)
+    fields        the session metadata a login writes
+    index         a user's sessions at store level: list them, end one
+    current       who is logged in: readers and guards (401s)
+    login         the one login path, login / reauthenticate / logout
+    devices       "your devices": DeviceSession, sessions_of
+    revocation    revoke, logout_everywhere, password_changed
+    throttle      login and registration attempt budgets (sessionware.throttle)
+
+Everything public is importable from ``sessionware.auth`` itself; so are, as before
+the split, the metadata field names (``USER``...), ``begin``,
+``revoke_series_sessions`` and ``StoreOrRequest``, which ``__all__`` leaves out.
+"""
+
+from __future__ import annotations
+
+from sessionware._http import client_ip
+from sessionware.auth.current import (
+    LoginRequiredError,
+    ReauthenticationRequiredError,
+    authenticated_at,
+    current_handle,
+    current_user_id,
+    is_recent_login,
+    is_remembered,
+    require_user,
+    requires_recent_login,
+)
+from sessionware.auth.devices import DeviceSession, sessions_of
+from sessionware.auth.devices import StoreOrRequest as StoreOrRequest
+from sessionware.auth.fields import AUTH_TIME as AUTH_TIME
+from sessionware.auth.fields import FRESH as FRESH
+from sessionware.auth.fields import HANDLE as HANDLE
+from sessionware.auth.fields import IP as IP
+from sessionware.auth.fields import REMEMBERED as REMEMBERED
+from sessionware.auth.fields import SERIES as SERIES
+from sessionware.auth.fields import USER as USER
+from sessionware.auth.fields import USER_AGENT as USER_AGENT
+from sessionware.auth.login import begin as begin
+from sessionware.auth.login import login, logout, reauthenticate
+from sessionware.auth.revocation import logout_everywhere, password_changed, revoke
+from sessionware.auth.revocation import revoke_series_sessions as revoke_series_sessions
+
+__all__ = [
+    "DeviceSession",
+    "LoginRequiredError",
+    "ReauthenticationRequiredError",
+    "authenticated_at",
+    "client_ip",
+    "current_handle",
+    "current_user_id",
+    "is_recent_login",
+    "is_remembered",
+    "login",
+    "logout",
+    "logout_everywhere",
+    "password_changed",
+    "reauthenticate",
+    "require_user",
+    "requires_recent_login",
+    "revoke",
+    "sessions_of",
+]

@@ -1,0 +1,96 @@
+"""A user's devices, as "your devices" lists them: live sessions and remembered browsers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
+
+from sessionware.auth import index
+from sessionware.auth import series as _series
+from sessionware.auth._view import session_of
+from sessionware.auth.fields import AUTH_TIME, HANDLE, IP, REMEMBERED, SERIES, USER_AGENT
+from sessionware.stores.base import Store
+
+__all__ = ["DeviceSession", "StoreOrRequest", "current_key", "sessions_of", "split"]
+
+StoreOrRequest = Store | HTTPConnection
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSession:
+    """One live session of a user, as "your devices" shows it: no id, no store key."""
+
+    handle: str
+    created: float | None
+    last_seen: float | None
+    authenticated_at: float | None
+    ip: str | None
+    user_agent: str | None
+    current: bool
+    remembered: bool
+    #: False for a remembered browser whose session has ended: its remember-me cookie
+    #: would still sign it in, so it is listed (and revocable) all the same.
+    session_active: bool = True
+
+
+def split(target: StoreOrRequest) -> tuple[Store, HTTPConnection | None]:
+    """The store, and the request when ``target`` is one (its session is "current")."""
+    if isinstance(target, HTTPConnection):
+        return session_of(target).store, target
+    return target, None
+
+
+def current_key(request: HTTPConnection | None) -> str | None:
+    """The store key of the request's stored session, or None."""
+    if request is None:
+        return None
+    session = session_of(request)
+    return None if session.is_new else session.key
+
+
+def _num(value: str | None) -> float | None:
+    return float(value) if value is not None else None
+
+
+async def sessions_of(target: StoreOrRequest, user_id: str) -> list[DeviceSession]:
+    """The user's devices, most recently seen first, each with a revocation handle.
+
+    A device is a live session, or a remember-me series whose session has ended (it
+    would sign the browser back in, so it is listed with ``session_active=False``).
+    """
+    store, request = split(target)
+    current = current_key(request)
+    records = await index.records(store, user_id)
+    out = [
+        DeviceSession(
+            handle=f.get(HANDLE, ""),
+            created=_num(f.get("c")),
+            last_seen=_num(f.get("a")),
+            authenticated_at=_num(f.get(AUTH_TIME)),
+            ip=f.get(IP),
+            user_agent=f.get(USER_AGENT),
+            current=current is not None and index.same(key, current),
+            remembered=f.get(REMEMBERED) == "1",
+        )
+        for key, f in records
+    ]
+    in_use = {f.get(SERIES) for _, f in records}
+    for key, f in await _series.series_of(store, user_id):
+        if key in in_use or not f.get("h"):
+            continue
+        out.append(
+            DeviceSession(
+                handle=f["h"],
+                created=_num(f.get("c")),
+                last_seen=_series.last_used(f),
+                authenticated_at=None,
+                ip=f.get("ip") or None,
+                user_agent=f.get("ua") or None,
+                current=False,
+                remembered=True,
+                session_active=False,
+            )
+        )
+    out.sort(key=lambda d: d.last_seen or 0, reverse=True)
+    return out

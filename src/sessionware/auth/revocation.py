@@ -1,0 +1,139 @@
+"""Ending sessions for good: one device, every device, after a password change.
+
+Each sweep first bumps the user's revocation generation (see
+:mod:`sessionware.auth.generation`), so a login or restore still under way when the
+sweep lists the user's sessions undoes itself. See docs/security.md, "Ending
+sessions for good".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from starlette.requests import HTTPConnection
+
+from sessionware.auth import generation as _generation
+from sessionware.auth import index
+from sessionware.auth import series as _series
+from sessionware.auth._view import clock, session_of
+from sessionware.auth.current import current_user_id
+from sessionware.auth.devices import StoreOrRequest, current_key, split
+from sessionware.auth.fields import HANDLE, SERIES
+from sessionware.auth.login import logout, reauthenticate
+from sessionware.stores.base import Store
+from sessionware.tokens import is_valid_handle
+
+__all__ = ["logout_everywhere", "password_changed", "revoke", "revoke_series_sessions"]
+
+security_log = logging.getLogger("sessionware.security")
+
+
+async def _end(
+    store: Store,
+    request: HTTPConnection | None,
+    user_id: str,
+    key: str,
+    fields: Mapping[str, str],
+    *,
+    series_too: bool = True,
+) -> None:
+    """End one session: through the request when it is the current one (cookies cleared).
+
+    Its remember-me series goes first, so no restore can follow the session's end.
+    """
+    if request is not None and key == current_key(request):
+        series = fields.get(SERIES)
+        if series and series_too:
+            await _series.revoke_series(store, series, user_id)
+        await logout(request)
+        return
+    await index.end(store, user_id, key, fields, series_too=series_too)
+
+
+async def revoke(target: StoreOrRequest, user_id: str, handle: str) -> bool:
+    """End the session of ``user_id`` shown with ``handle`` (and its remember-me series).
+
+    Returns whether one was found. Ask for the password before offering this (ASVS 5.0
+    7.5.2). A handle of the wrong shape (any non-ASCII text, say) is simply not found.
+    """
+    if not is_valid_handle(handle):
+        return False
+    store, request = split(target)
+    for key, fields in await index.records(store, user_id):
+        if index.same(fields.get(HANDLE, ""), handle):
+            await _end(store, request, user_id, key, fields)
+            series = fields.get(SERIES)
+            if series:  # a restore that was under way when the series went
+                await revoke_series_sessions(store, user_id, series)
+            security_log.info("revoked one session of user=%s", user_id)
+            return True
+    for key, fields in await _series.series_of(store, user_id):
+        if index.same(fields.get("h", ""), handle):
+            await _series.revoke_series(store, key, user_id)
+            await revoke_series_sessions(store, user_id, key)
+            security_log.info("revoked one remembered device of user=%s", user_id)
+            return True
+    return False
+
+
+async def revoke_series_sessions(store: Store, user_id: str, series: str) -> int:
+    """End every session of ``user_id`` spawned from remember-me ``series``; return how many.
+
+    Call it after the series is gone: a restore racing it either is listed here or
+    finds the series missing and ends its own session.
+    """
+    n = 0
+    for key, fields in await index.records(store, user_id):
+        if index.same(fields.get(SERIES, ""), series):
+            await index.end(store, user_id, key, fields, series_too=False)
+            n += 1
+    return n
+
+
+async def logout_everywhere(
+    target: StoreOrRequest, user_id: str, *, keep: HTTPConnection | None = None
+) -> int:
+    """Sign ``user_id`` out of every device but ``keep``'s: sessions and remember-me series.
+
+    Returns how many sessions ended. Without ``keep`` every session ends, the current
+    one included (its cookies cleared) when ``target`` is a request.
+    """
+    store, request = split(target)
+    kept_key = current_key(keep)
+    kept_series = session_of(keep).get_meta(SERIES) if keep is not None and kept_key else None
+    # First a new generation: any login or restore still under way undoes itself
+    # (sessionware.auth.generation), so what this sweep does not find cannot survive it.
+    generation = await _generation.bump(store, user_id)
+    if kept_series and keep is not None:
+        now = clock(session_of(keep))()
+        if not await _series.adopt(store, kept_series, generation, now):
+            kept_series = None
+    await _series.revoke_user(store, user_id, keep=kept_series)
+    n = 0
+    for key, fields in await index.records(store, user_id):
+        if kept_key is not None and index.same(key, kept_key):
+            continue
+        # Their series went just above: no second delete per session.
+        await _end(store, keep or request, user_id, key, fields, series_too=False)
+        n += 1
+    security_log.info("logout everywhere user=%s ended=%d", user_id, n)
+    return n
+
+
+async def password_changed(request: HTTPConnection, user_id: str) -> int:
+    """After a password change: end every other session and every remember-me series,
+    and give the current session a new id (ASVS 3.3.3 / 7.4.3; docs/security.md,
+    "Ending sessions for good").
+
+    Returns how many other sessions ended (for "3 other devices were signed out").
+    """
+    session = session_of(request)
+    await _series.forget(request.scope, session)
+    session.set_meta(SERIES, None)
+    keep = request if current_user_id(request) == user_id else None
+    ended = await logout_everywhere(session.store, user_id, keep=keep)
+    if keep is not None:
+        await reauthenticate(request)
+    security_log.info("password changed user=%s", user_id)
+    return ended

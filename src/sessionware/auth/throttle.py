@@ -1,0 +1,409 @@
+"""Login and registration throttling, counted in the session store with ``Store.incr``.
+
+An attempt takes its place in every budget *before* the password is checked (one
+atomic increment per budget), so concurrent guesses cannot all slip past a check
+that is counted only afterwards: N parallel attempts against a budget of B evaluate
+at most B passwords, with any number of worker processes sharing the store. A
+success clears this account+IP (or this device) and gives its place back to the
+shared budgets; a failure keeps it. Past a budget one attempt is let through per
+wait, and the wait doubles: ``lockout * 2**(failures - limit)`` after the last
+failure, capped at ``window``. Usernames are hashed into the keys (no PII at rest)
+and unknown ones are counted exactly like real ones, so a 429 says nothing about
+which accounts exist.
+
+The budgets (OWASP Authentication Cheat Sheet; ASVS 4.0.3 2.2.1 caps an account at
+100 failures an hour):
+
+- per account + client IP (small: one attacker is slowed at once);
+- per client IP, any account (against password spraying);
+- per account from untrusted browsers, any IP (against credential stuffing from
+  many IPs);
+- per device, for a browser that presents a valid *device cookie* for this account
+  (OWASP's device-cookie scheme): a signed cookie issued after a successful login.
+
+The trade-off: a browser that has signed in as the user before is exempt from the
+account-wide budget and has its own small one instead, so a stranger spraying the
+account from anywhere cannot lock its owner out; the account-wide budget still
+refuses strangers (and the owner on a new browser) for a doubling wait while the
+account is under attack. See docs/security.md, "Login throttling".
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import unicodedata
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
+from starlette.responses import PlainTextResponse, Response
+
+from sessionware._http import client_ip
+from sessionware.auth import _budget as budget
+from sessionware.auth import _device_cookie as device_cookie
+from sessionware.auth._view import session_of
+from sessionware.config import seconds
+from sessionware.cookies import valid_name
+from sessionware.exceptions import ConfigurationError, HasherBusyError, SessionwareError
+from sessionware.session import Session
+from sessionware.stores.base import Store
+from sessionware.tokens import sha256_hex
+
+__all__ = [
+    "Attempt",
+    "LoginThrottle",
+    "RegistrationThrottle",
+    "TooManyAttemptsError",
+    "too_many_attempts",
+]
+
+_PENDING = "sessionware.throttle"  # scope key: attempts reserved by check()
+_MAX_DAYS = 400  # RFC 6265bis caps Max-Age at 400 days
+
+
+class TooManyAttemptsError(SessionwareError, HTTPException):
+    """Too many attempts: a 429 with ``Retry-After`` in Starlette and FastAPI apps."""
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        HTTPException.__init__(
+            self,
+            429,
+            "Too many attempts. Try again later.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+def too_many_attempts(retry_after: int) -> Response:
+    """A plain 429 response with ``Retry-After`` (RFC 6585 §4), for handlers that return one."""
+    return PlainTextResponse(
+        "Too many attempts. Try again later.\n",
+        status_code=429,
+        headers={"Retry-After": str(retry_after), "Cache-Control": "no-store"},
+    )
+
+
+def _norm(username: str) -> str:
+    # "Alice", "alice " and a full-width "alice" share one budget: case and width
+    # tricks gain an attacker nothing.
+    return unicodedata.normalize("NFKC", username).strip().casefold()
+
+
+def _key(*parts: str) -> str:
+    return "th:" + sha256_hex("\0".join(parts))
+
+
+def _positive_ints(obj: object, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigurationError(f"{name} must be a positive int")
+
+
+def _timing(obj: Any) -> budget.Timing:
+    """Check ``obj.window`` and ``obj.lockout``, store them as seconds, return them."""
+    window = seconds(obj.window, "window")
+    assert window is not None
+    lockout = seconds(obj.lockout, "lockout") if obj.lockout is not None else None
+    lockout = min(lockout or 60.0, window)
+    object.__setattr__(obj, "window", window)
+    object.__setattr__(obj, "lockout", lockout)
+    return budget.Timing(window=window, lockout=lockout)
+
+
+def _env_numbers(env: Any, names: tuple[str, str]) -> tuple[int | None, float | None]:
+    count, window = names
+    try:
+        return (
+            int(env[count]) if env.get(count) else None,
+            float(env[window]) if env.get(window) else None,
+        )
+    except ValueError:
+        raise ConfigurationError(f"{count} and {window} must be numbers") from None
+
+
+def _where(request: HTTPConnection) -> tuple[Session, str | None]:
+    session = session_of(request)
+    return session, client_ip(request.scope, session.config.trust_proxy)
+
+
+class Attempt:
+    """One login attempt, holding its place in every budget until its outcome is known.
+
+    Call :meth:`succeeded` or :meth:`failed` once; an attempt left undecided (an
+    exception, a forgotten call) counts as failed when :meth:`LoginThrottle.attempt`
+    closes it.
+    """
+
+    def __init__(
+        self,
+        throttle: LoginThrottle,
+        store: Store,
+        hold: budget.Hold,
+        user: str,
+        request: HTTPConnection | None = None,
+    ) -> None:
+        self._throttle, self._store, self._hold = throttle, store, hold
+        self._user, self._request = user, request
+        self.outcome: Literal["succeeded", "failed", "withdrawn"] | None = None
+
+    def _decide(self, outcome: Literal["succeeded", "failed", "withdrawn"]) -> None:
+        if self.outcome is not None:
+            raise RuntimeError(f"this login attempt already {self.outcome}")
+        self.outcome = outcome
+
+    async def failed(self) -> int:
+        """Keep this attempt's places as a failure; return the wait the next one faces."""
+        self._decide("failed")
+        t = self._throttle
+        wait = await budget.fail(self._store, self._hold, t.timing, t.clock())
+        return math.ceil(wait)
+
+    async def withdrawn(self) -> None:
+        """Give every place back unchanged: no password was checked (the hasher was busy)."""
+        self._decide("withdrawn")
+        await budget.release(self._store, self._hold, self._throttle.timing)
+
+    async def succeeded(self) -> None:
+        """Clear this account+IP (or device), give the shared places back, and send
+        this browser a new device cookie (when the attempt came with a request)."""
+        self._decide("succeeded")
+        await budget.succeed(self._store, self._hold, self._throttle.timing)
+        if self._request is not None:
+            self._throttle._trust(self._request, self._user)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoginThrottle:
+    """Login attempt budgets, checked when built; times are seconds or ``timedelta``.
+
+    ``async with throttle.attempt(request, username) as attempt:`` reserves (or
+    raises :class:`TooManyAttemptsError`) before any password work; call
+    ``await attempt.succeeded()`` on a good password.
+    """
+
+    max_attempts: int = 5  # per account + IP
+    ip_max_attempts: int = 50  # per IP, any account
+    account_max_attempts: int = 20  # per account from untrusted browsers (< ASVS's 100/h)
+    device_max_attempts: int | None = None  # per device cookie; default max_attempts
+    window: float | timedelta = 15 * 60
+    lockout: float | timedelta | None = None  # first wait over a budget; default min(60, window)
+    #: Default ``__Host-device``, or ``device`` when the session cookie is unprefixed.
+    device_cookie_name: str | None = None
+    device_max_age: float | timedelta = 365 * 86400
+    clock: Callable[[], float] = field(default=time.time, repr=False)
+    timing: budget.Timing = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.device_max_attempts is None:
+            object.__setattr__(self, "device_max_attempts", self.max_attempts)
+        _positive_ints(
+            self, "max_attempts", "ip_max_attempts", "account_max_attempts", "device_max_attempts"
+        )
+        if self.account_max_attempts < self.max_attempts:
+            raise ConfigurationError(
+                "account_max_attempts must be at least max_attempts, so one attacker's IP "
+                "is stopped before the owner's account is"
+            )
+        object.__setattr__(self, "timing", _timing(self))
+        self._check_device_cookie()
+
+    def _check_device_cookie(self) -> None:
+        name = self.device_cookie_name
+        if name is not None and not valid_name(name):
+            raise ConfigurationError(f"device_cookie_name {name!r} is not a valid cookie name")
+        max_age = seconds(self.device_max_age, "device_max_age")
+        assert max_age is not None
+        if max_age > _MAX_DAYS * 86400:
+            raise ConfigurationError("device_max_age is capped at 400 days (RFC 6265bis)")
+        object.__setattr__(self, "device_max_age", max_age)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> LoginThrottle:
+        """Build from ``LOGIN_MAX_ATTEMPTS`` and ``LOGIN_WINDOW`` (seconds) when set."""
+        import os
+
+        n, window = _env_numbers(
+            os.environ if environ is None else environ, ("LOGIN_MAX_ATTEMPTS", "LOGIN_WINDOW")
+        )
+        kwargs: dict[str, Any] = {}
+        if n is not None:
+            kwargs["max_attempts"] = n
+            kwargs["account_max_attempts"] = max(n * 4, 20)
+            kwargs["ip_max_attempts"] = max(n * 10, 50)
+        if window is not None:
+            kwargs["window"] = window
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    @property
+    def device_max_age_seconds(self) -> float:
+        """How long a browser keeps the device cookie, in seconds."""
+        return self.device_max_age  # type: ignore[return-value]
+
+    # -- the store-level API ------------------------------------------------------
+
+    def budgets(
+        self, username: str, ip: str | None, device: str | None = None
+    ) -> list[budget.Budget]:
+        """The budgets one attempt is counted against, smallest first."""
+        user = _norm(username)
+        if device is not None:
+            assert self.device_max_attempts is not None
+            return [budget.Budget(_key("d", user, device), self.device_max_attempts, True)]
+        addr = ip or "-"
+        return [
+            budget.Budget(_key("ai", user, addr), self.max_attempts, True),
+            budget.Budget(_key("a", user), self.account_max_attempts),
+            budget.Budget(_key("i", addr), self.ip_max_attempts),
+        ]
+
+    async def reserve(
+        self, store: Store, username: str, ip: str | None, *, device: str | None = None
+    ) -> Attempt:
+        """Take this attempt's place in every budget, or raise :class:`TooManyAttemptsError`.
+
+        ``device`` is the nonce of a verified device cookie for ``username``. Without a
+        request no device cookie is sent on success.
+        """
+        return await self._reserve(store, username, ip, device, None)
+
+    async def _reserve(
+        self,
+        store: Store,
+        username: str,
+        ip: str | None,
+        nonce: str | None,
+        request: HTTPConnection | None,
+    ) -> Attempt:
+        budgets = self.budgets(username, ip, nonce)
+        hold, wait = await budget.reserve(store, budgets, self.timing, self.clock())
+        if hold is None:
+            raise TooManyAttemptsError(max(1, math.ceil(wait)))
+        return Attempt(self, store, hold, _norm(username), request)
+
+    # -- the request-level API (Starlette / FastAPI) -------------------------------
+
+    def _cookie_name(self, session: Session) -> str:
+        return device_cookie.cookie_name(self.device_cookie_name, session.config.cookie_name)
+
+    def _trust(self, request: HTTPConnection, user: str) -> None:
+        from sessionware.asgi import add_cookie
+
+        session, _ = _where(request)
+        max_age = int(self.device_max_age)  # type: ignore[arg-type]
+        add_cookie(
+            request.scope,
+            device_cookie.issue(request.scope, session, self._cookie_name(session), user, max_age),
+        )
+
+    async def check(self, request: HTTPConnection, username: str) -> Attempt:
+        """Reserve this request's attempt (429 + Retry-After when over budget) and return it.
+
+        Call it before any password work, for known and unknown usernames alike, then
+        ``attempt.succeeded()`` / ``attempt.failed()`` (or this throttle's
+        :meth:`succeeded` / :meth:`failed` with the same request and username).
+        """
+        session, ip = _where(request)
+        user = _norm(username)
+        nonce = device_cookie.read(request.scope, session, self._cookie_name(session), user)
+        attempt = await self._reserve(session.store, username, ip, nonce, request)
+        request.scope.setdefault(_PENDING, {})[user] = attempt
+        return attempt
+
+    @asynccontextmanager
+    async def attempt(self, request: HTTPConnection, username: str) -> AsyncIterator[Attempt]:
+        """Reserve on entry (or raise :class:`TooManyAttemptsError`); an attempt not marked
+        ``succeeded()`` by the end of the block counts as failed."""
+        attempt = await self.check(request, username)
+        try:
+            yield attempt
+        except HasherBusyError:
+            # Refused before any password work: the guess costs the guesser nothing,
+            # and nothing more than a retry to the owner.
+            if attempt.outcome is None:
+                await attempt.withdrawn()
+            raise
+        finally:
+            request.scope[_PENDING].pop(attempt._user, None)
+            if attempt.outcome is None:
+                await attempt.failed()
+
+    def _pending(self, request: HTTPConnection, username: str) -> Attempt | None:
+        pending: dict[str, Attempt] = request.scope.get(_PENDING, {})
+        return pending.pop(_norm(username), None)
+
+    async def failed(self, request: HTTPConnection, username: str) -> int:
+        """Count the failure of the attempt :meth:`check` reserved; return the wait it imposes."""
+        attempt = self._pending(request, username)
+        if attempt is None:  # no check() first: count the failure all the same
+            session, ip = _where(request)
+            hold = budget.Hold(budgets=self.budgets(username, ip))
+            for b in hold.budgets:
+                await session.store.incr(b.key, "n", 1, self.timing.window)
+            attempt = Attempt(self, session.store, hold, _norm(username), request)
+        return await attempt.failed()
+
+    async def succeeded(self, request: HTTPConnection, username: str) -> None:
+        """Close the attempt :meth:`check` reserved as a good login."""
+        attempt = self._pending(request, username)
+        if attempt is None:  # no check() first: nothing reserved, only clear and trust
+            session, ip = _where(request)
+            personal = [b for b in self.budgets(username, ip) if b.personal]
+            hold = budget.Hold(budgets=personal)
+            attempt = Attempt(self, session.store, hold, _norm(username), request)
+        await attempt.succeeded()
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegistrationThrottle:
+    """New accounts per client IP: each costs a password hash, so each is counted, kept
+    whatever its outcome, before any hashing; past the budget the wait doubles."""
+
+    max_attempts: int = 10
+    window: float | timedelta = 3600
+    lockout: float | timedelta | None = None  # first wait over the budget; default min(60, window)
+    clock: Callable[[], float] = field(default=time.time, repr=False)
+    timing: budget.Timing = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _positive_ints(self, "max_attempts")
+        object.__setattr__(self, "timing", _timing(self))
+
+    @classmethod
+    def from_env(
+        cls, environ: dict[str, str] | None = None, **overrides: Any
+    ) -> RegistrationThrottle:
+        """Build from ``REGISTER_MAX_ATTEMPTS`` and ``REGISTER_WINDOW`` (seconds) when set."""
+        import os
+
+        n, window = _env_numbers(
+            os.environ if environ is None else environ,
+            ("REGISTER_MAX_ATTEMPTS", "REGISTER_WINDOW"),
+        )
+        kwargs: dict[str, Any] = {}
+        if n is not None:
+            kwargs["max_attempts"] = n
+        if window is not None:
+            kwargs["window"] = window
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    async def reserve(self, store: Store, ip: str | None) -> None:
+        """Count one registration from ``ip``, or raise :class:`TooManyAttemptsError`."""
+        budgets = [budget.Budget(_key("r", ip or "-"), self.max_attempts)]
+        now = self.clock()
+        hold, wait = await budget.reserve(store, budgets, self.timing, now)
+        if hold is None:
+            raise TooManyAttemptsError(max(1, math.ceil(wait)))
+        await budget.fail(store, hold, self.timing, now)  # kept: the hash will be spent
+
+    async def check(self, request: HTTPConnection) -> None:
+        """Count this request's registration before hashing (429 + Retry-After over budget)."""
+        session, ip = _where(request)
+        await self.reserve(session.store, ip)
