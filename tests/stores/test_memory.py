@@ -18,7 +18,7 @@ class TestMemoryStore(StoreContract):
     uses_clock = True
 
     @pytest.fixture
-    async def store(self, clock: ManualClock) -> AsyncIterator[Store]:
+    async def backend(self, clock: ManualClock) -> AsyncIterator[Store]:
         """A fresh development MemoryStore on the test clock."""
         s = MemoryStore(development=True, clock=clock)
         yield s
@@ -85,3 +85,25 @@ async def test_incr_records_count_towards_max_entries() -> None:
     assert len(store) == 2
     assert await store.load("th:4") == {"n": "1"}
     assert await store.load("th:0") is None
+
+
+def test_sync_face_extras_and_lru() -> None:
+    """store.sync has the extras as plain calls, and a sync load counts as use for LRU."""
+    clock = ManualClock()
+    store = MemoryStore(max_entries=2, development=True, clock=clock)
+    a, b, c = new_key(), new_key(), new_key()
+    store.sync.create(a, {".v": "a"}, 60)
+    store.sync.create(b, {".v": "b"}, 1)
+    store.sync.link("u2", a)
+    store.sync.link("u1", b)
+    assert store.sync.user_ids() == ["u1", "u2"]
+    clock.advance(2)
+    assert store.sync.purge_expired() == 1
+    assert len(store) == 1
+    store.sync.create(b, {".v": "b"}, 60)
+    assert store.sync.load(a) == {".v": "a"}  # a is now the most recent
+    store.sync.create(c, {".v": "c"}, 60)
+    assert store.sync.load(b) is None
+    assert store.sync.load(a) == {".v": "a"}
+    store.sync.close()
+    store.sync.close()

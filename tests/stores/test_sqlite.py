@@ -8,7 +8,8 @@ import stat
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import anyio
@@ -28,7 +29,7 @@ class TestSQLiteStore(StoreContract):
     uses_clock = True
 
     @pytest.fixture
-    async def store(self, tmp_path: Path, clock: ManualClock) -> AsyncIterator[Store]:
+    async def backend(self, tmp_path: Path, clock: ManualClock) -> AsyncIterator[Store]:
         """A fresh SQLiteStore in its own file."""
         s = SQLiteStore(tmp_path / "sessions.db", clock=clock)
         yield s
@@ -118,10 +119,28 @@ _WRITER = textwrap.dedent(
     """
 )
 
+_SYNC_WRITER = textwrap.dedent(
+    """
+    import sys
+    from sessionware.stores import SQLiteStore
+
+    store = SQLiteStore(sys.argv[1])
+    key = sys.argv[2]
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for i in range(100):
+        assert store.sync.apply(key, {f".p{i}": str(i)}, [], 3600)
+        store.sync.incr(sys.argv[3], "n", 1, 3600)
+    store.sync.close()
+    """
+)
+
 
 @pytest.mark.anyio
-async def test_two_processes_writing_one_file_both_land(tmp_path: Path) -> None:
-    """A second process writing the same file at the same time loses none of either's writes."""
+@pytest.mark.parametrize("script", [_WRITER, _SYNC_WRITER], ids=["async", "sync"])
+async def test_two_processes_writing_one_file_both_land(tmp_path: Path, script: str) -> None:
+    """A second process writing the same file at the same time, through either face,
+    loses none of either's writes."""
     path = tmp_path / "shared.db"
     store = SQLiteStore(path)
     key, counter = new_key(), new_key("th:")
@@ -129,7 +148,7 @@ async def test_two_processes_writing_one_file_both_land(tmp_path: Path) -> None:
         await store.create(key, {"c": "0"}, 3600)
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
         with subprocess.Popen(
-            [sys.executable, "-c", _WRITER, str(path), key, counter],
+            [sys.executable, "-c", script, str(path), key, counter],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -232,3 +251,211 @@ async def test_existing_file_keeps_its_mode(tmp_path: Path) -> None:
     await store.create(new_key(), {".a": "1"}, 60)
     await store.close()
     assert _mode(path) == 0o640
+
+
+# -- the sync face ------------------------------------------------------------------
+
+
+def _in_threads(n: int, work: Callable[[int], None]) -> None:
+    """Run ``work(i)`` in ``n`` threads released together; re-raise the first failure."""
+    start = threading.Barrier(n)
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            start.wait()
+            work(i)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
+    if errors:
+        raise errors[0]
+
+
+def test_sync_incr_from_eight_threads_counts_every_call(tmp_path: Path) -> None:
+    """Eight threads incrementing one counter through store.sync at once lose no call:
+    each thread writes on its own connection in an immediate transaction."""
+    store = SQLiteStore(tmp_path / "s.db")
+    key = new_key("th:")
+    seen: list[int] = []
+    try:
+
+        def work(i: int) -> None:
+            for _ in range(50):
+                seen.append(store.sync.incr(key, "n", 1, 60))
+
+        _in_threads(8, work)
+        assert store.sync.load(key) == {"n": "400"}
+        assert sorted(seen) == list(range(1, 401))
+    finally:
+        store.sync.close()
+
+
+def test_sync_apply_of_different_fields_from_eight_threads_all_land(tmp_path: Path) -> None:
+    """Eight threads applying their own fields to one record at once: every field lands."""
+    store = SQLiteStore(tmp_path / "s.db")
+    key = new_key()
+    store.sync.create(key, {"c": "0"}, 60)
+    try:
+
+        def work(i: int) -> None:
+            for j in range(25):
+                assert store.sync.apply(key, {f".t{i}-{j}": str(j)}, [], 60)
+
+        _in_threads(8, work)
+        fields = store.sync.load(key) or {}
+        assert fields == {"c": "0", **{f".t{i}-{j}": str(j) for i in range(8) for j in range(25)}}
+    finally:
+        store.sync.close()
+
+
+@pytest.mark.anyio
+async def test_sync_and_async_faces_see_each_others_writes(tmp_path: Path) -> None:
+    """A write through either face is read by the other (different threads, connections)."""
+    store = SQLiteStore(tmp_path / "s.db")
+    key = new_key()
+    try:
+        await anyio.to_thread.run_sync(store.sync.create, key, {".a": "1"}, 60)
+        assert await store.load(key) == {".a": "1"}
+        assert await store.apply(key, {".b": "2"}, [".a"], 60)
+        assert await anyio.to_thread.run_sync(store.sync.load, key) == {".b": "2"}
+        store.sync.link("u1", key)
+        assert await store.keys_of("u1") == [key]
+        await store.delete(key)
+        assert store.sync.load(key) is None
+        assert store.sync.keys_of("u1") == []
+    finally:
+        await store.close()
+
+
+def test_sync_face_has_the_extras(tmp_path: Path) -> None:
+    """purge_expired(limit), count_expired, count and user_ids are plain calls on store.sync."""
+    clock = ManualClock()
+    store = SQLiteStore(tmp_path / "s.db", clock=clock)
+    try:
+        live = new_key()
+        store.sync.create(live, {".a": "1"}, 3600)
+        for _ in range(3):
+            store.sync.create(new_key(), {".a": "1"}, 1)
+        store.sync.link("u2", live)
+        store.sync.link("u1", live)
+        clock.advance(2)
+        assert (store.sync.count(), store.sync.count_expired()) == (1, 3)
+        assert store.sync.purge_expired(limit=2) == 2
+        assert store.sync.count_expired() == 1
+        assert store.sync.purge_expired() == 1
+        assert store.sync.user_ids() == ["u1", "u2"]
+    finally:
+        store.sync.close()
+
+
+def test_sync_close_closes_every_threads_connection(tmp_path: Path) -> None:
+    """store.sync.close() closes the connections of threads still alive, not only its
+    own: once the last connection closes, SQLite folds the -wal file back and deletes it."""
+    store = SQLiteStore(tmp_path / "s.db")
+    wal = tmp_path / "s.db-wal"
+    key = new_key()
+    store.sync.create(key, {".a": "1"}, 60)
+    used, done = threading.Barrier(5), threading.Event()
+
+    def reader() -> None:
+        assert store.sync.load(key) == {".a": "1"}
+        used.wait()
+        done.wait(60)
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        used.wait(60)
+        assert wal.exists()
+        store.sync.close()
+        assert not wal.exists()
+    finally:
+        done.set()
+        for t in threads:
+            t.join(60)
+
+
+@pytest.mark.anyio
+async def test_async_close_closes_the_loop_and_writer_connections(tmp_path: Path) -> None:
+    """close() on the async face closes the reader on the loop and the writer thread's
+    connection, and stops the writer thread."""
+    before = set(threading.enumerate())
+    store = SQLiteStore(tmp_path / "s.db")
+    key = new_key()
+    await store.create(key, {".a": "1"}, 60)
+    assert await store.load(key) == {".a": "1"}
+    started = [t for t in set(threading.enumerate()) - before if t.name.startswith("sessionware")]
+    assert len(started) == 1
+    assert (tmp_path / "s.db-wal").exists()
+    await store.close()
+    assert not (tmp_path / "s.db-wal").exists()
+    assert not started[0].is_alive()
+
+
+@pytest.mark.anyio
+async def test_close_is_safe_twice_from_either_face_and_later_calls_reopen(
+    tmp_path: Path,
+) -> None:
+    """Closing twice, from both faces in any order, raises nothing; a call made after
+    closing opens a new connection (a forked worker can go on using the store)."""
+    store = SQLiteStore(tmp_path / "s.db")
+    key = new_key()
+    await store.create(key, {".a": "1"}, 60)
+    store.sync.close()
+    store.sync.close()
+    await store.close()
+    await store.close()
+    store.sync.close()
+    assert store.sync.load(key) == {".a": "1"}
+    assert await store.apply(key, {".b": "2"}, [], 60)
+    assert store.sync.incr(key, ".n", 1, 60) == 1
+    await store.close()
+    assert dict(await store.load(key) or {}) == {".a": "1", ".b": "2", ".n": "1"}
+    await store.close()
+
+
+@pytest.mark.anyio
+async def test_sync_face_maps_a_corrupt_file_to_store_unavailable(tmp_path: Path) -> None:
+    """A file that turned to garbage under a running store raises StoreUnavailableError
+    on the sync face too, never sqlite3's own error."""
+    path = tmp_path / "s.db"
+    store = SQLiteStore(path)
+    store.sync.create(new_key(), {".a": "1"}, 60)
+    store.sync.close()
+    for p in tmp_path.iterdir():
+        p.write_bytes(b"this is not a database, just text " * 200)
+    try:
+        with pytest.raises(StoreUnavailableError):
+            store.sync.load(new_key())
+        with pytest.raises(StoreUnavailableError):
+            store.sync.create(new_key(), {".a": "1"}, 60)
+    finally:
+        await store.close()
+
+
+def test_every_500th_create_purges_expired_rows(tmp_path: Path) -> None:
+    """Creates purge expired rows now and then by themselves, so a file that nobody
+    runs ``sessionware purge`` on stays bounded."""
+    from sessionware.stores.sqlite import _PURGE_EVERY
+
+    clock = ManualClock()
+    store = SQLiteStore(tmp_path / "s.db", clock=clock)
+    try:
+        store.sync.create(new_key(), {".a": "1"}, 1)
+        clock.advance(2)
+        for _ in range(_PURGE_EVERY - 2):
+            store.sync.create(new_key(), {".a": "1"}, 60)
+        assert store.sync.count_expired() == 1
+        store.sync.create(new_key(), {".a": "1"}, 60)
+        assert store.sync.count_expired() == 0
+        assert store.sync.count() == _PURGE_EVERY - 1
+    finally:
+        store.sync.close()

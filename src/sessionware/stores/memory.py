@@ -2,6 +2,12 @@
 
 Everything is lost on restart and nothing is shared between worker processes, so it
 logs a warning unless built with ``development=True``.
+
+Like every store it has two faces: its coroutine methods for ASGI apps and
+``store.sync`` for WSGI apps and scripts. Each operation is written once, as a
+generator that does its work under one ``threading.Lock`` and asks for no I/O, so
+both drivers simply run it to its end; the lock makes it safe from the event loop
+and from many threads at once.
 """
 
 from __future__ import annotations
@@ -9,16 +15,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import types
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Literal, overload
+from typing import Any, NoReturn, TypeVar
 
+from sessionware._ops import Op
 from sessionware.exceptions import SessionCollisionError, StoreError
-from sessionware.stores.base import Fields
+from sessionware.stores.base import Fields, StoreBase
 
 __all__ = ["MemoryStore"]
 
 log = logging.getLogger("sessionware")
+
+T = TypeVar("T")
 
 
 def _storable(fields: Fields) -> dict[str, str]:
@@ -33,7 +43,32 @@ def _storable(fields: Fields) -> dict[str, str]:
     return dict(fields)
 
 
-class MemoryStore:
+def _run(op: Op[T]) -> T:
+    """Run an operation that yields nothing; a yield would be a bug in this module."""
+    try:
+        request = op.send(None)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+    op.close()
+    return _no_io(request)
+
+
+@types.coroutine
+def _arun(op: Op[T]) -> Op[T]:
+    """Await an operation that yields nothing.
+
+    ``yield from`` hands back its result without the StopIteration that
+    :func:`_run` must catch, which makes ``load`` on the async face cheaper.
+    """
+    return (yield from op)
+
+
+def _no_io(request: Any) -> NoReturn:
+    raise RuntimeError(f"MemoryStore operations do no I/O, yet one asked for {request!r}")
+
+
+class MemoryStore(StoreBase):
     """A dict with expiry and optional LRU eviction; operations are atomic under one lock."""
 
     kind = "memory"
@@ -59,6 +94,16 @@ class MemoryStore:
                 "(pass development=True to silence this)."
             )
 
+    # -- the drivers: nothing to perform, so both just run the operation ------
+
+    def _drive(self, op: Op[T]) -> T:
+        return _run(op)
+
+    async def _adrive(self, op: Op[T]) -> T:
+        return await _arun(op)
+
+    # -- the operations (generators that never yield) ----------------------------
+
     def _live(self, key: str, now: float) -> Fields | None:
         entry = self._data.get(key)
         if entry is None:
@@ -68,8 +113,14 @@ class MemoryStore:
             return None
         return entry[0]
 
-    async def load(self, key: str) -> Fields | None:
-        """Return the live record for ``key``, refreshing its LRU position."""
+    def _evict(self) -> None:
+        """Drop least-recently-used records beyond ``max_entries`` (caller holds the lock)."""
+        if self._max is not None:
+            while len(self._data) > self._max:
+                self._data.popitem(last=False)
+
+    def _op_load(self, key: str) -> Op[Fields | None]:
+        """The live record for ``key``, refreshing its LRU position."""
         entry = self._data.get(key)  # one dict read is atomic: no lock on the hot path
         if entry is None:
             return None
@@ -80,8 +131,9 @@ class MemoryStore:
                     self._data.move_to_end(key)
                 return fields
         return entry[0]
+        yield  # unreachable: makes this a generator, an operation like any store's
 
-    async def create(self, key: str, fields: Fields, ttl: float) -> None:
+    def _op_create(self, key: str, fields: Fields, ttl: float) -> Op[None]:
         """Add a new record; the key must not be live."""
         with self._lock:
             now = self._clock()
@@ -89,14 +141,10 @@ class MemoryStore:
                 raise SessionCollisionError("session key already exists")
             self._data[key] = (_storable(fields), now + ttl)
             self._evict()
+        return
+        yield
 
-    def _evict(self) -> None:
-        """Drop least-recently-used records beyond ``max_entries`` (caller holds the lock)."""
-        if self._max is not None:
-            while len(self._data) > self._max:
-                self._data.popitem(last=False)
-
-    async def apply(self, key: str, sets: Fields, dels: list[str], ttl: float) -> bool:
+    def _op_apply(self, key: str, sets: Fields, dels: list[str], ttl: float) -> Op[bool]:
         """Merge one request's changes into a live record (copy-on-write), or refuse."""
         with self._lock:
             now = self._clock()
@@ -109,20 +157,11 @@ class MemoryStore:
                 merged.pop(name, None)
             self._data[key] = (merged, now + ttl)
             return True
+        yield
 
-    @overload
-    async def incr(
-        self, key: str, field: str, amount: int, ttl: float, *, create: Literal[True] = ...
-    ) -> int: ...
-
-    @overload
-    async def incr(
-        self, key: str, field: str, amount: int, ttl: float, *, create: bool
-    ) -> int | None: ...
-
-    async def incr(
-        self, key: str, field: str, amount: int, ttl: float, *, create: bool = True
-    ) -> int | None:
+    def _op_incr(
+        self, key: str, field: str, amount: int, ttl: float, create: bool
+    ) -> Op[int | None]:
         """Add to an integer field; a missing record is created with ``ttl`` only if ``create``."""
         with self._lock:
             now = self._clock()
@@ -137,18 +176,23 @@ class MemoryStore:
                 value = int(fields.get(field, "0")) + amount
                 self._data[key] = ({**fields, field: str(value)}, self._data[key][1])
             return value
+        yield
 
-    async def delete(self, key: str) -> None:
+    def _op_delete(self, key: str) -> Op[None]:
         """Remove a record."""
         with self._lock:
             self._data.pop(key, None)
+        return
+        yield
 
-    async def link(self, user_id: str, key: str) -> None:
+    def _op_link(self, user_id: str, key: str) -> Op[None]:
         """Index ``key`` under ``user_id``."""
         with self._lock:
             self._users.setdefault(user_id, set()).add(key)
+        return
+        yield
 
-    async def unlink(self, user_id: str, key: str) -> None:
+    def _op_unlink(self, user_id: str, key: str) -> Op[None]:
         """Remove ``key`` from ``user_id``'s index."""
         with self._lock:
             keys = self._users.get(user_id)
@@ -156,8 +200,10 @@ class MemoryStore:
                 keys.discard(key)
                 if not keys:
                     del self._users[user_id]
+        return
+        yield
 
-    async def keys_of(self, user_id: str) -> list[str]:
+    def _op_keys_of(self, user_id: str) -> Op[list[str]]:
         """The live keys of ``user_id``; dead ones are dropped from the index."""
         with self._lock:
             now = self._clock()
@@ -165,8 +211,9 @@ class MemoryStore:
             dead = {k for k in keys if self._live(k, now) is None}
             keys -= dead
             return sorted(keys)
+        yield
 
-    async def purge_expired(self) -> int:
+    def _op_purge_expired(self) -> Op[int]:
         """Remove expired records; return how many."""
         with self._lock:
             now = self._clock()
@@ -174,14 +221,31 @@ class MemoryStore:
             for k in dead:
                 del self._data[k]
             return len(dead)
+        yield
 
-    async def user_ids(self) -> list[str]:
+    def _op_user_ids(self) -> Op[list[str]]:
         """Every id in the user index (for ``sessionware sessions list`` without --user)."""
         with self._lock:
             return sorted(self._users)
+        yield
 
-    async def close(self) -> None:
-        """Nothing to release."""
+    # -- the async face -------------------------------------------------------------
+
+    async def load(self, key: str) -> Fields | None:
+        """The live record at ``key``, or None.
+
+        Runs the operation here rather than through :meth:`_adrive`: ``load`` is on
+        every request, and this saves a coroutine per call.
+        """
+        return await _arun(self._op_load(key))
+
+    async def purge_expired(self) -> int:
+        """Remove expired records; return how many (``store.sync`` has it too)."""
+        return await self._adrive(self._op_purge_expired())
+
+    async def user_ids(self) -> list[str]:
+        """Every id in the user index (for ``sessionware sessions list`` without --user)."""
+        return await self._adrive(self._op_user_ids())
 
     def __len__(self) -> int:
         return len(self._data)

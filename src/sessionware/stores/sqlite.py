@@ -1,10 +1,22 @@
 """``SQLiteStore``: sessions in one SQLite file, the embedded default.
 
-WAL mode lets readers run beside a writer, so reads run inline on the event loop
-(a few microseconds, never waiting on a lock) while writes go to one writer thread,
-where ``BEGIN IMMEDIATE`` and a busy timeout make several processes sharing the file
-safe. Expired rows are purged through an index on the expiry column, now and then
-on write and by :meth:`SQLiteStore.purge_expired`.
+Each operation is written once, as a generator that yields jobs: "run this function
+on a connection, as a read" or "... in a write transaction". Two drivers perform them:
+
+* the async face (the store's coroutine methods, for ASGI apps) runs reads inline on
+  the event loop (a few microseconds: in WAL mode readers never wait for a writer)
+  and writes on one writer thread, so the loop never waits on the file lock;
+* the sync face (``store.sync``, for WSGI apps and scripts) runs both in the calling
+  thread.
+
+Every thread has its own connection. Writes run in ``BEGIN IMMEDIATE`` transactions
+and a busy timeout makes others wait for the lock, so many threads and several
+processes can share the file. Expired rows are purged through an index on the expiry
+column, now and then on write and by :meth:`SQLiteStore.purge_expired`.
+
+``store.sync.close()`` closes every connection the store opened, in any thread;
+``await store.close()`` also stops the writer thread. Either is safe to call twice,
+and a call made afterwards opens a new connection (a forked worker can go on).
 
 The file holds user ids, addresses and CSRF secrets, so a new one is created
 owner-only (0600) before SQLite opens it; SQLite gives its ``-wal`` and ``-shm``
@@ -14,19 +26,22 @@ files the database file's mode.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Generic, TypeVar
 
+from sessionware._ops import Op, adrive, drive
 from sessionware.exceptions import SessionCollisionError, StoreError, StoreUnavailableError
-from sessionware.stores.base import Fields
+from sessionware.stores.base import Fields, StoreBase
 
 __all__ = ["SQLiteStore"]
 
@@ -46,6 +61,7 @@ CREATE TABLE IF NOT EXISTS sessionware_user_sessions (
 ) WITHOUT ROWID;
 """
 _PURGE_EVERY = 500  # writes between opportunistic purges
+_LIVE = "SELECT fields FROM sessionware_sessions WHERE key = ? AND expires > ?"
 
 
 def _create_file(path: str, mode: int) -> None:
@@ -64,8 +80,34 @@ def _dump(fields: Fields) -> str:
     return json.dumps(dict(fields), separators=(",", ":"), ensure_ascii=False)
 
 
-class SQLiteStore:
-    """Sessions in a SQLite file; safe for several processes sharing it."""
+class _Connection(sqlite3.Connection):
+    """A connection that can be weakly referenced (the store tracks its open ones)."""
+
+
+class _Job(Generic[T]):
+    """A driver request: run ``fn(connection, now)``, in a write transaction or not."""
+
+    __slots__ = ("fn", "write")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection, float], T], write: bool) -> None:
+        self.fn = fn
+        self.write = write
+
+
+def _read(fn: Callable[[sqlite3.Connection, float], T]) -> Op[T]:
+    """Run ``fn`` on a connection, outside any explicit transaction."""
+    result: T = yield _Job(fn, write=False)
+    return result
+
+
+def _write(fn: Callable[[sqlite3.Connection, float], T]) -> Op[T]:
+    """Run ``fn`` in a ``BEGIN IMMEDIATE`` transaction; ``now`` is read once it holds the lock."""
+    result: T = yield _Job(fn, write=True)
+    return result
+
+
+class SQLiteStore(StoreBase):
+    """Sessions in a SQLite file; safe for many threads and several processes sharing it."""
 
     kind = "sqlite"
 
@@ -87,8 +129,10 @@ class SQLiteStore:
         self._busy_ms = int(busy_timeout * 1000)
         self._clock = clock
         self._local = threading.local()
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sessionware-sqlite")
-        self._writes = 0
+        self._opened: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self._lock = threading.Lock()  # guards _opened, _local and _writer
+        self._writer: ThreadPoolExecutor | None = None
+        self._writes = itertools.count(1)  # next() is atomic: threads share it safely
         if self.path == ":memory:" or self.path.startswith("file:"):
             raise ValueError(
                 "SQLiteStore needs a file path; for in-memory sessions use MemoryStore"
@@ -99,23 +143,44 @@ class SQLiteStore:
         if file_mode is not None:
             _create_file(self.path, file_mode)
         with self._guard():
-            conn = self._conn()
-            conn.executescript(_SCHEMA)
+            # A connection of its own, closed at once: the thread that builds the store
+            # (perhaps a server's master, about to fork) keeps none open.
+            conn = self._connect()
+            try:
+                conn.executescript(_SCHEMA)
+            finally:
+                conn.close()
 
     # -- connections ---------------------------------------------------------
 
+    def _connect(self) -> _Connection:
+        # check_same_thread=False only so that close() may close every thread's
+        # connection; each is still used by its own thread alone.
+        conn = sqlite3.connect(
+            self.path,
+            isolation_level=None,
+            timeout=self._busy_ms / 1000,
+            check_same_thread=False,
+            factory=_Connection,
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        """This thread's connection, opened on first use."""
+        local = self._local
+        conn: sqlite3.Connection | None = getattr(local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=self._busy_ms / 1000)
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
-            except BaseException:
-                conn.close()
-                raise
-            self._local.conn = conn
+            conn = self._connect()
+            with self._lock:
+                self._opened.add(conn)
+            local.conn = conn
         return conn
 
     @contextmanager
@@ -130,48 +195,91 @@ class SQLiteStore:
             # A lone surrogate has no UTF-8 form; every store refuses it the same way.
             raise StoreError("SQLite store cannot keep text that is not valid Unicode") from None
 
-    async def _write(self, fn: Callable[[sqlite3.Connection, float], T]) -> T:
-        def run() -> T:
-            with self._guard():
-                conn = self._conn()
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = fn(conn, self._clock())
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-                return result
+    # -- the drivers ------------------------------------------------------------
 
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer, run)
-
-    def _maybe_purge(self, conn: sqlite3.Connection, now: float) -> None:
-        self._writes += 1
-        if self._writes % _PURGE_EVERY == 0:
-            conn.execute("DELETE FROM sessionware_sessions WHERE expires <= ?", (now,))
-
-    # -- the Store protocol --------------------------------------------------
-
-    async def load(self, key: str) -> Fields | None:
-        """Read one live record (inline: WAL readers never wait for writers)."""
+    def _perform(self, job: _Job[T]) -> T:
+        """Run one job on this thread's connection (both faces end here)."""
         with self._guard():
-            row = (
-                self._conn()
-                .execute(
-                    "SELECT fields FROM sessionware_sessions WHERE key = ? AND expires > ?",
-                    (key, self._clock()),
-                )
-                .fetchone()
-            )
+            conn = self._conn()
+            if not job.write:
+                return job.fn(conn, self._clock())
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = job.fn(conn, self._clock())
+            except BaseException:
+                if conn.in_transaction:  # SQLite may have rolled back already (disk full)
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+    async def _aperform(self, job: _Job[T]) -> T:
+        """Reads inline on the loop; writes on the writer thread, so the loop never
+        waits on the file lock."""
+        if not job.write:
+            return self._perform(job)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer_thread(), self._perform, job)
+
+    def _writer_thread(self) -> ThreadPoolExecutor:
+        writer = self._writer
+        if writer is None:
+            with self._lock:
+                writer = self._writer
+                if writer is None:
+                    writer = self._writer = ThreadPoolExecutor(
+                        max_workers=1, thread_name_prefix="sessionware-sqlite"
+                    )
+        return writer
+
+    def _drive(self, op: Op[T]) -> T:
+        return drive(op, self._perform)
+
+    async def _adrive(self, op: Op[T]) -> T:
+        return await adrive(op, self._aperform)
+
+    def _close(self) -> None:
+        """Close every connection opened so far, in any thread; a later call opens anew.
+
+        Call it when no call is running: a connection in use is closed under it.
+        """
+        with self._lock:
+            opened = list(self._opened)
+            self._opened = weakref.WeakSet()
+            self._local = threading.local()  # other threads' old connections are forgotten
+        for conn in opened:
+            conn.close()
+
+    async def _aclose(self) -> None:
+        """Stop the writer thread once the writes queued on it are done."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            # Queued after any pending write, so those finish first; awaited, not
+            # waited for, so the loop keeps serving meanwhile.
+            await asyncio.wrap_future(writer.submit(self._forget_thread_connection))
+            writer.shutdown(wait=True)
+
+    def _forget_thread_connection(self) -> None:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            conn.close()
+
+    # -- the operations ------------------------------------------------------------
+
+    def _op_load(self, key: str) -> Op[Fields | None]:
+        """Read one live record (a read: on the loop for the async face)."""
+        row = yield from _read(lambda conn, now: conn.execute(_LIVE, (key, now)).fetchone())
         return json.loads(row[0]) if row else None
 
-    async def create(self, key: str, fields: Fields, ttl: float) -> None:
+    def _op_create(self, key: str, fields: Fields, ttl: float) -> Op[None]:
         """Insert a new record; an existing live key is a collision."""
         text = _dump(fields)
 
         def run(conn: sqlite3.Connection, now: float) -> bool:
-            self._maybe_purge(conn, now)
+            if next(self._writes) % _PURGE_EVERY == 0:
+                conn.execute("DELETE FROM sessionware_sessions WHERE expires <= ?", (now,))
             cur = conn.execute(
                 "INSERT INTO sessionware_sessions (key, fields, expires) VALUES (?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET fields = excluded.fields, "
@@ -180,17 +288,14 @@ class SQLiteStore:
             )
             return cur.rowcount == 1
 
-        if not await self._write(run):
+        if not (yield from _write(run)):
             raise SessionCollisionError("session key already exists")
 
-    async def apply(self, key: str, sets: Fields, dels: list[str], ttl: float) -> bool:
+    def _op_apply(self, key: str, sets: Fields, dels: list[str], ttl: float) -> Op[bool]:
         """Read-modify-write one live record inside one immediate transaction."""
 
         def run(conn: sqlite3.Connection, now: float) -> bool:
-            row = conn.execute(
-                "SELECT fields FROM sessionware_sessions WHERE key = ? AND expires > ?",
-                (key, now),
-            ).fetchone()
+            row = conn.execute(_LIVE, (key, now)).fetchone()
             if row is None:
                 return False
             merged: dict[str, Any] = json.loads(row[0])
@@ -203,28 +308,15 @@ class SQLiteStore:
             )
             return True
 
-        return await self._write(run)
+        return (yield from _write(run))
 
-    @overload
-    async def incr(
-        self, key: str, field: str, amount: int, ttl: float, *, create: Literal[True] = ...
-    ) -> int: ...
-
-    @overload
-    async def incr(
-        self, key: str, field: str, amount: int, ttl: float, *, create: bool
-    ) -> int | None: ...
-
-    async def incr(
-        self, key: str, field: str, amount: int, ttl: float, *, create: bool = True
-    ) -> int | None:
+    def _op_incr(
+        self, key: str, field: str, amount: int, ttl: float, create: bool
+    ) -> Op[int | None]:
         """Add to an integer field; a missing record is created with ``ttl`` only if ``create``."""
 
         def run(conn: sqlite3.Connection, now: float) -> int | None:
-            row = conn.execute(
-                "SELECT fields FROM sessionware_sessions WHERE key = ? AND expires > ?",
-                (key, now),
-            ).fetchone()
+            row = conn.execute(_LIVE, (key, now)).fetchone()
             if row is None:
                 if not create:
                     return None
@@ -242,34 +334,34 @@ class SQLiteStore:
             )
             return value
 
-        return await self._write(run)
+        return (yield from _write(run))
 
-    async def delete(self, key: str) -> None:
+    def _op_delete(self, key: str) -> Op[None]:
         """Remove a record."""
-        await self._write(
+        yield from _write(
             lambda conn, now: conn.execute("DELETE FROM sessionware_sessions WHERE key = ?", (key,))
         )
 
-    async def link(self, user_id: str, key: str) -> None:
+    def _op_link(self, user_id: str, key: str) -> Op[None]:
         """Index ``key`` under ``user_id``."""
-        await self._write(
+        yield from _write(
             lambda conn, now: conn.execute(
                 "INSERT OR IGNORE INTO sessionware_user_sessions (user_id, key) VALUES (?, ?)",
                 (user_id, key),
             )
         )
 
-    async def unlink(self, user_id: str, key: str) -> None:
+    def _op_unlink(self, user_id: str, key: str) -> Op[None]:
         """Remove ``key`` from ``user_id``'s index."""
-        await self._write(
+        yield from _write(
             lambda conn, now: conn.execute(
                 "DELETE FROM sessionware_user_sessions WHERE user_id = ? AND key = ?",
                 (user_id, key),
             )
         )
 
-    async def keys_of(self, user_id: str) -> list[str]:
-        """The user's live keys; index rows of dead sessions are removed."""
+    def _op_keys_of(self, user_id: str) -> Op[list[str]]:
+        """The user's live keys; index rows of dead sessions are removed (so: a write)."""
 
         def run(conn: sqlite3.Connection, now: float) -> list[str]:
             # NOT EXISTS probes the primary key once per index row; NOT IN would list
@@ -286,14 +378,10 @@ class SQLiteStore:
             ).fetchall()
             return [r[0] for r in rows]
 
-        return await self._write(run)
+        return (yield from _write(run))
 
-    async def purge_expired(self, limit: int | None = None) -> int:
-        """Delete expired records (at most ``limit``, oldest first) and dangling index rows.
-
-        Returns how many records went. A ``limit`` keeps each write transaction short on
-        a large file, so ``sessionware purge`` can show progress and never block the app.
-        """
+    def _op_purge_expired(self, limit: int | None = None) -> Op[int]:
+        """Delete expired records (at most ``limit``, oldest first) and dangling index rows."""
 
         def run(conn: sqlite3.Connection, now: float) -> int:
             if limit is None:
@@ -312,44 +400,53 @@ class SQLiteStore:
             )
             return n
 
-        return await self._write(run)
+        return (yield from _write(run))
+
+    def _op_count_expired(self) -> Op[int]:
+        """How many expired records are waiting for :meth:`purge_expired`."""
+        row = yield from _read(
+            lambda conn, now: conn.execute(
+                "SELECT count(*) FROM sessionware_sessions WHERE expires <= ?", (now,)
+            ).fetchone()
+        )
+        return int(row[0])
+
+    def _op_user_ids(self) -> Op[list[str]]:
+        """Every id in the user index."""
+        rows = yield from _read(
+            lambda conn, now: conn.execute(
+                "SELECT DISTINCT user_id FROM sessionware_user_sessions ORDER BY user_id"
+            ).fetchall()
+        )
+        return [r[0] for r in rows]
+
+    def _op_count(self) -> Op[int]:
+        """How many live sessions the file holds."""
+        row = yield from _read(
+            lambda conn, now: conn.execute(
+                "SELECT count(*) FROM sessionware_sessions WHERE expires > ?", (now,)
+            ).fetchone()
+        )
+        return int(row[0])
+
+    # -- extras on the async face (``store.sync`` finds the operations by name) ---
+
+    async def purge_expired(self, limit: int | None = None) -> int:
+        """Delete expired records (at most ``limit``, oldest first) and dangling index rows.
+
+        Returns how many records went. A ``limit`` keeps each write transaction short on
+        a large file, so ``sessionware purge`` can show progress and never block the app.
+        """
+        return await self._adrive(self._op_purge_expired(limit))
 
     async def count_expired(self) -> int:
         """How many expired records are waiting for :meth:`purge_expired`."""
-        with self._guard():
-            row = self._conn().execute(
-                "SELECT count(*) FROM sessionware_sessions WHERE expires <= ?", (self._clock(),)
-            ).fetchone()
-        return int(row[0])
+        return await self._adrive(self._op_count_expired())
 
     async def user_ids(self) -> list[str]:
         """Every id in the user index (for ``sessionware sessions list`` without --user)."""
-        with self._guard():
-            rows = self._conn().execute(
-                "SELECT DISTINCT user_id FROM sessionware_user_sessions ORDER BY user_id"
-            ).fetchall()
-        return [r[0] for r in rows]
+        return await self._adrive(self._op_user_ids())
 
     async def count(self) -> int:
         """How many live sessions the file holds."""
-        with self._guard():
-            row = self._conn().execute(
-                "SELECT count(*) FROM sessionware_sessions WHERE expires > ?", (self._clock(),)
-            ).fetchone()
-        return int(row[0])
-
-    async def close(self) -> None:
-        """Close the connections of this thread and stop the writer thread."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
-
-        def close_writer() -> None:
-            c = getattr(self._local, "conn", None)
-            if c is not None:
-                c.close()
-                self._local.conn = None
-
-        self._writer.submit(close_writer).result()
-        self._writer.shutdown(wait=True)
+        return await self._adrive(self._op_count())
