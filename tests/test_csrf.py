@@ -21,9 +21,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from sessionware import SessionMiddleware
-from sessionware._csrf_origin import gate, normalize_origin, own_origin
-from sessionware._csrf_token import ANON_SALT, decode_secret, matches, verify_anonymous
 from sessionware.csrf import CSRFMiddleware, csrf_exempt, csrf_input, csrf_token, install_jinja
+from sessionware.csrf.gate import gate, normalize_origin, own_origin
+from sessionware.csrf.token import ANON_SALT, decode_secret, matches, verify_anonymous
 from sessionware.exceptions import ConfigurationError
 from sessionware.session import CSRF_FIELD
 from sessionware.signing import Signer

@@ -14,8 +14,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from sessionware import SessionMiddleware
-from sessionware._csrf_host import AllowedHosts, addressed
 from sessionware.csrf import CSRFMiddleware
+from sessionware.csrf.host import AllowedHosts, addressed
 from sessionware.exceptions import ConfigurationError
 from sessionware.stores import MemoryStore
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sessionware._csrf_token import ANON_SALT, issue_anonymous, mask
+from sessionware.csrf.token import ANON_SALT, issue_anonymous, mask
 from sessionware.signing import Signer
 
 OUT = Path(__file__).with_name("csrf_tokens.json")

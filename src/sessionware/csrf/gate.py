@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sessionware._csrf_host import addressed
+from sessionware.csrf.host import addressed
 
 __all__ = ["Verdict", "gate", "normalize_origin", "own_origin"]
 
@@ -59,7 +59,7 @@ def own_origin(
 ) -> str | None:
     """The origin this request was addressed to: scheme, host and port.
 
-    The host is read by :func:`~sessionware._csrf_host.addressed` (``X-Forwarded-*``
+    The host is read by :func:`~sessionware.csrf.host.addressed` (``X-Forwarded-*``
     only under ``trust_proxy``), the one reader the allowed-hosts check uses too.
     """
     fwd_scheme, host = addressed(headers, trust_proxy)
