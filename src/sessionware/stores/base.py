@@ -259,8 +259,11 @@ class StoreBase:
 
     @property
     def sync(self) -> SyncFace:
-        """This store's synchronous face: the same methods as plain calls."""
-        return SyncFace(self)
+        """This store's synchronous face: the same methods as plain calls (made once)."""
+        face: SyncFace | None = self.__dict__.get("_sync_face")
+        if face is None:
+            face = self.__dict__["_sync_face"] = SyncFace(self)
+        return face
 
 
 class SyncFace:
