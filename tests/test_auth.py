@@ -18,6 +18,8 @@ from sessionware.tokens import store_key
 from tests.test_auth_support import (
     SECRET,
     Clock,
+    HandAdapter,
+    HandView,
     attributes,
     client,
     make_app,
@@ -211,11 +213,11 @@ async def test_remember_login_needs_the_middleware(store: Store, clock: Clock) -
 def test_client_ip_trusts_only_the_configured_hops() -> None:
     """client_ip takes the n-th X-Forwarded-For entry from the right, else the socket peer."""
     forwarded = (b"x-forwarded-for", b"1.1.1.1, 2.2.2.2, 3.3.3.3")
-    scope = {"headers": [forwarded], "client": ("9.9.9.9", 1)}
-    assert client_ip(scope, 0) == "9.9.9.9"
-    assert client_ip(scope, 1) == "3.3.3.3"
-    assert client_ip(scope, 2) == "2.2.2.2"
-    assert client_ip(scope, 9) == "1.1.1.1"
+    view = HandView(None, headers=[forwarded], client="9.9.9.9")
+    assert client_ip(view, 0) == "9.9.9.9"
+    assert client_ip(view, 1) == "3.3.3.3"
+    assert client_ip(view, 2) == "2.2.2.2"
+    assert client_ip(view, 9) == "1.1.1.1"
 
 
 async def test_store_level_calls_for_admins(app: Starlette, store: Store) -> None:
@@ -305,3 +307,86 @@ async def test_current_handle_names_this_device_in_the_list(app: Starlette, stor
         devices = (await c.get("/devices")).json()
         assert [d["handle"] for d in devices if d["current"]] == [mine]
         assert mine not in c.cookies[SID]
+
+
+# -- no framework: a RequestView written by hand -------------------------------------
+
+
+async def test_login_and_logout_on_a_hand_made_view(store: Store, clock: Clock) -> None:
+    """login / current_user_id / sessions_of / logout work on a plain RequestView over a
+    real store, with no framework request, app or middleware anywhere."""
+    from sessionware.auth import (
+        LoginRequiredError,
+        current_user_id,
+        is_recent_login,
+        logout,
+        require_user,
+    )
+
+    browser = HandAdapter(store, clock, trust_proxy=1)
+    device = [(b"user-agent", b"HandBrowser/1.0"), (b"x-forwarded-for", b"6.6.6.6, 203.0.113.7")]
+    first = await browser.request(device)
+    first.session["cart"] = "3"
+    await browser.respond(first)
+    before = browser.jar[SID]
+
+    view = await browser.request(device)
+    await login(view, "alice")
+    assert current_user_id(view) == "alice" and is_recent_login(view, 300)
+    sent = await browser.respond(view)
+    assert [c.split("=", 1)[0] for c in sent] == [SID]
+    assert browser.jar[SID] != before  # a new id at login (session fixation)
+    [device_session] = await sessions_of(store, "alice")
+    assert (device_session.ip, device_session.user_agent) == ("203.0.113.7", "HandBrowser/1.0")
+
+    view = await browser.request(device)
+    assert require_user(view) == "alice" and view.session["cart"] == "3"
+    assert [d.current for d in await sessions_of(view, "alice")] == [True]
+    await logout(view)
+    sent = await browser.respond(view)
+    assert sent[0].startswith(f"{SID}=;") and "Max-Age=0" in sent[0]
+    assert await store.keys_of("alice") == []
+
+    view = await browser.request(device)
+    assert current_user_id(view) is None
+    with pytest.raises(LoginRequiredError) as refused:
+        require_user(view)
+    assert refused.value.status_code == 401
+
+
+async def test_sweeps_on_a_hand_made_view(store: Store, clock: Clock) -> None:
+    """revoke, logout_everywhere(keep=view) and password_changed take a hand-made view."""
+    from sessionware.auth import current_user_id, logout_everywhere, password_changed, revoke
+
+    phone, laptop, tablet = (HandAdapter(store, clock) for _ in range(3))
+    for browser in (phone, laptop, tablet):
+        view = await browser.request()
+        await login(view, "alice")
+        await browser.respond(view)
+
+    view = await laptop.request()
+    other = next(d for d in await sessions_of(view, "alice") if not d.current)
+    assert await revoke(view, "alice", other.handle) is True
+    await laptop.respond(view)
+    view = await laptop.request()
+    assert await logout_everywhere(view, "alice", keep=view) == 1
+    await laptop.respond(view)
+    for browser in (phone, tablet):
+        assert current_user_id(await browser.request()) is None
+
+    view = await laptop.request()
+    before = laptop.jar[SID]
+    assert await password_changed(view, "alice") == 0
+    await laptop.respond(view)
+    assert laptop.jar[SID] != before
+    assert current_user_id(await laptop.request()) == "alice"
+
+
+async def test_auth_without_a_session_names_the_fix() -> None:
+    """A request no adapter has seen gets a ConfigurationError that says what is missing."""
+    from sessionware.auth import current_user_id
+
+    with pytest.raises(ConfigurationError, match="session middleware"):
+        current_user_id(object())
+    with pytest.raises(ConfigurationError, match="session middleware"):
+        await login({"headers": []}, "alice")

@@ -5,7 +5,8 @@ under a per-test prefix, PostgreSQL on 127.0.0.1:5432 (database ``test``) in tab
 their own; both servers are cleaned up after each test and fail the run when missing.
 
 Not a test module of its own (it holds no tests); the auth, remember-me, throttle,
-FastAPI and testing-helper tests import from it.
+FastAPI and testing-helper tests import from it. :class:`HandView` and
+:class:`HandAdapter` drive the same calls with no framework at all.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sessionware import SessionMiddleware
+from sessionware import SessionConfig, SessionMiddleware
 from sessionware.auth import (
     current_user_id,
     is_recent_login,
@@ -39,7 +40,9 @@ from sessionware.auth import (
     revoke,
     sessions_of,
 )
+from sessionware.core import SessionCore
 from sessionware.remember import RememberConfig, RememberMeMiddleware
+from sessionware.session import Session
 from sessionware.stores import MemoryStore, SQLiteStore, Store
 from sessionware.throttle import LoginThrottle
 
@@ -259,3 +262,61 @@ async def series_keys(store: Store, user_id: str) -> list[str]:
     from sessionware.remember import is_series_key
 
     return [key for key in await store.keys_of(user_id) if is_series_key(key)]
+
+
+class HandView:
+    """A :class:`~sessionware.request.RequestView` written by hand: plain attributes, no
+    framework, no middleware; the cookies queued for the response are kept in ``cookies``."""
+
+    def __init__(
+        self,
+        session: Any,
+        *,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        scheme: str = "https",
+        client: str | None = "198.51.100.7",
+        method: str = "POST",
+    ) -> None:
+        self.method = method
+        self.headers = headers or []
+        self.scheme = scheme
+        self.client = client
+        self.session = session
+        self.state: dict[str, Any] = {}
+        self.cookies: list[str] = []
+
+    def add_cookie(self, set_cookie: str) -> None:
+        self.cookies.append(set_cookie)
+
+
+class HandAdapter:
+    """The few lines an adapter for any framework runs around a request, over a real
+    store: open the session from the Cookie header, finish it into Set-Cookie values,
+    and keep the cookies like a browser (``jar``)."""
+
+    def __init__(self, store: Store, clock: Clock, **options: Any) -> None:
+        self.core = SessionCore(SessionConfig(secrets=[SECRET], clock=clock, **options), store)
+        self.jar: dict[str, str] = {}
+
+    async def request(self, headers: list[tuple[bytes, bytes]] | None = None) -> HandView:
+        """A request from the browser: its cookies, the given header lines, its session."""
+        cookie = "; ".join(f"{k}={v}" for k, v in self.jar.items()) or None
+        lines = [(b"cookie", cookie.encode())] if cookie else []
+        session = await self.core.arun(self.core.begin(cookie, Session))
+        return HandView(session, headers=lines + (headers or []))
+
+    async def respond(self, view: HandView, status: int = 200) -> list[str]:
+        """Finish the request; the Set-Cookie values, which the jar takes in."""
+        core = self.core
+        cookies = await core.arun(core.finish(view.session, status, view.headers, view.scheme))
+        out = core.outgoing(view.session, cookies, view.cookies)
+        sent = out.cookies if out is not None else []
+        for line in sent:
+            name, _, rest = line.partition("=")
+            value = rest.split(";")[0]
+            if value and "Max-Age=0" not in line:
+                self.jar[name] = value
+            else:
+                self.jar.pop(name, None)
+        return list(sent)
+

@@ -14,7 +14,16 @@ from sessionware.remember import RememberConfig, read_token, series_key
 from sessionware.signing import Signer
 from sessionware.stores import Store
 from sessionware.tokens import sha256_hex
-from tests.test_auth_support import Clock, client, dump, make_app, series_keys, set_cookies
+from tests.test_auth_support import (
+    Clock,
+    HandAdapter,
+    HandView,
+    client,
+    dump,
+    make_app,
+    series_keys,
+    set_cookies,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -281,3 +290,40 @@ def test_config_is_validated() -> None:
     assert (cfg.ttl_seconds, cfg.grace_seconds) == (120.0, 0.0)
     with pytest.raises(ConfigurationError, match="REMEMBER_ME_TTL"):
         RememberConfig.from_env({"REMEMBER_ME_TTL": "soon"})
+
+
+async def test_remember_me_on_a_hand_made_view(store: Store, clock: Clock) -> None:
+    """Issue, restore with rotation, and logout on a plain RequestView: the restore is
+    ``remember.on_request`` and each cookie goes out through ``view.add_cookie``, once."""
+    from sessionware.auth import current_user_id, is_remembered, login, logout
+    from sessionware.remember import on_request
+
+    cfg = RememberConfig(grace=0)
+    browser = HandAdapter(store, clock)
+
+    async def visit() -> HandView:
+        view = await browser.request()
+        await on_request(view, cfg)
+        return view
+
+    view = await visit()
+    await login(view, "alice", remember=True)
+    sent = await browser.respond(view)
+    assert sorted(c.split("=", 1)[0] for c in sent) == [REM, SID]
+    issued = browser.jar[REM]
+
+    clock.advance(IDLE + 1)  # the session idles out; the series lives on
+    view = await visit()
+    assert current_user_id(view) == "alice" and is_remembered(view)
+    sent = await browser.respond(view)
+    assert [c.split("=", 1)[0] for c in sent].count(REM) == 1
+    assert token_of(browser.jar[REM])[0] == token_of(issued)[0]
+    assert token_of(browser.jar[REM])[1] != token_of(issued)[1]
+
+    view = await visit()
+    await logout(view)
+    sent = await browser.respond(view)
+    cleared = [c for c in sent if c.startswith(f"{REM}=;")]
+    assert len(cleared) == 1 and "Max-Age=0" in cleared[0]
+    assert await series_keys(store, "alice") == []
+    assert current_user_id(await visit()) is None

@@ -26,7 +26,16 @@ from sessionware.throttle import (
     TooManyAttemptsError,
     too_many_attempts,
 )
-from tests.test_auth_support import SECRET, Clock, attributes, client, dump, make_app, set_cookies
+from tests.test_auth_support import (
+    SECRET,
+    Clock,
+    HandAdapter,
+    attributes,
+    client,
+    dump,
+    make_app,
+    set_cookies,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -381,3 +390,33 @@ def test_helpers_and_config() -> None:
     assert (r.max_attempts, r.window) == (2, 60.0)
     with pytest.raises(ConfigurationError, match="REGISTER_MAX_ATTEMPTS"):
         RegistrationThrottle.from_env({"REGISTER_MAX_ATTEMPTS": "many"})
+
+
+async def test_throttle_on_a_hand_made_view(store: Store, clock: Clock) -> None:
+    """check / failed / succeeded on a plain RequestView: the reserved attempt waits in
+    ``view.state``, the device cookie goes out through ``view.add_cookie``, and the
+    refusal is sessionware's own 429 with Retry-After."""
+    t = throttle(clock)
+    browser = HandAdapter(store, clock)
+    view = await browser.request()
+    await t.check(view, "alice")
+    assert view.state  # the attempt waits there for its outcome
+    await t.succeeded(view, "alice")
+    [device] = view.cookies
+    assert device.startswith("__Host-device=") and "HttpOnly" in device
+    await browser.respond(view)
+    assert "__Host-device" in browser.jar
+
+    stranger = HandAdapter(store, clock)
+    for _ in range(3):
+        view = await stranger.request()
+        await t.check(view, "alice")
+        await t.failed(view, "alice")
+        assert view.cookies == []
+    with pytest.raises(TooManyAttemptsError) as refused:
+        await t.check(await stranger.request(), "alice")
+    assert refused.value.status_code == 429
+    assert refused.value.headers == {"Retry-After": "10"}
+    view = await browser.request()  # the owner's browser, with its device cookie
+    await t.check(view, "alice")
+    await t.succeeded(view, "alice")

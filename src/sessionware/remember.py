@@ -10,6 +10,10 @@ accepted for ``grace`` seconds, because parallel requests of one browser all car
 it (Miller's post-mortem); after that, presenting a retired or unknown validator for
 a known series is theft: the series and every session spawned from it are revoked.
 A restored session is never *fresh*.
+
+All of it works on the request's :class:`~sessionware.request.RequestView`:
+:func:`on_request` is the whole per-request step, which :class:`RememberMeMiddleware`
+runs for ASGI apps, and the cookie goes out through ``view.add_cookie``.
 """
 
 from __future__ import annotations
@@ -17,18 +21,16 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Mapping
-from typing import Literal, Unpack
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from typing import TYPE_CHECKING, Literal, Unpack
 
 from sessionware.auth import generation as _generation
+from sessionware.auth._view import session_of
 from sessionware.auth.fields import USER
 from sessionware.auth.login import begin
 from sessionware.auth.revocation import logout_everywhere, revoke_series_sessions
 from sessionware.auth.series import (
     CONFIG_KEY,
     CURRENT,
-    PENDING_COOKIE,
     PENDING_MARK,
     SESSION_FIELD,
     RememberConfig,
@@ -39,19 +41,25 @@ from sessionware.auth.series import (
     last_used,
     load_all,
     presented,
+    queue_cookie,
     read_token,
     revoke_series,
     revoke_user,
+    send_cookie,
     series_key,
     series_of,
     signer,
     stamp,
 )
-from sessionware.cookies import format_set_cookie, is_prefixed
 from sessionware.exceptions import ConfigurationError, StoreUnavailableError
+from sessionware.request import VIEW_KEY, RequestView
 from sessionware.session import Session
 from sessionware.stores.base import Store
 from sessionware.tokens import new_split_token, sha256_hex
+
+if TYPE_CHECKING:
+    # Type names only: the middleware speaks raw ASGI, no framework is imported.
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = [
     "RememberConfig",
@@ -61,6 +69,7 @@ __all__ = [
     "issue",
     "last_used",
     "load_all",
+    "on_request",
     "read_token",
     "revoke_series",
     "revoke_user",
@@ -161,11 +170,11 @@ async def _theft(store: Store, key: str, user: str, cfg: RememberConfig) -> None
     )
 
 
-async def _restore(scope: Scope, session: Session, cfg: RememberConfig) -> None:
+async def _restore(view: RequestView, session: Session, cfg: RememberConfig) -> None:
     """Log the browser back in from its remember-me cookie, or clear a bad cookie."""
     store = session.store
     verifier = signer(session)
-    for value in presented(scope, cfg):
+    for value in presented(view, cfg):
         token = read_token(value, verifier)
         if token is None:
             continue
@@ -197,9 +206,9 @@ async def _restore(scope: Scope, session: Session, cfg: RememberConfig) -> None:
             sets, dels = _rotation(fields, digest, state, new, now, cfg.grace_seconds)
             if not await store.apply(key, sets, dels, expires - now):
                 break  # revoked meanwhile
-            scope[PENDING_COOKIE] = (verifier.sign(f"{selector}:{new}"), int(expires - now))
+            queue_cookie(view, verifier.sign(f"{selector}:{new}"), int(expires - now))
         if not await begin(
-            session, scope, user, fresh=False, series=key, generation=int(generation)
+            session, view, user, fresh=False, series=key, generation=int(generation)
         ):
             security_log.info("remember-me restore lost a race with a revocation user=%s", user)
             break
@@ -207,10 +216,10 @@ async def _restore(scope: Scope, session: Session, cfg: RememberConfig) -> None:
             session.set_meta(_UNCONFIRMED, "1")
         security_log.info("restored from remember-me user=%s", user)
         return
-    scope[PENDING_COOKIE] = ("", 0)
+    queue_cookie(view, "", 0)
 
 
-async def _confirm(scope: Scope, session: Session, cfg: RememberConfig) -> None:
+async def _confirm(view: RequestView, session: Session, cfg: RememberConfig) -> None:
     """On the first request after a restore, see whether the browser got the new validator.
 
     If it did, that validator becomes current and the older ones start their grace
@@ -220,7 +229,7 @@ async def _confirm(scope: Scope, session: Session, cfg: RememberConfig) -> None:
     session.set_meta(_UNCONFIRMED, None)
     series = session.get_meta(SESSION_FIELD)
     verifier = signer(session)
-    for value in presented(scope, cfg):
+    for value in presented(view, cfg):
         token = read_token(value, verifier)
         if token is None or series is None or series_key(token[0]) != series:
             continue
@@ -235,6 +244,24 @@ async def _confirm(scope: Scope, session: Session, cfg: RememberConfig) -> None:
             if left > 0:
                 await session.store.apply(series, sets, dels, left)
             return
+
+
+async def on_request(view: RequestView, cfg: RememberConfig) -> None:
+    """What RememberMeMiddleware does before the app runs, on the request's view.
+
+    Restores an anonymous browser's login from its cookie (or queues a bad cookie's
+    clear), or checks once whether a restored browser got its new validator; then
+    hands the remember-me cookie, if any, to the response. Raises
+    :class:`~sessionware.exceptions.StoreUnavailableError` when the store is down.
+    """
+    session = session_of(view)
+    view.state[CONFIG_KEY] = cfg  # login() and logout() find the settings here
+    if session.get_meta(USER) is None:
+        if presented(view, cfg):
+            await _restore(view, session, cfg)
+    elif session.get_meta(_UNCONFIRMED) is not None:
+        await _confirm(view, session, cfg)
+    send_cookie(view, session)
 
 
 async def _unavailable(send: Send) -> None:
@@ -254,6 +281,8 @@ class RememberMeMiddleware:
 
     With Starlette: ``app.add_middleware(RememberMeMiddleware)`` **before**
     ``app.add_middleware(SessionMiddleware, ...)`` (the last added runs first).
+    Its work is :func:`on_request` on the view SessionMiddleware leaves in the scope;
+    the cookie goes out with the response through ``view.add_cookie``.
     """
 
     def __init__(
@@ -272,47 +301,14 @@ class RememberMeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        session = scope.get("session")
-        if not isinstance(session, Session):
+        view = scope.get(VIEW_KEY)
+        if view is None:
             raise ConfigurationError("RememberMeMiddleware must run inside SessionMiddleware")
-        cfg = self.config
-        scope[CONFIG_KEY] = cfg
         try:
-            if session.get_meta(USER) is None:
-                if presented(scope, cfg):
-                    await _restore(scope, session, cfg)
-            elif session.get_meta(_UNCONFIRMED) is not None:
-                await _confirm(scope, session, cfg)
+            await on_request(view, self.config)
         except StoreUnavailableError:
             # Fail closed and loudly, never a silently anonymous user.
             security_log.error("remember-me restore failed: the store is unavailable")
             await _unavailable(send)
             return
-
-        async def send_wrapper(message: Message) -> None:
-            pending = scope.get(PENDING_COOKIE)
-            if message["type"] == "http.response.start" and pending is not None:
-                value, max_age = pending
-                set_cookie = format_set_cookie(
-                    cfg.cookie_name,
-                    value,
-                    path="/",
-                    max_age=max_age,
-                    secure=self._secure(scope, session),  # only when a cookie goes out
-                    http_only=True,
-                    same_site="lax",
-                )
-                cookie = (b"set-cookie", set_cookie.encode())
-                message["headers"] = [*message.get("headers", ()), cookie]
-            await send(message)
-
-        await self.app(scope, receive, send_wrapper)
-
-    def _secure(self, scope: Scope, session: Session) -> bool:
-        cfg = self.config
-        if is_prefixed(cfg.cookie_name):
-            return True
-        if cfg.secure is not None:
-            return cfg.secure
-        # The session cookie's own Secure decision, so both cookies always agree.
-        return session.secure_for(scope)
+        await self.app(scope, receive, send)

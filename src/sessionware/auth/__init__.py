@@ -20,7 +20,7 @@ the split, the metadata field names (``USER``...), ``begin``,
 
 from __future__ import annotations
 
-from sessionware._http import client_ip
+from sessionware.auth._view import client_ip
 from sessionware.auth.current import (
     LoginRequiredError,
     ReauthenticationRequiredError,

@@ -11,22 +11,24 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sessionware._http import cookie_header
 from sessionware.cookies import cookie_values, format_set_cookie, is_prefixed
 from sessionware.exceptions import InvalidSignatureError
-from sessionware.session import Session
+from sessionware.session import BaseSession
 from sessionware.signing import Signer
 from sessionware.tokens import sha256_hex
+
+if TYPE_CHECKING:
+    from sessionware.request import RequestView
 
 __all__ = ["cookie_name", "issue", "read"]
 
 _MAX_VALUE = 200
 
 
-def _signer(session: Session) -> Signer:
+def _signer(session: BaseSession) -> Signer:
     return Signer(session.config.secrets, salt="device")
 
 
@@ -42,10 +44,10 @@ def cookie_name(configured: str | None, session_cookie: str) -> str:
     return "__Host-device" if is_prefixed(session_cookie) else "device"
 
 
-def read(scope: Mapping[str, Any], session: Session, name: str, user: str) -> str | None:
+def read(view: RequestView, session: BaseSession, name: str, user: str) -> str | None:
     """The nonce of a valid device cookie this request carries for ``user``, else None."""
     signer, tag = _signer(session), _user_tag(user)
-    for value in cookie_values(cookie_header(scope.get("headers", ())), name):
+    for value in cookie_values(cookie_header(view.headers), name):
         if len(value) > _MAX_VALUE:
             continue
         try:
@@ -57,7 +59,7 @@ def read(scope: Mapping[str, Any], session: Session, name: str, user: str) -> st
     return None
 
 
-def issue(scope: Mapping[str, Any], session: Session, name: str, user: str, max_age: int) -> str:
+def issue(view: RequestView, session: BaseSession, name: str, user: str, max_age: int) -> str:
     """A ``Set-Cookie`` value for a new device cookie bound to ``user``."""
     value = _signer(session).sign(f"{secrets.token_urlsafe(16)}:{_user_tag(user)}")
     return format_set_cookie(
@@ -66,7 +68,7 @@ def issue(scope: Mapping[str, Any], session: Session, name: str, user: str, max_
         path="/",
         max_age=max_age,
         # The session cookie's own Secure decision, so every cookie of a response agrees.
-        secure=bool(is_prefixed(name)) or session.secure_for(scope),
+        secure=bool(is_prefixed(name)) or session.secure_for(view),
         http_only=True,
         same_site="lax",
     )

@@ -1,26 +1,85 @@
-"""From the request a caller passes to what auth needs: its session and the clock."""
+"""From the request a caller passes to what auth works on: the request's
+:class:`~sessionware.request.RequestView`, its session, the clock, and what auth
+records of the client (address, user agent).
+
+Every public function of auth takes a view or a framework request whose adapter left
+one (:func:`~sessionware.request.view_of`), so ``login(request, ...)`` reads the same
+in Starlette, FastAPI or a WSGI app, and nothing here imports a framework.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TypeAlias
 
-from starlette.requests import HTTPConnection
-
+from sessionware import _http
 from sessionware.exceptions import ConfigurationError
-from sessionware.session import Session
+from sessionware.request import RequestView, view_of
+from sessionware.session import BaseSession, Session
 
-__all__ = ["clock", "session_of"]
+__all__ = [
+    "RequestLike",
+    "as_view",
+    "base_session",
+    "client_ip",
+    "clock",
+    "session_of",
+    "user_agent",
+]
+
+#: A :class:`~sessionware.request.RequestView`, or a framework request whose adapter
+#: left one (Starlette's ``Request``, a WSGI request).
+RequestLike: TypeAlias = object
+
+_NO_SESSION = "no sessionware session here: add the session middleware to the app"
 
 
-def session_of(request: HTTPConnection) -> Session:
-    """The request's session; a clear error when SessionMiddleware is missing."""
-    session = request.scope.get("session")
+def as_view(request: RequestLike) -> RequestView:
+    """The view of ``request``; a :class:`ConfigurationError` naming the fix if it has none."""
+    try:
+        return view_of(request)
+    except RuntimeError:
+        raise ConfigurationError(_NO_SESSION) from None
+
+
+def base_session(view: RequestView) -> BaseSession:
+    """The request's session, sync or async: enough to read and set metadata."""
+    try:
+        return view.session
+    except RuntimeError:
+        raise ConfigurationError(_NO_SESSION) from None
+
+
+def session_of(view: RequestView) -> Session:
+    """The request's async session, which the coroutines of auth need for their writes."""
+    session = base_session(view)
     if not isinstance(session, Session):
-        raise ConfigurationError("no sessionware session here: add SessionMiddleware to the app")
+        raise ConfigurationError(
+            "this sessionware.auth call is a coroutine: it needs the async session that "
+            "the ASGI adapter gives (await it in an ASGI app)"
+        )
     return session
 
 
-def clock(session: Session) -> Callable[[], float]:
+def clock(session: BaseSession) -> Callable[[], float]:
     """The session's clock (the configured one in tests, else ``time.time``)."""
     return session.config.clock or time.time
+
+
+def client_ip(request: RequestLike, trust_proxy: int | None = None) -> str | None:
+    """The client's address: the ``X-Forwarded-For`` hop ``trust_proxy`` proxies vouch for,
+    else the socket peer.
+
+    ``trust_proxy`` defaults to the session configuration's, so an app logs the same
+    address that login records for the device list.
+    """
+    v = as_view(request)
+    if trust_proxy is None:
+        trust_proxy = base_session(v).config.trust_proxy
+    return _http.client_ip(v.headers, v.client, trust_proxy)
+
+
+def user_agent(view: RequestView) -> str | None:
+    """The request's ``User-Agent`` (several lines joined), or None."""
+    return _http.header(view.headers, b"user-agent")

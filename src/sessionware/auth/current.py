@@ -1,11 +1,13 @@
-"""Who this request's user is: the readers of a login, and the guards that require one."""
+"""Who this request's user is: the readers of a login, and the guards that require one.
+
+Plain functions (no store call), so they serve sync and async apps alike.
+"""
 
 from __future__ import annotations
 
 from starlette.exceptions import HTTPException
-from starlette.requests import HTTPConnection
 
-from sessionware.auth._view import clock, session_of
+from sessionware.auth._view import RequestLike, as_view, base_session, clock
 from sessionware.auth.fields import AUTH_TIME, FRESH, HANDLE, REMEMBERED, USER
 from sessionware.exceptions import SessionwareError
 
@@ -36,22 +38,22 @@ class ReauthenticationRequiredError(SessionwareError, HTTPException):
         HTTPException.__init__(self, 401, "Please confirm your password")
 
 
-def current_user_id(request: HTTPConnection) -> str | None:
+def current_user_id(request: RequestLike) -> str | None:
     """The logged-in user's id, or None."""
-    return session_of(request).get_meta(USER)
+    return base_session(as_view(request)).get_meta(USER)
 
 
-def current_handle(request: HTTPConnection) -> str | None:
+def current_handle(request: RequestLike) -> str | None:
     """The public handle of this request's session ("this device" in a device list)."""
-    return session_of(request).get_meta(HANDLE)
+    return base_session(as_view(request)).get_meta(HANDLE)
 
 
-def is_remembered(request: HTTPConnection) -> bool:
+def is_remembered(request: RequestLike) -> bool:
     """Whether this session was restored from a remember-me cookie (never *fresh*)."""
-    return session_of(request).get_meta(REMEMBERED) == "1"
+    return base_session(as_view(request)).get_meta(REMEMBERED) == "1"
 
 
-def require_user(request: HTTPConnection) -> str:
+def require_user(request: RequestLike) -> str:
     """The logged-in user's id; raises :class:`LoginRequiredError` (401) if nobody is."""
     user = current_user_id(request)
     if user is None:
@@ -59,25 +61,25 @@ def require_user(request: HTTPConnection) -> str:
     return user
 
 
-def authenticated_at(request: HTTPConnection) -> float | None:
+def authenticated_at(request: RequestLike) -> float | None:
     """When the user last typed their password (or was restored), in epoch seconds."""
-    at = session_of(request).get_meta(AUTH_TIME)
+    at = base_session(as_view(request)).get_meta(AUTH_TIME)
     return float(at) if at is not None else None
 
 
-def is_recent_login(request: HTTPConnection, max_age: float) -> bool:
+def is_recent_login(request: RequestLike, max_age: float) -> bool:
     """Whether the user proved their password within ``max_age`` seconds.
 
     A session restored from remember-me is never recent (Flask-Login's "fresh").
     """
-    session = session_of(request)
+    session = base_session(as_view(request))
     at = session.get_meta(AUTH_TIME)
     if session.get_meta(USER) is None or session.get_meta(FRESH) != "1" or at is None:
         return False
     return clock(session)() - float(at) <= max_age
 
 
-def requires_recent_login(request: HTTPConnection, max_age: float) -> None:
+def requires_recent_login(request: RequestLike, max_age: float) -> None:
     """Guard a sensitive action: raise :class:`ReauthenticationRequiredError` unless recent.
 
     ASVS 4.0.3 3.7.1 / 5.0 7.5.1: the app then asks for the password and calls

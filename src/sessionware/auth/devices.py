@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from starlette.requests import HTTPConnection
+from typing import TypeAlias
 
 from sessionware.auth import index
 from sessionware.auth import series as _series
-from sessionware.auth._view import session_of
+from sessionware.auth._view import RequestLike, as_view, base_session
 from sessionware.auth.fields import AUTH_TIME, HANDLE, IP, REMEMBERED, SERIES, USER_AGENT
+from sessionware.request import RequestView
 from sessionware.stores.base import Store
 
 __all__ = ["DeviceSession", "StoreOrRequest", "current_key", "sessions_of", "split"]
 
-StoreOrRequest = Store | HTTPConnection
+#: A store (admin tools, scripts), or a request (see :data:`RequestLike`) whose
+#: session is then marked as the current device.
+StoreOrRequest: TypeAlias = Store | RequestLike
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,18 +36,20 @@ class DeviceSession:
     session_active: bool = True
 
 
-def split(target: StoreOrRequest) -> tuple[Store, HTTPConnection | None]:
-    """The store, and the request when ``target`` is one (its session is "current")."""
-    if isinstance(target, HTTPConnection):
-        return session_of(target).store, target
-    return target, None
+def split(target: StoreOrRequest) -> tuple[Store, RequestView | None]:
+    """The store, and the request's view when ``target`` is a request (its session is
+    then the "current" one)."""
+    if isinstance(target, Store):
+        return target, None
+    v = as_view(target)
+    return base_session(v).store, v
 
 
-def current_key(request: HTTPConnection | None) -> str | None:
+def current_key(view: RequestView | None) -> str | None:
     """The store key of the request's stored session, or None."""
-    if request is None:
+    if view is None:
         return None
-    session = session_of(request)
+    session = base_session(view)
     return None if session.is_new else session.key
 
 

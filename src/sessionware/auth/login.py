@@ -10,17 +10,11 @@ it so apps cannot forget (Passport CVE-2022-25896, flask-session #173).
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping
-from typing import Any
 
-from starlette.requests import HTTPConnection
-
-from sessionware._csrf_token import new_secret
-from sessionware._http import client_ip, header
 from sessionware.auth import generation as _generation
 from sessionware.auth import index
 from sessionware.auth import series as _series
-from sessionware.auth._view import clock, session_of
+from sessionware.auth._view import RequestLike, as_view, client_ip, clock, session_of, user_agent
 from sessionware.auth.current import LoginRequiredError, require_user
 from sessionware.auth.fields import (
     AUTH_TIME,
@@ -32,7 +26,9 @@ from sessionware.auth.fields import (
     USER,
     USER_AGENT,
 )
+from sessionware.csrf.token import new_secret
 from sessionware.exceptions import ConfigurationError
+from sessionware.request import RequestView
 from sessionware.session import CSRF_FIELD, Session
 from sessionware.tokens import log_id, new_handle
 
@@ -125,7 +121,7 @@ async def _limit(session: Session, user_id: str, series: str | None) -> None:
 
 async def begin(
     session: Session,
-    scope: MutableMapping[str, Any],
+    view: RequestView,
     user_id: str,
     *,
     fresh: bool,
@@ -147,13 +143,13 @@ async def begin(
         session.clear()  # another user's data never carries over (Django's flush)
     old_user, old = await _rotate(session)
     now = int(clock(session)())
-    ua = header(scope.get("headers", ()), b"user-agent")
+    ua = user_agent(view)
     session.set_meta(USER, user_id)
     session.set_meta(HANDLE, new_handle())  # a new handle per login (flask-login #449)
     session.set_meta(AUTH_TIME, str(now))
     session.set_meta(FRESH, "1" if fresh else "0")
     session.set_meta(USER_AGENT, ua[:_UA_MAX] if ua else None)
-    session.set_meta(IP, client_ip(scope, session.config.trust_proxy))
+    session.set_meta(IP, client_ip(view, session.config.trust_proxy))
     session.set_meta(SERIES, series)
     session.set_meta(REMEMBERED, None if fresh else "1")
     # The CSRF secret is part of the login's own write: pages opened in parallel right
@@ -165,15 +161,16 @@ async def begin(
     return True
 
 
-async def login(request: HTTPConnection, user_id: str, *, remember: bool = False) -> None:
+async def login(request: RequestLike, user_id: str, *, remember: bool = False) -> None:
     """Log ``user_id`` in: new session id, device details, index entry; maybe remember-me.
 
     Call it after the password checked out. Any remember-me cookie the browser already
     had is revoked; with ``remember=True`` a new series is issued (this needs
     :class:`~sessionware.remember.RememberMeMiddleware` inside ``SessionMiddleware``).
     """
-    session = session_of(request)
-    cfg = _series.config_of(request.scope)
+    v = as_view(request)
+    session = session_of(v)
+    cfg = _series.config_of(v)
     if remember and cfg is None:
         raise ConfigurationError(
             "login(remember=True) needs RememberMeMiddleware inside SessionMiddleware "
@@ -181,20 +178,24 @@ async def login(request: HTTPConnection, user_id: str, *, remember: bool = False
         )
     _check_user_id(user_id)
     generation = await _generation.current(session.store, user_id)
-    await _series.forget(request.scope, session)
-    series = None
-    if remember and cfg is not None:
-        series = await _series.issue(request.scope, session, user_id, cfg, generation)
-    if not await begin(
-        session, request.scope, user_id, fresh=True, series=series, generation=generation
-    ):
+    try:
+        await _series.forget(v, session)
+        series = None
+        if remember and cfg is not None:
+            series = await _series.issue(v, session, user_id, cfg, generation)
+        began = await begin(session, v, user_id, fresh=True, series=series, generation=generation)
+    finally:
+        # One remember-me cookie for the whole login (cleared, or the new series),
+        # sent with whatever the app answers, a 401 included.
+        _series.send_cookie(v, session)
+    if not began:
         raise LoginRequiredError()
     security_log.info("login user=%s session=%s", user_id, log_id(session.id))
 
 
-async def reauthenticate(request: HTTPConnection) -> None:
+async def reauthenticate(request: RequestLike) -> None:
     """Count a password confirmed again as a fresh login, and rotate the session id (ASVS 7.2.4)."""
-    session = session_of(request)
+    session = session_of(as_view(request))
     user = require_user(request)
     generation = await _generation.current(session.store, user)
     old_user, old = await _rotate(session)
@@ -207,12 +208,16 @@ async def reauthenticate(request: HTTPConnection) -> None:
     security_log.info("reauthenticated user=%s session=%s", user, log_id(session.id))
 
 
-async def logout(request: HTTPConnection) -> None:
+async def logout(request: RequestLike) -> None:
     """Delete the session (its cookie is cleared), and revoke and clear remember-me too."""
-    session = session_of(request)
+    v = as_view(request)
+    session = session_of(v)
     user = session.get_meta(USER)
     key = None if session.is_new else session.key
-    await _series.forget(request.scope, session)
+    try:
+        await _series.forget(v, session)
+    finally:
+        _series.send_cookie(v, session)
     await session.destroy()
     if user is not None and key is not None:
         await session.store.unlink(user, key)

@@ -11,16 +11,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from starlette.requests import HTTPConnection
-
 from sessionware.auth import generation as _generation
 from sessionware.auth import index
 from sessionware.auth import series as _series
-from sessionware.auth._view import clock, session_of
+from sessionware.auth._view import RequestLike, as_view, base_session, clock, session_of
 from sessionware.auth.current import current_user_id
 from sessionware.auth.devices import StoreOrRequest, current_key, split
 from sessionware.auth.fields import HANDLE, SERIES
 from sessionware.auth.login import logout, reauthenticate
+from sessionware.request import RequestView
 from sessionware.stores.base import Store
 from sessionware.tokens import is_valid_handle
 
@@ -31,7 +30,7 @@ security_log = logging.getLogger("sessionware.security")
 
 async def _end(
     store: Store,
-    request: HTTPConnection | None,
+    request: RequestView | None,
     user_id: str,
     key: str,
     fields: Mapping[str, str],
@@ -92,7 +91,7 @@ async def revoke_series_sessions(store: Store, user_id: str, series: str) -> int
 
 
 async def logout_everywhere(
-    target: StoreOrRequest, user_id: str, *, keep: HTTPConnection | None = None
+    target: StoreOrRequest, user_id: str, *, keep: RequestLike | None = None
 ) -> int:
     """Sign ``user_id`` out of every device but ``keep``'s: sessions and remember-me series.
 
@@ -100,13 +99,14 @@ async def logout_everywhere(
     one included (its cookies cleared) when ``target`` is a request.
     """
     store, request = split(target)
-    kept_key = current_key(keep)
-    kept_series = session_of(keep).get_meta(SERIES) if keep is not None and kept_key else None
+    kept = as_view(keep) if keep is not None else None
+    kept_key = current_key(kept)
+    kept_series = base_session(kept).get_meta(SERIES) if kept is not None and kept_key else None
     # First a new generation: any login or restore still under way undoes itself
     # (sessionware.auth.generation), so what this sweep does not find cannot survive it.
     generation = await _generation.bump(store, user_id)
-    if kept_series and keep is not None:
-        now = clock(session_of(keep))()
+    if kept_series and kept is not None:
+        now = clock(base_session(kept))()
         if not await _series.adopt(store, kept_series, generation, now):
             kept_series = None
     await _series.revoke_user(store, user_id, keep=kept_series)
@@ -115,25 +115,30 @@ async def logout_everywhere(
         if kept_key is not None and index.same(key, kept_key):
             continue
         # Their series went just above: no second delete per session.
-        await _end(store, keep or request, user_id, key, fields, series_too=False)
+        ending = kept if kept is not None else request
+        await _end(store, ending, user_id, key, fields, series_too=False)
         n += 1
     security_log.info("logout everywhere user=%s ended=%d", user_id, n)
     return n
 
 
-async def password_changed(request: HTTPConnection, user_id: str) -> int:
+async def password_changed(request: RequestLike, user_id: str) -> int:
     """After a password change: end every other session and every remember-me series,
     and give the current session a new id (ASVS 3.3.3 / 7.4.3; docs/security.md,
     "Ending sessions for good").
 
     Returns how many other sessions ended (for "3 other devices were signed out").
     """
-    session = session_of(request)
-    await _series.forget(request.scope, session)
+    v = as_view(request)
+    session = session_of(v)
+    try:
+        await _series.forget(v, session)
+    finally:
+        _series.send_cookie(v, session)
     session.set_meta(SERIES, None)
-    keep = request if current_user_id(request) == user_id else None
+    keep = v if current_user_id(v) == user_id else None
     ended = await logout_everywhere(session.store, user_id, keep=keep)
     if keep is not None:
-        await reauthenticate(request)
+        await reauthenticate(v)
     security_log.info("password changed user=%s", user_id)
     return ended

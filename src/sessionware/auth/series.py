@@ -25,19 +25,22 @@ import asyncio
 import hmac
 import os
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from sessionware._http import client_ip, cookie_header, header
 from sessionware.config import seconds
-from sessionware.cookies import cookie_values, is_prefixed, valid_name
+from sessionware.cookies import cookie_values, format_set_cookie, is_prefixed, valid_name
 from sessionware.exceptions import ConfigurationError, InvalidSignatureError
-from sessionware.session import Session
+from sessionware.session import BaseSession, Session
 from sessionware.signing import Signer
 from sessionware.stores.base import Store
 from sessionware.tokens import new_handle, new_split_token, parse_split_token, sha256_hex
+
+if TYPE_CHECKING:
+    from sessionware.request import RequestView
 
 __all__ = [
     "CURRENT",
@@ -55,18 +58,22 @@ __all__ = [
     "last_used",
     "load_all",
     "presented",
+    "queue_cookie",
     "read_token",
     "revoke_series",
     "revoke_user",
+    "send_cookie",
     "series_key",
     "series_of",
     "signer",
     "stamp",
 ]
 
-#: Where a request's RememberConfig and its pending Set-Cookie value live in the scope.
+#: Where a request's RememberConfig, the remember-me cookie value it is to send, and
+#: the last Set-Cookie queued for it live in the request's ``view.state``.
 CONFIG_KEY = "sessionware.remember"
 PENDING_COOKIE = "sessionware.remember.cookie"
+SENT_COOKIE = "sessionware.remember.sent"
 #: The session metadata field naming the series a session was made from (its store key).
 SESSION_FIELD = "rm"
 CURRENT = "0"
@@ -156,7 +163,7 @@ def is_series_key(key: str) -> bool:
     return key[:3] == "rm:"
 
 
-def signer(session: Session) -> Signer:
+def signer(session: BaseSession) -> Signer:
     """The remember-me cookie's signer (its own salt: no other token verifies as one)."""
     return Signer(session.config.secrets, salt="remember")
 
@@ -171,24 +178,66 @@ def read_token(value: str, signer: Signer) -> tuple[str, str] | None:
         return None
 
 
-def config_of(scope: Mapping[str, Any]) -> RememberConfig | None:
+def config_of(view: RequestView) -> RememberConfig | None:
     """The :class:`RememberConfig` of the middleware serving this request, if any."""
-    cfg = scope.get(CONFIG_KEY)
+    cfg = view.state.get(CONFIG_KEY)
     return cfg if isinstance(cfg, RememberConfig) else None
 
 
-def clock(session: Session) -> float:
+def clock(session: BaseSession) -> float:
     """The session's clock, now."""
     return (session.config.clock or time.time)()
 
 
-def presented(scope: Mapping[str, Any], cfg: RememberConfig) -> list[str]:
+def presented(view: RequestView, cfg: RememberConfig) -> list[str]:
     """The remember-me cookie values this request carries (any number, unverified)."""
-    return cookie_values(cookie_header(scope.get("headers", ())), cfg.cookie_name)
+    return cookie_values(cookie_header(view.headers), cfg.cookie_name)
+
+
+def queue_cookie(view: RequestView, value: str, max_age: int) -> None:
+    """Make ``value`` (``""`` clears) the remember-me cookie :func:`send_cookie` sends.
+
+    The last value queued wins: a login that clears the old cookie and issues a new
+    one sends one Set-Cookie, not two.
+    """
+    view.state[PENDING_COOKIE] = (value, max_age)
+
+
+def send_cookie(view: RequestView, session: BaseSession) -> None:
+    """Hand the queued remember-me cookie to the response (``view.add_cookie``), if any.
+
+    Called once at the end of each operation (a restore, a login, a logout). The
+    cookie goes out even when the session writes nothing, and is Secure exactly when
+    the session cookie is, so both cookies of a response agree.
+    """
+    pending = view.state.pop(PENDING_COOKIE, None)
+    cfg = config_of(view)
+    if pending is None or cfg is None:
+        return
+    value, max_age = pending
+    if is_prefixed(cfg.cookie_name):
+        secure = True
+    elif cfg.secure is not None:
+        secure = cfg.secure
+    else:
+        secure = session.secure_for(view)
+    set_cookie = format_set_cookie(
+        cfg.cookie_name,
+        value,
+        path="/",
+        max_age=max_age,
+        secure=secure,
+        http_only=True,
+        same_site="lax",
+    )
+    if view.state.get(SENT_COOKIE) == set_cookie:
+        return  # a second clear in one request (a failed restore, then a logout)
+    view.state[SENT_COOKIE] = set_cookie
+    view.add_cookie(set_cookie)
 
 
 async def issue(
-    scope: MutableMapping[str, Any],
+    view: RequestView,
     session: Session,
     user_id: str,
     cfg: RememberConfig,
@@ -199,7 +248,7 @@ async def issue(
     now = clock(session)
     selector, validator = new_split_token()
     key = series_key(selector)
-    ua = header(scope.get("headers", ()), b"user-agent")
+    ua = header(view.headers, b"user-agent")
     fields = {
         "u": user_id,
         "c": str(int(now)),
@@ -207,7 +256,7 @@ async def issue(
         "g": str(generation),
         "v:" + sha256_hex(validator): CURRENT,
         "ua": ua[:256] if ua else "",
-        "ip": client_ip(scope, session.config.trust_proxy) or "",
+        "ip": client_ip(view.headers, view.client, session.config.trust_proxy) or "",
         # A public handle, so "your devices" can list and revoke a remembered browser
         # whose session has ended while its remember-me cookie lives on.
         "h": new_handle(),
@@ -215,7 +264,7 @@ async def issue(
     await session.store.create(key, fields, cfg.ttl_seconds)
     await session.store.link(user_id, key)
     token = signer(session).sign(f"{selector}:{validator}")
-    scope[PENDING_COOKIE] = (token, int(cfg.ttl_seconds))
+    queue_cookie(view, token, int(cfg.ttl_seconds))
     return key
 
 
@@ -281,19 +330,19 @@ async def revoke_user(store: Store, user_id: str, *, keep: str | None = None) ->
     return n
 
 
-async def forget(scope: MutableMapping[str, Any], session: Session) -> None:
-    """Revoke this session's series and the one the browser presents; clear the cookie."""
+async def forget(view: RequestView, session: Session) -> None:
+    """Revoke this session's series and the one the browser presents; queue the clear."""
     series = session.get_meta(SESSION_FIELD)
     if series:
         await revoke_series(session.store, series)
-    cfg = config_of(scope)
+    cfg = config_of(view)
     if cfg is None:
         return
-    shown = presented(scope, cfg)
+    shown = presented(view, cfg)
     verifier = signer(session)
     for value in shown:
         token = read_token(value, verifier)
         if token is not None:
             await revoke_series(session.store, series_key(token[0]))
     if shown or series:
-        scope[PENDING_COOKIE] = ("", 0)
+        queue_cookie(view, "", 0)

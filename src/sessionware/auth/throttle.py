@@ -40,17 +40,16 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from starlette.exceptions import HTTPException
-from starlette.requests import HTTPConnection
 from starlette.responses import PlainTextResponse, Response
 
-from sessionware._http import client_ip
 from sessionware.auth import _budget as budget
 from sessionware.auth import _device_cookie as device_cookie
-from sessionware.auth._view import session_of
+from sessionware.auth._view import RequestLike, as_view, base_session, client_ip
 from sessionware.config import seconds
 from sessionware.cookies import valid_name
 from sessionware.exceptions import ConfigurationError, HasherBusyError, SessionwareError
-from sessionware.session import Session
+from sessionware.request import RequestView
+from sessionware.session import BaseSession
 from sessionware.stores.base import Store
 from sessionware.tokens import sha256_hex
 
@@ -62,7 +61,7 @@ __all__ = [
     "too_many_attempts",
 ]
 
-_PENDING = "sessionware.throttle"  # scope key: attempts reserved by check()
+_PENDING = "sessionware.throttle"  # view.state key: attempts reserved by check()
 _MAX_DAYS = 400  # RFC 6265bis caps Max-Age at 400 days
 
 
@@ -127,9 +126,11 @@ def _env_numbers(env: Any, names: tuple[str, str]) -> tuple[int | None, float | 
         raise ConfigurationError(f"{count} and {window} must be numbers") from None
 
 
-def _where(request: HTTPConnection) -> tuple[Session, str | None]:
-    session = session_of(request)
-    return session, client_ip(request.scope, session.config.trust_proxy)
+def _where(request: RequestLike) -> tuple[RequestView, BaseSession, str | None]:
+    """The request's view, its session (for the store and secrets) and client address."""
+    v = as_view(request)
+    session = base_session(v)
+    return v, session, client_ip(v, session.config.trust_proxy)
 
 
 class Attempt:
@@ -146,10 +147,10 @@ class Attempt:
         store: Store,
         hold: budget.Hold,
         user: str,
-        request: HTTPConnection | None = None,
+        view: RequestView | None = None,
     ) -> None:
         self._throttle, self._store, self._hold = throttle, store, hold
-        self._user, self._request = user, request
+        self._user, self._view = user, view
         self.outcome: Literal["succeeded", "failed", "withdrawn"] | None = None
 
     def _decide(self, outcome: Literal["succeeded", "failed", "withdrawn"]) -> None:
@@ -174,8 +175,8 @@ class Attempt:
         this browser a new device cookie (when the attempt came with a request)."""
         self._decide("succeeded")
         await budget.succeed(self._store, self._hold, self._throttle.timing)
-        if self._request is not None:
-            self._throttle._trust(self._request, self._user)
+        if self._view is not None:
+            self._throttle._trust(self._view, self._user)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -279,45 +280,41 @@ class LoginThrottle:
         username: str,
         ip: str | None,
         nonce: str | None,
-        request: HTTPConnection | None,
+        view: RequestView | None,
     ) -> Attempt:
         budgets = self.budgets(username, ip, nonce)
         hold, wait = await budget.reserve(store, budgets, self.timing, self.clock())
         if hold is None:
             raise TooManyAttemptsError(max(1, math.ceil(wait)))
-        return Attempt(self, store, hold, _norm(username), request)
+        return Attempt(self, store, hold, _norm(username), view)
 
-    # -- the request-level API (Starlette / FastAPI) -------------------------------
+    # -- the request-level API (any framework: a RequestView or a request) ----------
 
-    def _cookie_name(self, session: Session) -> str:
+    def _cookie_name(self, session: BaseSession) -> str:
         return device_cookie.cookie_name(self.device_cookie_name, session.config.cookie_name)
 
-    def _trust(self, request: HTTPConnection, user: str) -> None:
-        from sessionware.asgi import add_cookie
-
-        session, _ = _where(request)
+    def _trust(self, view: RequestView, user: str) -> None:
+        session = base_session(view)
         max_age = int(self.device_max_age)  # type: ignore[arg-type]
-        add_cookie(
-            request.scope,
-            device_cookie.issue(request.scope, session, self._cookie_name(session), user, max_age),
-        )
+        name = self._cookie_name(session)
+        view.add_cookie(device_cookie.issue(view, session, name, user, max_age))
 
-    async def check(self, request: HTTPConnection, username: str) -> Attempt:
+    async def check(self, request: RequestLike, username: str) -> Attempt:
         """Reserve this request's attempt (429 + Retry-After when over budget) and return it.
 
         Call it before any password work, for known and unknown usernames alike, then
         ``attempt.succeeded()`` / ``attempt.failed()`` (or this throttle's
         :meth:`succeeded` / :meth:`failed` with the same request and username).
         """
-        session, ip = _where(request)
+        v, session, ip = _where(request)
         user = _norm(username)
-        nonce = device_cookie.read(request.scope, session, self._cookie_name(session), user)
-        attempt = await self._reserve(session.store, username, ip, nonce, request)
-        request.scope.setdefault(_PENDING, {})[user] = attempt
+        nonce = device_cookie.read(v, session, self._cookie_name(session), user)
+        attempt = await self._reserve(session.store, username, ip, nonce, v)
+        v.state.setdefault(_PENDING, {})[user] = attempt
         return attempt
 
     @asynccontextmanager
-    async def attempt(self, request: HTTPConnection, username: str) -> AsyncIterator[Attempt]:
+    async def attempt(self, request: RequestLike, username: str) -> AsyncIterator[Attempt]:
         """Reserve on entry (or raise :class:`TooManyAttemptsError`); an attempt not marked
         ``succeeded()`` by the end of the block counts as failed."""
         attempt = await self.check(request, username)
@@ -330,33 +327,33 @@ class LoginThrottle:
                 await attempt.withdrawn()
             raise
         finally:
-            request.scope[_PENDING].pop(attempt._user, None)
+            as_view(request).state[_PENDING].pop(attempt._user, None)
             if attempt.outcome is None:
                 await attempt.failed()
 
-    def _pending(self, request: HTTPConnection, username: str) -> Attempt | None:
-        pending: dict[str, Attempt] = request.scope.get(_PENDING, {})
+    def _pending(self, request: RequestLike, username: str) -> Attempt | None:
+        pending: dict[str, Attempt] = as_view(request).state.get(_PENDING, {})
         return pending.pop(_norm(username), None)
 
-    async def failed(self, request: HTTPConnection, username: str) -> int:
+    async def failed(self, request: RequestLike, username: str) -> int:
         """Count the failure of the attempt :meth:`check` reserved; return the wait it imposes."""
         attempt = self._pending(request, username)
         if attempt is None:  # no check() first: count the failure all the same
-            session, ip = _where(request)
+            v, session, ip = _where(request)
             hold = budget.Hold(budgets=self.budgets(username, ip))
             for b in hold.budgets:
                 await session.store.incr(b.key, "n", 1, self.timing.window)
-            attempt = Attempt(self, session.store, hold, _norm(username), request)
+            attempt = Attempt(self, session.store, hold, _norm(username), v)
         return await attempt.failed()
 
-    async def succeeded(self, request: HTTPConnection, username: str) -> None:
+    async def succeeded(self, request: RequestLike, username: str) -> None:
         """Close the attempt :meth:`check` reserved as a good login."""
         attempt = self._pending(request, username)
         if attempt is None:  # no check() first: nothing reserved, only clear and trust
-            session, ip = _where(request)
+            v, session, ip = _where(request)
             personal = [b for b in self.budgets(username, ip) if b.personal]
             hold = budget.Hold(budgets=personal)
-            attempt = Attempt(self, session.store, hold, _norm(username), request)
+            attempt = Attempt(self, session.store, hold, _norm(username), v)
         await attempt.succeeded()
 
 
@@ -403,7 +400,7 @@ class RegistrationThrottle:
             raise TooManyAttemptsError(max(1, math.ceil(wait)))
         await budget.fail(store, hold, self.timing, now)  # kept: the hash will be spent
 
-    async def check(self, request: HTTPConnection) -> None:
+    async def check(self, request: RequestLike) -> None:
         """Count this request's registration before hashing (429 + Retry-After over budget)."""
-        session, ip = _where(request)
+        _, session, ip = _where(request)
         await self.reserve(session.store, ip)
