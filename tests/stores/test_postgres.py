@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
 
+import anyio
 import psycopg
 import pytest
 
@@ -28,7 +31,7 @@ class TestPostgresStore(StoreContract):
     uses_clock = True
 
     @pytest.fixture
-    async def store(self, clock: ManualClock) -> AsyncIterator[Store]:
+    async def backend(self, clock: ManualClock) -> AsyncIterator[Store]:
         """A fresh PostgresStore on its own tables, dropped afterwards."""
         s = PostgresStore(URL, table=_table(), clock=clock)
         yield s
@@ -175,3 +178,222 @@ async def test_nul_is_stored_escaped_and_never_reaches_postgresql_raw(
     with psycopg.connect(URL) as conn:
         row = conn.execute(f"SELECT fields FROM {pg_store.table}").fetchone()
     assert row is not None and row[0] == {"ua": "\ufdd0a%00%25b", "c": "1"}
+
+
+# -- the sync face (store.sync): the same operations through psycopg's sync pool ------
+
+
+@pytest.fixture
+def sync_store() -> Iterator[PostgresStore]:
+    """A PostgresStore used only through its sync face, with its own tables."""
+    s = PostgresStore(URL, table=_table())
+    yield s
+    s.sync.drop()
+    s.sync.close()
+
+
+def _pool_threads() -> set[threading.Thread]:
+    """The threads psycopg_pool's sync pools run (``pool-N-worker-i``, ``-scheduler``)."""
+    return {
+        t for t in threading.enumerate()
+        if t.name.startswith("pool-") and ("-worker-" in t.name or t.name.endswith("-scheduler"))
+    }
+
+
+def test_sync_face_concurrent_incr_from_threads_counts_every_call() -> None:
+    """Eight threads incrementing one counter through the sync face of a fresh store (their
+    first calls racing to build the pool and the tables) count every call, no two calls see
+    the same value, and close leaves no pool thread behind (one pool was built, not eight)."""
+    before = _pool_threads()
+    s = PostgresStore(URL, table=_table())
+    key, per_thread = new_key("th:"), 25
+    seen: list[int] = []
+    seen_lock = threading.Lock()
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def worker() -> None:
+        try:
+            start.wait()
+            for _ in range(per_thread):
+                n = s.sync.incr(key, "n", 1, 60)
+                with seen_lock:
+                    seen.append(n)
+        except BaseException as exc:  # handed to the main thread's assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    try:
+        assert errors == []
+        assert sorted(seen) == list(range(1, 8 * per_thread + 1))
+        assert s.sync.load(key) == {"n": str(8 * per_thread)}
+    finally:
+        s.sync.drop()
+        s.sync.close()
+    assert _pool_threads() - before == set()
+
+
+@pytest.mark.anyio
+async def test_sync_face_writes_are_seen_by_the_async_face_and_back(
+    pg_store: PostgresStore,
+) -> None:
+    """A record created and changed through the sync face (from a thread) loads through the
+    async face of the same store, and the async face's changes load through the sync one."""
+    key, user = new_key(), "user-" + secrets.token_hex(4)
+    face = pg_store.sync
+
+    def sync_writes() -> None:
+        face.create(key, {".a": "1", "ua": "x\x00y"}, 60)
+        face.link(user, key)
+
+    await anyio.to_thread.run_sync(sync_writes)
+    assert await pg_store.load(key) == {".a": "1", "ua": "x\x00y"}
+    assert await pg_store.keys_of(user) == [key]
+    assert await pg_store.apply(key, {".b": "2"}, [".a"], 60)
+    assert await anyio.to_thread.run_sync(face.load, key) == {"ua": "x\x00y", ".b": "2"}
+    await pg_store.delete(key)
+    assert await anyio.to_thread.run_sync(face.keys_of, user) == []
+
+
+def test_sync_only_use_never_opens_the_async_pool(sync_store: PostgresStore) -> None:
+    """A WSGI app that only calls store.sync builds no async pool (and needs no loop)."""
+    key = new_key()
+    sync_store.sync.create(key, {".a": "1"}, 60)
+    assert sync_store.sync.load(key) == {".a": "1"}
+    assert sync_store.sync.purge_expired() == 0
+    assert sync_store._spool is not None
+    assert sync_store._apool is None
+
+
+@pytest.mark.anyio
+async def test_async_only_use_never_opens_the_sync_pool() -> None:
+    """An ASGI app that only awaits the store starts no sync pool and none of its threads."""
+    before = _pool_threads()
+    s = PostgresStore(URL, table=_table())
+    key = new_key()
+    await s.create(key, {".a": "1"}, 60)
+    assert await s.load(key) == {".a": "1"}
+    assert await s.purge_expired() == 0
+    assert s._apool is not None
+    assert s._spool is None
+    assert _pool_threads() - before == set()
+    await s.drop()
+    await s.close()
+
+
+def test_sync_face_unreachable_server_is_store_unavailable_quickly() -> None:
+    """Through the sync face too, a closed port raises StoreUnavailableError within about
+    the pool timeout, without the URL's password, and the sync pool's threads end on close."""
+    before = _pool_threads()
+    s = PostgresStore("postgresql://postgres:hunter2pw@127.0.0.1:1/test", timeout=1.0)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError, match="unavailable") as info:
+        s.sync.load(new_key())
+    assert time.monotonic() - started < 5
+    assert "hunter2pw" not in str(info.value)
+    assert not isinstance(info.value.__cause__, psycopg.Error)
+    s.sync.close()
+    assert _pool_threads() - before == set()
+
+
+@pytest.mark.anyio
+async def test_both_faces_unreachable_server_is_store_unavailable_quickly() -> None:
+    """One store pointed at a closed port fails fast on both faces with the same error."""
+    s = PostgresStore("postgresql://postgres@127.0.0.1:1/test", timeout=1.0)
+    for call in (lambda: s.load(new_key()), lambda: anyio.to_thread.run_sync(s.sync.load, "k")):
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailableError):
+            await call()
+        assert time.monotonic() - started < 5
+    await s.close()
+
+
+def test_sync_face_missing_table_is_a_store_error_then_heals(sync_store: PostgresStore) -> None:
+    """The sync face maps a dropped table as the async face does, then creates it again."""
+    key = new_key()
+    sync_store.sync.create(key, {".a": "1"}, 60)
+    with psycopg.connect(URL, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE {sync_store.table}")
+    with pytest.raises(StoreError, match=f"{sync_store.table}.*does not exist") as info:
+        sync_store.sync.load(key)
+    assert not isinstance(info.value, StoreUnavailableError)
+    assert sync_store.sync.load(key) is None
+    sync_store.sync.create(key, {".a": "2"}, 60)
+    assert sync_store.sync.load(key) == {".a": "2"}
+
+
+def test_sync_face_refused_statement_is_a_store_error_without_the_value(
+    sync_store: PostgresStore,
+) -> None:
+    """The sync face maps a refused statement to the same StoreError, quoting no value."""
+    key = new_key()
+    sync_store.sync.create(key, {".n": "secret-not-a-number"}, 60)
+    with pytest.raises(StoreError) as info:
+        sync_store.sync.incr(key, ".n", 1, 60)
+    assert type(info.value) is StoreError
+    assert "SQLSTATE 22P02" in str(info.value)
+    assert "secret-not-a-number" not in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_drop_on_one_face_makes_both_faces_create_the_tables_again(
+    pg_store: PostgresStore,
+) -> None:
+    """After drop, the first call on either face works at once (no missing-table error):
+    drop resets both faces' set-up, whichever face ran it."""
+    face = pg_store.sync
+    await anyio.to_thread.run_sync(face.load, new_key())  # the sync face has set up too
+    await pg_store.drop()
+    key = new_key()
+    await anyio.to_thread.run_sync(face.create, key, {".a": "1"}, 60)
+    assert await pg_store.load(key) == {".a": "1"}
+    await anyio.to_thread.run_sync(face.drop)
+    assert await pg_store.load(key) is None
+    assert await anyio.to_thread.run_sync(face.load, key) is None
+
+
+def test_sync_face_purge_removes_only_expired_rows() -> None:
+    """purge_expired, an extra operation, is a plain call on the sync face."""
+    clock = ManualClock()
+    s = PostgresStore(URL, table=_table(), clock=clock)
+    live, dead = new_key(), new_key()
+    s.sync.create(dead, {"c": "1"}, 1)
+    s.sync.create(live, {"c": "1"}, 100)
+    clock.advance(10)
+    assert s.sync.purge_expired() == 1
+    assert s.sync.purge_expired() == 0
+    assert s.sync.load(live) == {"c": "1"}
+    s.sync.drop()
+    s.sync.close()
+
+
+@pytest.mark.anyio
+async def test_closed_store_stays_closed_on_both_faces() -> None:
+    """After close, neither face builds a new pool behind it: calls are StoreUnavailableError."""
+    s = PostgresStore(URL, table=_table())
+    key = new_key()
+    await s.create(key, {".a": "1"}, 60)
+    await s.drop()
+    await s.close()
+    with pytest.raises(StoreUnavailableError):
+        await s.load(key)
+    with pytest.raises(StoreUnavailableError):
+        s.sync.load(key)
+    assert s._spool is None
+
+
+@pytest.mark.anyio
+async def test_sync_face_close_closes_only_the_sync_pool(pg_store: PostgresStore) -> None:
+    """store.sync.close() closes the sync pool: the sync face then refuses calls while the
+    async face goes on working."""
+    key = new_key()
+    await anyio.to_thread.run_sync(pg_store.sync.create, key, {".a": "1"}, 60)
+    await anyio.to_thread.run_sync(pg_store.sync.close)
+    assert pg_store._spool is not None and pg_store._spool.closed
+    with pytest.raises(StoreUnavailableError):
+        await anyio.to_thread.run_sync(pg_store.sync.load, key)
+    assert await pg_store.load(key) == {".a": "1"}
