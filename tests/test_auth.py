@@ -390,3 +390,36 @@ async def test_auth_without_a_session_names_the_fix() -> None:
         current_user_id(object())
     with pytest.raises(ConfigurationError, match="session middleware"):
         await login({"headers": []}, "alice")
+
+
+def test_errors_are_sessionwares_own() -> None:
+    """The 401s and the 429 are sessionware's HTTPError, no framework's exception, with
+    the status, detail and headers the apps answered before; one class per name."""
+    from starlette.exceptions import HTTPException
+
+    from sessionware import auth, exceptions, throttle
+
+    for exc, status, detail, headers in [
+        (auth.LoginRequiredError(), 401, "Not authenticated", {}),
+        (auth.ReauthenticationRequiredError(), 401, "Please confirm your password", {}),
+        (throttle.TooManyAttemptsError(7), 429, "Too many attempts. Try again later.",
+         {"Retry-After": "7"}),
+    ]:
+        assert isinstance(exc, exceptions.HTTPError)
+        assert isinstance(exc, exceptions.SessionwareError)
+        assert not isinstance(exc, HTTPException)
+        assert (exc.status_code, exc.detail, exc.headers) == (status, detail, headers)
+    assert auth.LoginRequiredError is exceptions.LoginRequiredError
+    assert auth.ReauthenticationRequiredError is exceptions.ReauthenticationRequiredError
+    assert throttle.TooManyAttemptsError is exceptions.TooManyAttemptsError
+
+
+async def test_guards_answer_their_status_in_a_plain_starlette_app(
+    app: Starlette, store: Store
+) -> None:
+    """With no exception handler of the app's, the 401 of a guard is answered as before:
+    plain text, the status and the detail."""
+    async with client(app) as c:
+        r = await c.get("/sensitive")
+    assert (r.status_code, r.text) == (401, "Not authenticated")
+    assert r.headers["content-type"].startswith("text/plain")

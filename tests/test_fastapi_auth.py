@@ -81,6 +81,37 @@ def test_other_cookie_name() -> None:
     assert app.openapi()["components"]["securitySchemes"]["session"]["name"] == "sid"
 
 
+async def test_sessionware_errors_answer_as_fastapi_errors() -> None:
+    """A route that calls the auth guards or raises the throttle's error answers FastAPI's
+    way, ``{"detail": ...}`` with the status and headers; http_exception maps one."""
+    from fastapi import HTTPException, Request
+
+    from sessionware.auth import requires_recent_login
+    from sessionware.fastapi import http_exception
+    from sessionware.throttle import TooManyAttemptsError
+
+    app = make_api()
+
+    @app.get("/sensitive")
+    async def sensitive(request: Request) -> dict[str, bool]:
+        requires_recent_login(request, 300)
+        return {"ok": True}
+
+    @app.get("/busy")
+    async def busy() -> dict[str, bool]:
+        raise TooManyAttemptsError(9)
+
+    async with client(app) as c:
+        r = await c.get("/sensitive")
+        assert (r.status_code, r.json()) == (401, {"detail": "Not authenticated"})
+        r = await c.get("/busy")
+        assert (r.status_code, r.json()) == (429, {"detail": "Too many attempts. Try again later."})
+        assert r.headers["retry-after"] == "9"
+    mapped = http_exception(TooManyAttemptsError(3), {"X-Extra": "1"})
+    assert isinstance(mapped, HTTPException)
+    assert (mapped.status_code, mapped.headers) == (429, {"Retry-After": "3", "X-Extra": "1"})
+
+
 def test_import_sessionware_needs_no_fastapi_or_argon2() -> None:
     """The auth, remember and throttle modules load without FastAPI or argon2."""
     code = (

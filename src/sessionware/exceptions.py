@@ -8,11 +8,16 @@ The tree::
     ├── InvalidSignatureError                  one opaque error for any bad signed value
     ├── HasherBusyError                        every password-hashing slot stayed taken (503)
     ├── HTTPError                              a request must be answered with this status
+    │   ├── LoginRequiredError                 nobody is logged in (401)
+    │   ├── ReauthenticationRequiredError      the login is not recent enough (401)
+    │   └── TooManyAttemptsError               over a login throttle budget (429)
     └── StoreError                             a store could not do its job
         ├── StoreUnavailableError              the backend is down or timed out (503)
         └── SessionCollisionError              ``create`` found the key taken
 
-A value that is not JSON-serialisable raises the builtin ``TypeError``.
+A value that is not JSON-serialisable raises the builtin ``TypeError``. The three
+``HTTPError`` kinds are also importable where they were first defined
+(``sessionware.auth``, ``sessionware.throttle``).
 """
 
 from __future__ import annotations
@@ -59,6 +64,30 @@ class HTTPError(SessionwareError):
         self.status_code = status_code
         self.detail = detail
         self.headers = dict(headers or {})
+
+
+class LoginRequiredError(HTTPError):
+    """Nobody is logged in: a 401 (``auth.require_user`` and the guards raise it)."""
+
+    def __init__(self) -> None:
+        super().__init__(401, "Not authenticated")
+
+
+class ReauthenticationRequiredError(HTTPError):
+    """The login is not recent (or came from remember-me): confirm the password first (401)."""
+
+    def __init__(self) -> None:
+        super().__init__(401, "Please confirm your password")
+
+
+class TooManyAttemptsError(HTTPError):
+    """Too many attempts: a 429 with ``Retry-After`` (RFC 6585 §4), ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            429, "Too many attempts. Try again later.", {"Retry-After": str(retry_after)}
+        )
+        self.retry_after = retry_after
 
 
 class StoreError(SessionwareError):

@@ -4,20 +4,33 @@ They are declared through :class:`fastapi.security.APIKeyCookie`, so every route
 uses them shows the session cookie as its security scheme in the OpenAPI docs. The
 cookie value itself is never trusted here: the user comes from the server-side
 session that ``SessionMiddleware`` loaded. Only this module imports FastAPI.
+
+sessionware's own errors (:class:`~sessionware.exceptions.HTTPError`: 401s, 429s)
+are raised here as FastAPI's ``HTTPException`` (:func:`http_exception`), so FastAPI's
+handler, and any the app registered for it, answers them like its own.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the dependency
 # annotations at run time, and those of the closures below name local variables
 # that a string annotation could not be resolved against.
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyCookie
 
 from sessionware.auth import current_user_id
+from sessionware.exceptions import HTTPError, LoginRequiredError
 
-__all__ = ["CurrentUser", "OptionalUser", "user_dependencies"]
+__all__ = ["CurrentUser", "OptionalUser", "http_exception", "user_dependencies"]
+
+
+def http_exception(exc: HTTPError, headers: Mapping[str, str] | None = None) -> HTTPException:
+    """FastAPI's ``HTTPException`` for one of sessionware's errors: its status, detail and
+    headers, plus ``headers``."""
+    merged = {**exc.headers, **(headers or {})}
+    return HTTPException(exc.status_code, exc.detail, headers=merged or None)
 
 
 def _build(cookie_name: str) -> tuple[Any, Any]:
@@ -36,7 +49,7 @@ def _build(cookie_name: str) -> tuple[Any, Any]:
     async def current_user(user: Annotated[str | None, Depends(optional_user)]) -> str:
         if user is None:
             # RFC 9110 §15.5.2: a 401 names a scheme; FastAPI's APIKey schemes say "APIKey".
-            raise HTTPException(401, "Not authenticated", headers={"WWW-Authenticate": "APIKey"})
+            raise http_exception(LoginRequiredError(), {"WWW-Authenticate": "APIKey"})
         return user
 
     return current_user, optional_user

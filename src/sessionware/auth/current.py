@@ -5,11 +5,9 @@ Plain functions (no store call), so they serve sync and async apps alike.
 
 from __future__ import annotations
 
-from starlette.exceptions import HTTPException
-
 from sessionware.auth._view import RequestLike, as_view, base_session, clock
 from sessionware.auth.fields import AUTH_TIME, FRESH, HANDLE, REMEMBERED, USER
-from sessionware.exceptions import SessionwareError
+from sessionware.exceptions import LoginRequiredError, ReauthenticationRequiredError
 
 __all__ = [
     "LoginRequiredError",
@@ -22,20 +20,6 @@ __all__ = [
     "require_user",
     "requires_recent_login",
 ]
-
-
-class LoginRequiredError(SessionwareError, HTTPException):
-    """Nobody is logged in: a 401 in Starlette and FastAPI apps."""
-
-    def __init__(self) -> None:
-        HTTPException.__init__(self, 401, "Not authenticated")
-
-
-class ReauthenticationRequiredError(SessionwareError, HTTPException):
-    """The login is not recent (or came from remember-me): confirm the password first."""
-
-    def __init__(self) -> None:
-        HTTPException.__init__(self, 401, "Please confirm your password")
 
 
 def current_user_id(request: RequestLike) -> str | None:

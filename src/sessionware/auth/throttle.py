@@ -39,52 +39,21 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
-from starlette.exceptions import HTTPException
-from starlette.responses import PlainTextResponse, Response
-
 from sessionware.auth import _budget as budget
 from sessionware.auth import _device_cookie as device_cookie
 from sessionware.auth._view import RequestLike, as_view, base_session, client_ip
 from sessionware.config import seconds
 from sessionware.cookies import valid_name
-from sessionware.exceptions import ConfigurationError, HasherBusyError, SessionwareError
+from sessionware.exceptions import ConfigurationError, HasherBusyError, TooManyAttemptsError
 from sessionware.request import RequestView
 from sessionware.session import BaseSession
 from sessionware.stores.base import Store
 from sessionware.tokens import sha256_hex
 
-__all__ = [
-    "Attempt",
-    "LoginThrottle",
-    "RegistrationThrottle",
-    "TooManyAttemptsError",
-    "too_many_attempts",
-]
+__all__ = ["Attempt", "LoginThrottle", "RegistrationThrottle", "TooManyAttemptsError"]
 
 _PENDING = "sessionware.throttle"  # view.state key: attempts reserved by check()
 _MAX_DAYS = 400  # RFC 6265bis caps Max-Age at 400 days
-
-
-class TooManyAttemptsError(SessionwareError, HTTPException):
-    """Too many attempts: a 429 with ``Retry-After`` in Starlette and FastAPI apps."""
-
-    def __init__(self, retry_after: int) -> None:
-        self.retry_after = retry_after
-        HTTPException.__init__(
-            self,
-            429,
-            "Too many attempts. Try again later.",
-            headers={"Retry-After": str(retry_after)},
-        )
-
-
-def too_many_attempts(retry_after: int) -> Response:
-    """A plain 429 response with ``Retry-After`` (RFC 6585 §4), for handlers that return one."""
-    return PlainTextResponse(
-        "Too many attempts. Try again later.\n",
-        status_code=429,
-        headers={"Retry-After": str(retry_after), "Cache-Control": "no-store"},
-    )
 
 
 def _norm(username: str) -> str:

@@ -35,7 +35,7 @@ from sessionware.demo.render import Renderer
 from sessionware.demo.settings import DemoSettings
 from sessionware.demo.state import DemoState, demo, who
 from sessionware.demo.users import UserDB
-from sessionware.exceptions import HasherBusyError, StoreUnavailableError
+from sessionware.exceptions import HasherBusyError, HTTPError, StoreUnavailableError
 from sessionware.passwords import PasswordHasher, PasswordPolicy
 from sessionware.remember import RememberMeMiddleware
 from sessionware.stores import from_url
@@ -61,7 +61,9 @@ _TITLES = {
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+    # Starlette's own (404, 405...) and sessionware's (401 from auth, 429 from the
+    # throttle) carry the same status_code, detail and headers.
+    assert isinstance(exc, (HTTPException, HTTPError))
     status = exc.status_code
     title, text = _TITLES.get(status, ("Something went wrong", "The request failed."))
     if status == 404 and exc.detail and exc.detail != "Not Found":
@@ -175,6 +177,7 @@ def create_app(
         middleware=middleware,
         exception_handlers={
             HTTPException: _http_error,
+            HTTPError: _http_error,
             StoreUnavailableError: _store_down,
             HasherBusyError: _hashing_busy,
             500: _server_error,
