@@ -1,17 +1,22 @@
 """Logging users in and out on top of sessions, the list of a user's devices, revocation,
 remember-me records and the login throttle.
 
+Every function that takes a request takes a :class:`~sessionware.request.RequestView`
+or a framework request carrying one, so one implementation serves every framework.
 The modules, each built only on those above it::
 
-    series        remember-me records: settings, store keys, format (a leaf)
+    series        remember-me records: settings, store keys, format, and the
+                  remember-me cookie a request sends (a leaf)
     generation    the per-user revocation generation (a leaf)
+    _view         from the caller's request to its view, session, client address
     fields        the session metadata a login writes
     index         a user's sessions at store level: list them, end one
     current       who is logged in: readers and guards (401s)
     login         the one login path, login / reauthenticate / logout
     devices       "your devices": DeviceSession, sessions_of
     revocation    revoke, logout_everywhere, password_changed
-    throttle      login and registration attempt budgets (sessionware.throttle)
+    throttle      login and registration attempt budgets (sessionware.throttle),
+                  over _budget (counting in the store) and _device_cookie
 
 Everything public is importable from ``sessionware.auth`` itself; so are, as before
 the split, the metadata field names (``USER``...), ``begin``,

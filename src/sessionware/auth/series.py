@@ -1,4 +1,5 @@
-"""Remember-me series records: their settings, store keys and format, a leaf module.
+"""Remember-me series records: their settings, store keys and format, and the cookie
+a request sends; a leaf module.
 
 The cookie holds ``selector:validator``, signed for the ``"remember"`` purpose. The
 store keeps the series under ``"rm:" + sha256(selector)`` with only SHA-256 hashes
@@ -12,6 +13,10 @@ validator: ``"0"`` current, ``"p<time>"`` pending since then, or the time it was
 retired. Series are listed in their user's own index, beside the user's sessions:
 their ``rm:`` keys never take the shape of a session key, so no user id can make
 one family read as the other.
+
+The cookie a request is to send waits in ``view.state`` (:func:`queue_cookie`, the
+last value wins) until :func:`send_cookie` hands it to ``view.add_cookie`` at the end
+of a restore, login or logout: one Set-Cookie per operation.
 
 This module owns that format and imports nothing else of :mod:`sessionware.auth`:
 the login path (which issues and revokes series) and :mod:`sessionware.remember`
