@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sessionware._csrf_host import AllowedHosts
 from sessionware.config import SessionConfig
+from sessionware.csrf.host import AllowedHosts
 from sessionware.declaration import CookieDeclaration, declare
 from sessionware.demo.settings import DemoSettings
 from sessionware.remember import RememberConfig
