@@ -61,20 +61,31 @@ app builds from the request, is never a name an attacker chose (DNS rebinding).
 **Exemptions** (webhooks): ``exempt_paths=["/hooks/stripe", "/hooks/*"]`` (a trailing
 ``*`` matches a prefix), or :func:`csrf_exempt` on a Starlette or FastAPI endpoint.
 The decorator is found by matching the request against the app's router
-(``scope["app"].router``); with another framework use ``exempt_paths``. WebSocket
-handshakes are not checked here.
+(``scope["app"].router``); where an adapter has no router to ask, use
+``exempt_paths``.
+
+**WebSocket handshakes** carry cookies, so one whose ``Origin`` or ``Sec-Fetch-Site``
+the gate of layer 1 refuses is closed before it is accepted (the server answers 403);
+a handshake with neither header is not from a browser page and passes.
+
+**Other frameworks**: every decision above is made by
+:class:`~sessionware.csrf.check.CSRFCheck` on a
+:class:`~sessionware.request.RequestView`, with no I/O; ``CSRFMiddleware`` is its
+ASGI glue (:mod:`sessionware.csrf.asgi`), and an adapter for another framework
+drives the same check with its own body reader.
+
+Modules: ``check`` (the decision), ``gate`` (Origin / Sec-Fetch-Site), ``host``
+(allowed hosts), ``token`` (token formats), ``exempt`` (exemptions), ``form``
+(the token field in a form body), ``templates`` (:func:`csrf_token` and friends),
+``asgi`` (the middleware).
 """
 
 from __future__ import annotations
 
-from sessionware.csrf.asgi import (
-    SAFE_METHODS,
-    CSRFMiddleware,
-    csrf_input,
-    csrf_token,
-    install_jinja,
-)
+from sessionware.csrf.asgi import CSRFMiddleware
+from sessionware.csrf.check import SAFE_METHODS
 from sessionware.csrf.exempt import csrf_exempt
+from sessionware.csrf.templates import csrf_input, csrf_token, install_jinja
 
 __all__ = [
     "SAFE_METHODS",

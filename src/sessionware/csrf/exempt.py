@@ -1,39 +1,40 @@
-"""Which requests skip the CSRF check: listed paths and endpoints marked ``@csrf_exempt``.
+"""Which requests skip the CSRF check: listed paths, and endpoints marked ``@csrf_exempt``.
 
-The middleware runs before Starlette's router has chosen an endpoint, so a marked
-endpoint is found by asking the app's routes the same question the router will
-(``route.matches(scope)``, first full match, into mounts). Anything that cannot be
-matched is not exempt: an exemption fails closed.
+Neutral: paths are plain strings and the mark is an attribute on the endpoint. Each
+adapter finds the endpoint a request will reach through its own router (the ASGI
+middleware asks Starlette's routes, :mod:`sessionware.csrf.asgi`). Anything that
+cannot be matched is not exempt: an exemption fails closed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping, Sequence
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from sessionware.exceptions import ConfigurationError
 
-__all__ = ["Exemptions", "csrf_exempt"]
+__all__ = ["ExemptPaths", "csrf_exempt", "is_exempt"]
 
-Scope = MutableMapping[str, Any]
 F = TypeVar("F")
 
 _ATTR = "__sessionware_csrf_exempt__"
-_MAX_DEPTH = 8
 
 
 def csrf_exempt(endpoint: F) -> F:
-    """Mark a Starlette/FastAPI endpoint (function or class) as exempt: for webhooks only."""
+    """Mark an endpoint (function or class) as exempt: for webhooks only."""
     setattr(endpoint, _ATTR, True)
     return endpoint
 
 
-def _marked(obj: Any) -> bool:
-    return getattr(obj, _ATTR, False) is True
+def is_exempt(endpoint: Any) -> bool:
+    """Whether ``endpoint`` was marked with :func:`csrf_exempt`."""
+    return getattr(endpoint, _ATTR, False) is True
 
 
-class Exemptions:
-    """``exempt_paths`` (exact, or a prefix ending in ``*``) plus marked endpoints."""
+class ExemptPaths:
+    """``exempt_paths``: exact paths, and prefixes written with a trailing ``*``."""
+
+    __slots__ = ("exact", "prefixes")
 
     def __init__(self, paths: Iterable[str]) -> None:
         if isinstance(paths, str):
@@ -52,76 +53,17 @@ class Exemptions:
         self.exact = frozenset(exact)
         self.prefixes = tuple(prefixes)
 
-    def cover(self, scope: Scope) -> bool:
-        """Whether this request skips the check."""
-        path = _route_path(scope)
+    def cover(self, path: str) -> bool:
+        """Whether ``path`` (as the app's routes see it) is exempt."""
         if path in self.exact:
             return True
-        if self.prefixes and _plain(path) and any(path.startswith(p) for p in self.prefixes):
-            return True
-        endpoint = scope.get("endpoint")
-        if endpoint is None:
-            endpoint = _match(_routes_of(scope.get("app")), scope)
-        return _marked(endpoint)
+        return bool(self.prefixes) and _plain(path) and path.startswith(self.prefixes)
 
-    def describe(self, app: Any) -> str:
-        """The exempt paths and marked routes, for the start-up log line."""
-        paths = sorted(self.exact) + [p + "*" for p in self.prefixes]
-        routes = sorted(_marked_routes(_routes_of(app), ""))
-        return f"paths {paths} and routes {routes}"
-
-
-def _route_path(scope: Scope) -> str:
-    """The path the app's routes see (``root_path`` removed, as Starlette's router does)."""
-    path: str = scope.get("path", "")
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
-        return path[len(root) :] or "/"
-    return path
+    def listed(self) -> list[str]:
+        """The paths as configured, for the start-up log line."""
+        return sorted(self.exact) + [p + "*" for p in self.prefixes]
 
 
 def _plain(path: str) -> bool:
     """No dot or empty segments that a later layer might resolve into another path."""
     return "//" not in path and not any(seg in (".", "..") for seg in path.split("/"))
-
-
-def _routes_of(app: Any) -> Sequence[Any]:
-    router = getattr(app, "router", app)
-    routes = getattr(router, "routes", None)
-    return routes if isinstance(routes, Sequence) else ()
-
-
-def _match(routes: Sequence[Any], scope: Scope, depth: int = 0) -> Any:
-    """The endpoint Starlette's router would pick for this request (first full match)."""
-    from starlette.routing import Match
-
-    for route in routes:
-        try:
-            match, child = route.matches(scope)
-        except Exception:  # a route that cannot judge this request grants no exemption
-            return None
-        if match is not Match.FULL:
-            continue
-        endpoint = child.get("endpoint")
-        if _marked(endpoint):
-            return endpoint
-        sub = getattr(route, "routes", None)
-        if sub and depth < _MAX_DEPTH:
-            return _match(sub, {**scope, **child}, depth + 1)
-        return endpoint
-    return None
-
-
-def _marked_routes(routes: Sequence[Any], prefix: str, depth: int = 0) -> list[str]:
-    found = []
-    for route in routes:
-        path = prefix + str(getattr(route, "path", ""))
-        if _marked(getattr(route, "endpoint", None)):
-            found.append(path)
-        elif _marked(getattr(route, "app", None)):
-            found.append(path + "/*")
-        else:
-            sub = getattr(route, "routes", None)
-            if sub and depth < _MAX_DEPTH:
-                found.extend(_marked_routes(sub, path, depth + 1))
-    return found

@@ -1,25 +1,24 @@
-"""Reading a CSRF token from a form body without taking the body from the app.
+"""Finding the CSRF token field in a form body an adapter has read.
 
-The body is buffered (up to a cap), searched for one field, and replayed through a
-wrapped ``receive`` so the application reads exactly the bytes the client sent.
 Only ``application/x-www-form-urlencoded`` and ``multipart/form-data`` are searched;
-any other body must carry the token in the header.
+any other body must carry the token in the header. The reading itself (capped, and
+handed on to the app unchanged) is the adapter's: the ASGI middleware buffers and
+replays ``receive``, a WSGI adapter reads ``wsgi.input``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 
-__all__ = ["BodyTooLargeError", "buffer_body", "form_field", "replay"]
+__all__ = ["FORM_TYPES", "form_field", "is_form"]
 
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
+#: The media types whose body is searched for the token field.
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 log = logging.getLogger("sessionware")
 
@@ -27,43 +26,9 @@ log = logging.getLogger("sessionware")
 _MAX_FIELD = 1024
 
 
-class BodyTooLargeError(Exception):
-    """The body grew past the cap while it was read; the rest is left unread."""
-
-
-async def buffer_body(receive: Receive, limit: int) -> bytes | None:
-    """Read the whole request body, or None if the client disconnected first.
-
-    Raises :class:`BodyTooLargeError` as soon as more than ``limit`` bytes arrived,
-    whatever ``Content-Length`` said.
-    """
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLargeError("request body over the cap")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def replay(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that hands out the whole ``body`` once, then defers to the real one."""
-    sent = False
-
-    async def wrapped() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return wrapped
+def is_form(content_type: str) -> bool:
+    """Whether a ``Content-Type`` value names a form body (urlencoded or multipart)."""
+    return content_type.partition(";")[0].strip().lower() in FORM_TYPES
 
 
 def form_field(body: bytes, content_type: str, name: str) -> str | None:

@@ -4,7 +4,7 @@ The algorithm follows Go 1.25's ``net/http.CrossOriginProtection`` (docs/securit
 with two differences: an ``Origin`` header is checked even when ``Sec-Fetch-Site``
 is present (layered, as the OWASP CSRF Cheat Sheet asks), and a request with
 neither header is not waved through: the caller then demands a token.
-Pure functions only; the middleware does the I/O.
+Pure functions only; the adapter does the I/O.
 """
 
 from __future__ import annotations
