@@ -242,3 +242,21 @@ def test_asgi_glue_imports_only_starlette_types_at_module_level() -> None:
     found = _imports(PACKAGE / "asgi.py")
     at_top = {m for m, top in found if top and m.split(".")[0] in FRAMEWORKS}
     assert at_top == {"starlette.types"}
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [
+        (b"https://evil.example", b"https://testserver"),
+        (b"https://testserver", b"https://evil.example"),
+    ],
+)
+def test_a_second_origin_line_cannot_hide_behind_the_first(origins: tuple[bytes, bytes]) -> None:
+    """Repeated Origin lines are read by the library's one rule (joined), which no origin
+    check accepts: in either order the request is refused before its token is looked at."""
+    site = Site()
+    cookie, token = site.visitor()
+    lines = [(b"origin", origins[0]), (b"origin", origins[1]), (b"x-csrf-token", token.encode())]
+    refusal = site.check.before_body(site.view("POST", lines, cookie), path="/notes")
+    assert isinstance(refusal, Refusal)
+    assert refusal.status == 403

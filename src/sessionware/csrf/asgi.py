@@ -14,6 +14,7 @@ from typing import Any, Unpack
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sessionware._http import header
 from sessionware._plain import send_plain
 from sessionware.asgi import AsgiView
 from sessionware.csrf.check import SAFE_METHODS, CSRFCheck, CSRFOptions, NeedsToken, Refusal
@@ -101,12 +102,8 @@ class CSRFMiddleware:
         outcome = check.before_body(view, path=path, server=scope.get("server"))
         if isinstance(outcome, Refusal):
             return outcome, receive  # refused unread
-        content_type = length = None
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                content_type = value.decode("latin-1")
-            elif name == b"content-length":
-                length = value.decode("latin-1")
+        content_type = header(scope["headers"], b"content-type")
+        length = header(scope["headers"], b"content-length")
         body: bytes | None = None
         if content_type is not None and is_form(content_type):
             # Every form that may reach the app is capped here, anonymous ones too.

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypedDict
 
+from sessionware._http import header
 from sessionware.config import SessionConfig, seconds
 from sessionware.cookies import valid_name
 from sessionware.csrf.exempt import ExemptPaths
@@ -353,12 +354,11 @@ class CSRFCheck:
 def _last(
     headers: Iterable[tuple[bytes, bytes]], names: tuple[bytes, ...]
 ) -> dict[bytes, str | None]:
-    """The last line of each header in ``names`` (None when absent), as the gate reads them."""
-    found: dict[bytes, str | None] = dict.fromkeys(names)
-    for name, value in headers:
-        if name in found:
-            found[name] = value.decode("latin-1")
-    return found
+    """Each header in ``names`` (None when absent), read by the library's one rule:
+    repeated lines join with ``", "``, a value no check accepts for Origin, the token
+    or Sec-Fetch-Site, so a client cannot hide a second value behind the first."""
+    lines = headers if isinstance(headers, list) else list(headers)
+    return {name: header(lines, name) for name in names}
 
 
 def _trust_proxy(view: RequestView) -> int:
