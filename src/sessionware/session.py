@@ -163,6 +163,12 @@ class BaseSession(MutableMapping[str, Any]):
         return self._core.store
 
     @property
+    def core(self) -> SessionCore:
+        """The core this session belongs to: layers run their operations through it
+        (``core.arun`` in async code, ``core.run`` in sync code)."""
+        return self._core
+
+    @property
     def config(self) -> SessionConfig:
         """The middleware's configuration."""
         return self._core.config

@@ -58,7 +58,7 @@ from typing import Any, Literal, Protocol, TypeVar, overload, runtime_checkable
 
 from sessionware._ops import Op
 
-__all__ = ["Call", "Fields", "Store", "StoreBase", "SyncStore"]
+__all__ = ["Call", "Fields", "Store", "StoreBase", "SyncStore", "acall", "call"]
 
 Fields = Mapping[str, str]
 T = TypeVar("T")
@@ -83,6 +83,22 @@ class Call:
 
     def __repr__(self) -> str:
         return f"Call({self.method!r})"  # arguments hold keys: not for logs
+
+
+async def acall(store: Store, request: Call) -> Any:
+    """Make ``request`` on a store's async face (the async driver of operations yielding Calls)."""
+    method = getattr(store, request.method)
+    if request.kwargs:
+        return await method(*request.args, **request.kwargs)
+    return await method(*request.args)
+
+
+def call(face: SyncStore, request: Call) -> Any:
+    """Make ``request`` on a store's sync face (``store.sync``)."""
+    method = getattr(face, request.method)
+    if request.kwargs:
+        return method(*request.args, **request.kwargs)
+    return method(*request.args)
 
 
 @runtime_checkable
