@@ -721,3 +721,29 @@ async def test_an_app_exception_handler_for_http_error_wins() -> None:
     async with Browser(app) as b:
         r = await b.get("/")
     assert (r.status_code, r.text) == (401, "custom 401")
+
+
+async def test_a_cookie_queued_twice_goes_out_once_with_its_last_value() -> None:
+    """Two values for one companion cookie in one response: only the last is sent."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from sessionware.asgi import add_cookie
+
+    async def twice(request: Request) -> PlainTextResponse:
+        add_cookie(request.scope, "remember=first; Path=/; HttpOnly")
+        add_cookie(request.scope, "other=1; Path=/")
+        add_cookie(request.scope, "remember=; Path=/; Max-Age=0; HttpOnly")
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/", twice)])
+    app.add_middleware(SessionMiddleware, store=MemoryStore(development=True), secrets=[SECRET])
+    async with Browser(app) as b:
+        r = await b.get("/")
+    sent = set_cookies(r)
+    remember = [c for c in sent if c.startswith("remember=")]
+    assert remember == ["remember=; Path=/; Max-Age=0; HttpOnly"]
+    assert "other=1; Path=/" in sent
+    assert r.headers["cache-control"] == "no-store"

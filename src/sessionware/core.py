@@ -17,8 +17,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from functools import partial
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal, TypeVar
 
 from sessionware._http import is_https
@@ -438,4 +438,9 @@ class SessionCore:
         if not (cookies or extra or session.accessed or session.had_cookie):
             return None
         live = bool(cookies) and not session.is_new
-        return Outgoing([*cookies, *extra] if extra else cookies, live or bool(extra))
+        if not extra:
+            return Outgoing(cookies, live)
+        # One Set-Cookie per name (RFC 6265 §4.1.1): a layer that set a cookie twice in
+        # one request (remember-me restored, then a logout) means its last value.
+        last = {value.split("=", 1)[0]: value for value in (*cookies, *extra)}
+        return Outgoing(list(last.values()), True)

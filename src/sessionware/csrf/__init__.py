@@ -82,10 +82,14 @@ Modules: ``check`` (the decision), ``gate`` (Origin / Sec-Fetch-Site), ``host``
 
 from __future__ import annotations
 
-from sessionware.csrf.asgi import CSRFMiddleware
+from typing import TYPE_CHECKING, Any
+
 from sessionware.csrf.check import SAFE_METHODS
 from sessionware.csrf.exempt import csrf_exempt
 from sessionware.csrf.templates import csrf_input, csrf_token, install_jinja
+
+if TYPE_CHECKING:
+    from sessionware.csrf.asgi import CSRFMiddleware
 
 __all__ = [
     "SAFE_METHODS",
@@ -95,3 +99,12 @@ __all__ = [
     "csrf_token",
     "install_jinja",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The ASGI glue loads on first use: the neutral check imports no framework.
+    if name == "CSRFMiddleware":
+        from sessionware.csrf.asgi import CSRFMiddleware
+
+        return CSRFMiddleware
+    raise AttributeError(f"module 'sessionware.csrf' has no attribute {name!r}")
