@@ -19,6 +19,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from sessionware._http import header
 from sessionware.demo.render import Renderer
 from sessionware.demo.state import who
 from sessionware.session import Session
@@ -69,6 +70,7 @@ def security_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """One header of a *response* the app is sending (requests are read through _http)."""
     for k, v in headers:
         if k.lower() == name:
             return v
@@ -125,8 +127,7 @@ class FriendlyErrors:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        accept = _header(list(scope.get("headers", ())), b"accept") or b""
-        wants_html = b"text/html" in accept
+        wants_html = "text/html" in (header(scope["headers"], b"accept") or "")
         replacing = False
 
         async def wrapped(message: Message) -> None:
