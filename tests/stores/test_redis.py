@@ -1,31 +1,45 @@
-"""RedisStore on a standalone Redis: the store contract, compactness, no raw ids at
-rest, no lost updates or resurrection through the middleware, URLs, and round trips."""
+"""RedisStore on a standalone Redis: the store contract (both faces), compactness, no
+raw ids at rest, no lost updates or resurrection through the middleware, URLs, round
+trips, and the sync face: threads, sharing records with the async face, the clients
+it is built from, and closing."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import anyio
 import httpx
 import pytest
 import redis
+import redis.asyncio.retry
+import redis.retry
+from redis.backoff import NoBackoff
 
-from sessionware.exceptions import ConfigurationError, SessionCollisionError, StoreError
+from sessionware.exceptions import (
+    ConfigurationError,
+    SessionCollisionError,
+    StoreError,
+    StoreUnavailableError,
+)
 from sessionware.stores import RedisStore, from_url
 from sessionware.stores.base import Store
 from tests.stores.conftest import REDIS_URL
 from tests.stores.contract import StoreContract, new_key
 from tests.stores.redis_apps import SessionApp
-from tests.stores.redis_servers import RedisServer, running_server
+from tests.stores.redis_servers import RedisServer, free_port, running_server
 
 
 class TestRedisStore(StoreContract):
     """The contract, on the Redis at 127.0.0.1:6379 under this run's prefix."""
 
     @pytest.fixture
-    async def store(self, redis_prefix: str) -> AsyncIterator[Store]:
+    async def backend(self, redis_prefix: str) -> AsyncIterator[Store]:
         """A RedisStore under a fresh sub-prefix of this run's prefix."""
         s = RedisStore.from_url(REDIS_URL, prefix=f"{redis_prefix}{uuid.uuid4().hex[:6]}:")
         yield s
@@ -262,17 +276,38 @@ def test_bad_urls_fail_with_the_accepted_forms(url: str) -> None:
 
 
 def test_url_options_reach_the_client() -> None:
-    """from_url sets the prefix from the URL and the default connect and command timeouts."""
+    """from_url sets the prefix from the URL and the default connect and command timeouts,
+    on the asyncio client and on the synchronous one alike."""
     s = from_url("redis://127.0.0.1:6379/2?prefix=app:")
     assert isinstance(s, RedisStore)
     assert s.prefix == "app:"
-    kwargs = s.client.connection_pool.connection_kwargs
-    assert kwargs["socket_connect_timeout"] == 1.0
-    assert (kwargs["socket_timeout"], kwargs["db"]) == (0.5, 2)
+    for client in (s.client, s.sync_client):
+        kwargs = client.connection_pool.connection_kwargs
+        assert kwargs["socket_connect_timeout"] == 1.0
+        assert (kwargs["socket_timeout"], kwargs["db"]) == (0.5, 2)
+        assert (kwargs["decode_responses"], kwargs["health_check_interval"]) == (True, 0)
+        assert kwargs["retry"].get_retries() == 1
+    assert isinstance(
+        s.client.connection_pool.connection_kwargs["retry"], redis.asyncio.retry.Retry
+    )
+    assert isinstance(s.sync_client, redis.Redis)
+    assert isinstance(s.sync_client.connection_pool.connection_kwargs["retry"], redis.retry.Retry)
     s2 = RedisStore.from_url("redis://127.0.0.1:6379", prefix="x:", timeout=2.0)
     assert s2.prefix == "x:"
     assert s2.client.connection_pool.connection_kwargs["socket_timeout"] == 2.0
+    assert s2.sync_client.connection_pool.connection_kwargs["socket_timeout"] == 2.0
     assert s2.cluster is False
+
+
+def test_one_retry_option_serves_both_clients() -> None:
+    """A ``retry=`` of either redis-py kind reaches each client as the kind it takes."""
+    for given in (redis.asyncio.retry.Retry(NoBackoff(), 3), redis.retry.Retry(NoBackoff(), 3)):
+        s = RedisStore.from_url("redis://127.0.0.1:6379/0", retry=given)
+        got_async = s.client.connection_pool.connection_kwargs["retry"]
+        got_sync = s.sync_client.connection_pool.connection_kwargs["retry"]
+        assert type(got_async) is redis.asyncio.retry.Retry
+        assert type(got_sync) is redis.retry.Retry
+        assert got_async.get_retries() == got_sync.get_retries() == 3
 
 
 def test_cluster_url_and_flag_build_cluster_clients() -> None:
@@ -281,6 +316,17 @@ def test_cluster_url_and_flag_build_cluster_clients() -> None:
     b = RedisStore.from_url("redis://127.0.0.1:7000", cluster=True)
     assert a.cluster and b.cluster
     assert a.prefix == "c:"
+
+
+def test_sync_face_of_an_unreachable_cluster_is_unavailable_until_it_answers() -> None:
+    """Building a cluster store connects nothing (a synchronous RedisCluster would), and
+    its sync face reports an unreachable cluster as StoreUnavailableError on each use."""
+    s = RedisStore.from_url(f"redis+cluster://127.0.0.1:{free_port()}", connect_timeout=0.5)
+    assert s.sync_client is None
+    for _ in range(2):  # nothing is remembered from the failed attempt
+        with pytest.raises(StoreUnavailableError):
+            s.sync.load(new_key())
+    assert s.sync_client is None
 
 
 # -- round trips ---------------------------------------------------------------------
@@ -409,3 +455,153 @@ def test_tls_urls_build_tls_connections() -> None:
     assert (pool.service_name, pool.connection_kwargs["db"]) == ("svc", 3)
     cluster = RedisStore.from_url("rediss+cluster://127.0.0.1:7000,127.0.0.1:7001")
     assert cluster.client.connection_kwargs["connection_class"].__name__ == "SSLConnection"
+
+
+# -- the sync face -----------------------------------------------------------------
+
+
+def test_sync_face_from_many_threads_counts_every_incr(redis_prefix: str) -> None:
+    """Eight threads sharing one store's sync face increment one counter 200 times: the
+    count is exact and every call saw a value of its own."""
+    s = RedisStore.from_url(REDIS_URL, prefix=f"{redis_prefix}{uuid.uuid4().hex[:6]}:")
+    key = new_key("th:")
+    start = threading.Barrier(8)
+
+    def worker() -> list[int]:
+        start.wait()
+        return [s.sync.incr(key, "n", 1, 60) for _ in range(25)]
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            seen = [v for got in pool.map(lambda _: worker(), range(8)) for v in got]
+        assert sorted(seen) == list(range(1, 201))
+        assert s.sync.load(key) == {"n": "200"}
+    finally:
+        s.sync.close()
+
+
+@pytest.mark.anyio
+async def test_each_face_sees_the_other_faces_writes(store: RedisStore) -> None:
+    """What the sync face writes the async face reads, and the other way round, for
+    records, counters, the user index and the extra methods."""
+    key, other = new_key(), new_key()
+    store.sync.create(key, {".a": "1"}, 60)
+    assert await store.load(key) == {".a": "1"}
+    assert await store.apply(key, {".b": "2"}, [".a"], 60)
+    assert store.sync.load(key) == {".b": "2"}
+    assert store.sync.incr(key, ".n", 5, 60, create=False) == 5
+    assert await store.incr(key, ".n", 1, 60, create=False) == 6
+    await store.create(other, {".a": "x"}, 60)
+    store.sync.link("u7", key)
+    await store.link("u7", other)
+    assert store.sync.keys_of("u7") == sorted([key, other])
+    assert store.sync.user_sessions("u7") == {key: {".b": "2", ".n": "6"}, other: {".a": "x"}}
+    assert store.sync.delete_user_sessions("u7", keep=key) == 1
+    assert await store.keys_of("u7") == [key]
+    store.sync.ping()
+    store.sync.delete(key)
+    assert await store.load(key) is None
+
+
+@pytest.mark.anyio
+async def test_bad_text_fails_only_its_own_call_in_a_shared_batch(store: RedisStore) -> None:
+    """A value with no UTF-8 form, coalesced into one pipeline with a good write, fails
+    only its own call: the good record lands."""
+    good, bad = new_key(), new_key()
+    results = await asyncio.gather(
+        store.create(good, {".a": "1"}, 60),
+        store.create(bad, {".a": "x\ud800"}, 60),
+        return_exceptions=True,
+    )
+    assert results[0] is None
+    assert isinstance(results[1], StoreError)
+    assert await store.load(good) == {".a": "1"}
+    assert await store.load(bad) is None
+
+
+@pytest.mark.anyio
+async def test_sync_face_reloads_scripts_after_script_flush(own_server: RedisServer) -> None:
+    """The sync face loads the scripts again when the server has forgotten them."""
+    s = RedisStore.from_url(own_server.url)
+    try:
+        key = new_key()
+        s.sync.create(key, {".a": "1"}, 60)
+        own_server.send("SCRIPT", "FLUSH")
+        assert s.sync.apply(key, {".b": "2"}, [], 60)
+        own_server.send("SCRIPT", "FLUSH")
+        assert s.sync.incr("th:" + secrets.token_hex(4), "n", 3, 60) == 3
+        assert s.sync.load(key) == {".a": "1", ".b": "2"}
+    finally:
+        await s.close()
+
+
+def connected_clients(server: RedisServer) -> int:
+    """Clients connected to ``server`` now, this query's own connection included."""
+    text = server.send("INFO", "clients").decode()
+    return int(text.split("connected_clients:")[1].split()[0])
+
+
+@pytest.mark.anyio
+async def test_sync_client_connects_when_used_and_close_closes_both(
+    own_server: RedisServer,
+) -> None:
+    """from_url opens no sync connection until the sync face is used, and close()
+    closes the connections of both faces."""
+    s = RedisStore.from_url(own_server.url)
+    key = new_key()
+    await s.create(key, {".a": "1"}, 60)
+    assert connected_clients(own_server) == 2  # the async face's, and this query's
+    assert s.sync.load(key) == {".a": "1"}
+    assert connected_clients(own_server) == 3
+    await s.close()
+    deadline = time.monotonic() + 5
+    while connected_clients(own_server) > 1 and time.monotonic() < deadline:
+        await anyio.sleep(0.02)
+    assert connected_clients(own_server) == 1
+
+
+@pytest.mark.anyio
+async def test_an_asyncio_client_alone_has_no_sync_face(redis_prefix: str) -> None:
+    """RedisStore(asyncio client) works asynchronously, and store.sync says how to get a
+    sync face; with sync_client= both faces work on one record."""
+    prefix = f"{redis_prefix}{uuid.uuid4().hex[:6]}:"
+    alone = RedisStore(redis.asyncio.Redis(host="127.0.0.1", port=6379), prefix=prefix)
+    both = RedisStore(
+        redis.asyncio.Redis(host="127.0.0.1", port=6379),
+        sync_client=redis.Redis(host="127.0.0.1", port=6379),
+        prefix=prefix,
+    )
+    try:
+        key = new_key()
+        await alone.create(key, {".a": "1"}, 60)
+        with pytest.raises(ConfigurationError) as info:
+            alone.sync.load(key)
+        assert "sync_client=" in str(info.value) and "from_url" in str(info.value)
+        assert both.sync.load(key) == {".a": "1"}
+        assert both.sync.apply(key, {".b": "2"}, [], 60)
+        assert await alone.load(key) == {".a": "1", ".b": "2"}
+    finally:
+        await alone.close()
+        await both.close()
+
+
+@pytest.mark.anyio
+async def test_a_synchronous_client_alone_gives_only_a_sync_face(redis_prefix: str) -> None:
+    """RedisStore(redis.Redis(...)) serves store.sync; its async face says how to get one;
+    mixing up the two kinds of client is refused."""
+    s = RedisStore(redis.Redis(host="127.0.0.1", port=6379), prefix=f"{redis_prefix}sy:")
+    try:
+        key = new_key()
+        s.sync.create(key, {".a": "1"}, 60)
+        assert s.sync.load(key) == {".a": "1"}
+        assert s.client is None
+        with pytest.raises(ConfigurationError) as info:
+            await s.load(key)
+        assert "redis.asyncio" in str(info.value)
+        s.sync.delete(key)
+    finally:
+        await s.close()
+    with pytest.raises(TypeError):
+        RedisStore(redis.asyncio.Redis(), sync_client=redis.asyncio.Redis())
+    with pytest.raises(TypeError):
+        RedisStore(redis.Redis(), sync_client=redis.Redis())

@@ -1,5 +1,6 @@
 """RedisStore on a 3-master Redis Cluster these tests start themselves: the store
-contract, cross-slot user indexes, and concurrent requests through the middleware."""
+contract (both faces), cross-slot user indexes, concurrent requests through the
+middleware, and the sync face's client built on first use."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import AsyncIterator
 import anyio
 import httpx
 import pytest
+import redis.cluster
 
 from sessionware.stores import RedisStore
 from sessionware.stores.base import Store
@@ -21,7 +23,7 @@ class TestRedisClusterStore(StoreContract):
     """The contract, on the test cluster."""
 
     @pytest.fixture
-    async def store(self, redis_cluster: Cluster) -> AsyncIterator[Store]:
+    async def backend(self, redis_cluster: Cluster) -> AsyncIterator[Store]:
         """A cluster RedisStore under a fresh prefix (the cluster is thrown away afterwards)."""
         s = RedisStore.from_url(redis_cluster.url, prefix=f"c{uuid.uuid4().hex[:2]}:")
         yield s
@@ -95,3 +97,43 @@ async def test_fifty_concurrent_requests_all_land_on_the_cluster(store: RedisSto
         assert data == {"user_id": "42", **{f"k{i}": str(i) for i in range(50)}}
         await client.post("/logout")
         assert await store.load(app.seen["key"]) is None
+
+
+@pytest.mark.anyio
+async def test_sync_face_is_built_on_first_use_and_shares_records(
+    store: RedisStore, redis_cluster: Cluster
+) -> None:
+    """The synchronous RedisCluster is built when the sync face is first used; its
+    writes reach every master and the async face reads them, and its user index spans
+    slots as the async one does."""
+    assert store.sync_client is None
+    keys = [new_key() for _ in range(12)]
+    for k in keys:
+        store.sync.create(k, {".a": "1"}, 60)
+        store.sync.link("7", k)
+    assert isinstance(store.sync_client, redis.cluster.RedisCluster)
+    assert len(slots(redis_cluster, *(store.record_key(k) for k in keys))) > 1
+    assert [await store.load(k) for k in keys] == [{".a": "1"}] * 12
+    assert await store.keys_of("7") == sorted(keys)
+    await store.delete(keys[1])
+    assert store.sync.keys_of("7") == sorted(set(keys) - {keys[1]})
+    assert set(store.sync.user_sessions("7")) == set(keys) - {keys[1]}
+    assert store.sync.delete_user_sessions("7", keep=keys[0]) == 10
+    assert await store.keys_of("7") == [keys[0]]
+
+
+@pytest.mark.anyio
+async def test_sync_face_reloads_scripts_on_every_master(
+    store: RedisStore, redis_cluster: Cluster
+) -> None:
+    """After every master forgot its scripts, sync-face writes on keys across the
+    masters still work (the scripts are loaded again)."""
+    keys = [new_key() for _ in range(6)]
+    for k in keys:
+        store.sync.create(k, {".a": "1"}, 60)
+    for node in redis_cluster.nodes:
+        node.send("SCRIPT", "FLUSH")
+    for k in keys:
+        assert store.sync.apply(k, {".b": "2"}, [], 60)
+        assert store.sync.incr(k, ".n", 2, 60, create=False) == 2
+    assert [await store.load(k) for k in keys] == [{".a": "1", ".b": "2", ".n": "2"}] * 6

@@ -1,10 +1,12 @@
 """When Redis goes away the app answers 503 with a log line, and serves again as soon
 as Redis is back, with no restart: a redis-server of the test's own is stopped (by
-PID), restarted on the same port, and frozen with SIGSTOP."""
+PID), restarted on the same port, and frozen with SIGSTOP. The sync face fails and
+recovers the same way."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import httpx
@@ -113,3 +115,62 @@ async def test_every_store_method_raises_store_unavailable_when_down(
             await call()
         assert key not in str(info.value)
         assert str(info.value).startswith("redis unavailable")
+
+
+def test_sync_face_raises_store_unavailable_when_down_then_recovers(
+    server: RedisServer,
+) -> None:
+    """With Redis gone every sync-face call raises StoreUnavailableError (naming no key);
+    once Redis is back on its port the same store serves again."""
+    store = RedisStore.from_url(server.url)
+    key = new_key()
+    try:
+        store.sync.create(key, {".a": "1"}, 60)
+        server.stop()
+        calls: list[Callable[[], object]] = [
+            lambda: store.sync.load(key),
+            lambda: store.sync.create(new_key(), {".a": "1"}, 60),
+            lambda: store.sync.apply(key, {".b": "2"}, [], 60),
+            lambda: store.sync.delete(key),
+            lambda: store.sync.incr("th:" + key, "n", 1, 60),
+            lambda: store.sync.link("u", key),
+            lambda: store.sync.unlink("u", key),
+            lambda: store.sync.keys_of("u"),
+            lambda: store.sync.delete_user_sessions("u"),
+            store.sync.ping,
+        ]
+        for call in calls:
+            with pytest.raises(StoreUnavailableError) as info:
+                call()
+            assert key not in str(info.value)
+            assert str(info.value).startswith("redis unavailable")
+
+        server.start()  # same port, empty (nothing was persisted)
+        assert store.sync.load(key) is None
+        store.sync.create(key, {".a": "2"}, 60)
+        store.sync.link("u", key)
+        assert store.sync.keys_of("u") == [key]
+        assert store.sync.load(key) == {".a": "2"}
+    finally:
+        store.sync.close()
+
+
+def test_a_hung_redis_times_out_on_the_sync_face_and_recovers(server: RedisServer) -> None:
+    """A Redis that stops answering (SIGSTOP) makes a sync call fail within its timeout
+    with StoreUnavailableError; after SIGCONT the same store answers again."""
+    store = RedisStore.from_url(server.url, timeout=0.3)
+    key = new_key()
+    try:
+        store.sync.create(key, {".a": "1"}, 60)
+        server.pause()
+        try:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailableError) as info:
+                store.sync.load(key)
+            assert time.monotonic() - started < 3
+            assert "Timeout" in str(info.value)
+        finally:
+            server.resume()
+        assert store.sync.load(key) == {".a": "1"}
+    finally:
+        store.sync.close()

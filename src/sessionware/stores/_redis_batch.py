@@ -1,14 +1,25 @@
-"""Coalesce the Redis commands of concurrent requests into one round trip.
+"""The two drivers of :class:`~sessionware.stores.redis.RedisStore`: how a command reaches Redis.
 
-Every request that needs Redis in one event-loop turn queues its command here; the
-first one schedules a flush with ``loop.call_soon``, and the flush sends the whole
-queue as one non-transactional pipeline (one write, one read of all the replies).
-Under load a server handles dozens of requests per turn, so the per-request cost
-of a round trip (a pooled connection, a syscall each way, a wake-up) is paid once
-per turn instead of once per request. A lone request waits for nothing: the flush
-runs in the very next turn.
+The store's operations yield commands; a driver sends them and hands back the
+replies. Both drivers send a batch as one non-transactional pipeline (one write, one
+read of all the replies), resend a batch of reads once on a broken connection (a
+Redis restart leaves stale sockets in the pool) but never writes (they may have
+landed), load the scripts and resend on NOSCRIPT (a restarted or new server has an
+empty script cache), and map every driver failure with :func:`store_error`.
 
-The pipeline is not a MULTI transaction: each command (a single read, or one Lua
+:class:`Batcher` (the async face) coalesces: every request that needs Redis in one
+event-loop turn queues its command here; the first one schedules a flush with
+``loop.call_soon``, and the flush sends the whole queue as one pipeline. Under load a
+server handles dozens of requests per turn, so the per-request cost of a round trip
+(a pooled connection, a syscall each way, a wake-up) is paid once per turn instead
+of once per request. A lone request waits for nothing: the flush runs in the very
+next turn.
+
+:class:`SyncSender` (the sync face) has no turn to wait for: each call sends its own
+commands at once, from whichever thread calls; the client's pool gives each thread
+its own connection.
+
+A pipeline is not a MULTI transaction: each command (a single read, or one Lua
 script) is atomic by itself, which is all the store needs.
 """
 
@@ -16,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis import exceptions as rx
@@ -25,8 +36,15 @@ from redis.exceptions import NoScriptError
 from sessionware.exceptions import StoreError, StoreUnavailableError
 from sessionware.stores._redis_scripts import SCRIPTS
 
-__all__ = ["Batcher", "store_error"]
+_pack_one: Callable[[Command], bytes] | None
+try:
+    from hiredis import pack_command as _pack_one
+except ImportError:  # optional: the pure-Python packer below writes the same bytes
+    _pack_one = None
 
+__all__ = ["Batcher", "Command", "SyncSender", "pack", "store_error"]
+
+#: One Redis command: its name and arguments, e.g. ``("HGETALL", b"sw:...")``.
 Command = tuple[Any, ...]
 
 # Replies a failing or failing-over server gives while it cannot serve: the store is
@@ -45,15 +63,18 @@ _DOWN = (
 _DOWN_REPLIES = ("LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN")
 # Commands safe to send twice: a batch of only these is retried once on a broken
 # connection (a Redis restart leaves stale sockets in the pool).
-_READS = frozenset({"HGETALL", "EXISTS", "SMEMBERS", "SCARD", "PTTL"})
+_READS = frozenset({"HGETALL", "EXISTS", "SMEMBERS", "SCARD", "PTTL", "PING"})
 
 
 def store_error(exc: BaseException) -> StoreError:
     """Our error for a driver failure, with a message that holds no key, id or value.
 
-    Connection errors keep redis-py's text (it names host and port, never data);
-    error replies keep only their first word, since redis-py may quote the command.
+    The one mapping both drivers use. Connection errors keep redis-py's text (it
+    names host and port, never data); error replies keep only their first word,
+    since redis-py may quote the command.
     """
+    if isinstance(exc, StoreError):
+        return exc
     if isinstance(exc, _DOWN) or (
         isinstance(exc, rx.ResponseError) and str(exc).startswith(_DOWN_REPLIES)
     ):
@@ -64,8 +85,26 @@ def store_error(exc: BaseException) -> StoreError:
     return StoreError(f"redis refused a command ({type(exc).__name__} {word})".replace(" )", ")"))
 
 
+def _resendable(commands: Sequence[Command]) -> bool:
+    """Whether a batch may go again after a broken connection: only if all are reads."""
+    return all(c[0] in _READS for c in commands)
+
+
+def _noscript(replies: Sequence[Any]) -> list[int]:
+    """Positions of the replies saying the server lacks a script (to load and resend)."""
+    return [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
+
+
+def _first_failure(replies: list[Any]) -> list[Any]:
+    """``replies``, or the mapped error of the first failed one (a request fails whole)."""
+    for reply in replies:
+        if isinstance(reply, BaseException):
+            raise store_error(reply) from None
+    return replies
+
+
 class Batcher:
-    """Send the commands queued in one event-loop turn as one pipeline.
+    """The async driver: send the commands queued in one event-loop turn as one pipeline.
 
     ``client`` is a redis-py asyncio client: ``Redis`` (standalone or from
     ``Sentinel.master_for``), whose batches go to one pooled connection, or
@@ -87,26 +126,36 @@ class Batcher:
         self._timeout = timeout if timeout is not None else kwargs.get("socket_timeout")
         self._queue: list[tuple[Command, asyncio.Future[Any]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        #: The reply to one command: queued for this turn's batch, or sent alone.
+        self.one: Callable[[Command], Awaitable[Any]] = self.call if coalesce else self.run
 
-    def call(self, *args: Any) -> asyncio.Future[Any]:
+    async def many(self, commands: list[Command]) -> list[Any]:
+        """The replies to several independent commands, queued together so they share
+        one batch; the first failure among them is raised once all have settled."""
+        one = self.one
+        return _first_failure(
+            await asyncio.gather(*(one(c) for c in commands), return_exceptions=True)
+        )
+
+    def call(self, command: Command) -> asyncio.Future[Any]:
         """Queue one command; the future resolves to its reply or raises a StoreError."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
         if not self._queue:
             loop.call_soon(self._flush)
-        self._queue.append((args, fut))
+        self._queue.append((command, fut))
         return fut
 
-    async def run(self, *args: Any) -> Any:
-        """Send one command now (for callers that must not wait for a turn)."""
+    async def run(self, command: Command) -> Any:
+        """Send one command now, through the client (the uncoalesced baseline)."""
         if self._coalesce:
-            return await self.call(*args)
+            return await self.call(command)
         try:
-            reply = await self._client.execute_command(*args)
+            reply = await self._client.execute_command(*command)
         except NoScriptError:
             await self.load_scripts()
             try:
-                reply = await self._client.execute_command(*args)
+                reply = await self._client.execute_command(*command)
             except Exception as exc:  # every driver failure is mapped
                 raise store_error(exc) from None
         except Exception as exc:
@@ -123,9 +172,8 @@ class Batcher:
         commands = [args for args, _ in batch]
         try:
             replies = await self._pipeline(commands)
-            missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
+            missing = _noscript(replies)
             if missing:
-                # A restarted or new server has an empty script cache: load, resend.
                 await self.load_scripts()
                 again = await self._pipeline([commands[i] for i in missing])
                 for i, reply in zip(missing, again, strict=True):
@@ -144,7 +192,7 @@ class Batcher:
                 fut.set_result(reply)
 
     async def _pipeline(self, commands: Sequence[Command]) -> list[Any]:
-        retry = all(str(c[0]) in _READS for c in commands)
+        retry = _resendable(commands)
         while True:
             try:
                 if self._pool is not None:
@@ -192,8 +240,111 @@ class Batcher:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
+class SyncSender:
+    """The sync driver: send one call's commands at once, as one pipeline.
+
+    ``client`` is a redis-py synchronous client of the same kinds as :class:`Batcher`
+    takes: ``redis.Redis`` (also from ``Sentinel.master_for``), whose commands go
+    straight to one pooled connection, or ``redis.cluster.RedisCluster``, whose
+    non-transactional pipeline routes each command to its node. Both pools are
+    thread-safe: each calling thread borrows a connection of its own.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        pool = getattr(client, "connection_pool", None)
+        self._pool = pool if hasattr(pool, "get_connection") else None
+
+    def perform(self, request: Command | list[Command]) -> Any:
+        """The reply to one command (a tuple), or the replies to several (a list)."""
+        if isinstance(request, tuple):
+            reply = self.send([request])[0]
+            if isinstance(reply, Exception):
+                raise store_error(reply) from None
+            return reply
+        return _first_failure(self.send(request))
+
+    def send(self, commands: Sequence[Command]) -> list[Any]:
+        """Every command's reply, an error reply standing in its place; a failure to
+        reach Redis raises (mapped)."""
+        try:
+            replies = self._pipeline(commands)
+            missing = _noscript(replies)
+            if missing:
+                self.load_scripts()
+                again = self._pipeline([commands[i] for i in missing])
+                for i, reply in zip(missing, again, strict=True):
+                    replies[i] = reply
+        except Exception as exc:  # every driver failure is mapped
+            raise store_error(exc) from None
+        return replies
+
+    def _pipeline(self, commands: Sequence[Command]) -> list[Any]:
+        retry = _resendable(commands)
+        while True:
+            try:
+                if self._pool is not None:
+                    return self._direct(commands)
+                if len(commands) == 1:
+                    return [self._one(commands[0])]
+                pipe = self.client.pipeline(transaction=False)
+                for args in commands:
+                    pipe.execute_command(*args)
+                return list(pipe.execute(raise_on_error=False))
+            except (rx.ConnectionError, OSError):
+                if not retry:
+                    raise
+                retry = False
+
+    def _one(self, command: Command) -> Any:
+        """One command through the cluster client, an error reply returned in its place.
+
+        Not through a pipeline: redis-py's synchronous ClusterPipeline asks the server
+        for an EVALSHA's keys (COMMAND GETKEYS, a round trip per script call) and
+        fails to decode a binary key in the answer; ``execute_command`` reads them
+        from the arguments. (The store sends several commands at once only for
+        reads, SADD and UNLINK, whose key the pipeline finds without asking.)
+        """
+        try:
+            return self.client.execute_command(*command)
+        except rx.ResponseError as exc:
+            return exc
+
+    def _direct(self, commands: Sequence[Command]) -> list[Any]:
+        """Write every command in one packet and read the replies in order (each read
+        bounded by the client's ``socket_timeout``)."""
+        pool = self._pool
+        assert pool is not None
+        data = pack(commands)
+        conn = pool.get_connection()
+        try:
+            conn.send_packed_command([data], check_health=False)  # a list of chunks
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(conn.read_response())
+                except rx.ResponseError as exc:
+                    replies.append(exc)  # the reply was read; the stream is in sync
+            return replies
+        finally:
+            # A failed send or read has disconnected the connection already (redis-py
+            # does so on any error), so what goes back to the pool is clean or closed.
+            pool.release(conn)
+
+    def load_scripts(self) -> None:
+        """Load every script (on every primary, for a cluster client)."""
+        for script in SCRIPTS:
+            self.client.script_load(script.source)
+
+
 def pack(commands: Sequence[Command]) -> bytes:
-    """RESP-encode commands (bytes go as they are, str as UTF-8, numbers as text)."""
+    """RESP-encode commands (bytes go as they are, str as UTF-8, numbers as text).
+
+    hiredis, when installed (the ``redis[hiredis]`` extra), packs a command in C at a
+    third of the cost of the Python loop below, which writes the same bytes.
+    """
+    if _pack_one is not None:
+        return b"".join(map(_pack_one, commands))
     out: list[bytes] = []
     for args in commands:
         out.append(b"*%d\r\n" % len(args))

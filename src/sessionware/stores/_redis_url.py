@@ -1,4 +1,4 @@
-"""Turn a Redis store URL into a redis-py asyncio client.
+"""Turn a Redis store URL into redis-py clients: an asyncio one and a synchronous one.
 
 The forms (one string fits ``SESSION_STORE``)::
 
@@ -15,6 +15,7 @@ sentinel the user and password are the master's; give the sentinels' own with
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
@@ -118,31 +119,39 @@ def parse(url: str, *, cluster: bool = False) -> Parsed:
 
 
 def build(
-    parsed: Parsed, defaults: dict[str, Any], options: dict[str, Any]
+    parsed: Parsed, defaults: dict[str, Any], options: dict[str, Any], *, sync: bool = False
 ) -> tuple[Any, list[Any]]:
-    """The client for ``parsed``, and every client the store must close."""
-    from redis.asyncio import Redis
-    from redis.asyncio.cluster import ClusterNode, RedisCluster
+    """The client for ``parsed``, and every client the store must close.
+
+    ``sync=False`` builds from ``redis.asyncio``, ``sync=True`` from ``redis``: the same
+    kind of client with the same options, so both faces of a store reach the same
+    server alike. Neither connects here, except the synchronous ``RedisCluster``,
+    which reads the cluster's layout as it is built (the store builds that one when
+    first used).
+    """
+    # The two families have the same names and signatures: pick one by module.
+    root = "redis" if sync else "redis.asyncio"
+    plain_class: Any = import_module(root).Redis
+    cluster: Any = import_module(root + ".cluster")
+    sentinels: Any = import_module(root + ".sentinel")
 
     kwargs: dict[str, Any] = {**defaults, **options}
     if parsed.kind == "standalone":
-        plain = Redis.from_url(parsed.url, **kwargs)
+        plain = plain_class.from_url(parsed.url, **kwargs)
         return plain, [plain]
     auth: dict[str, Any] = {"username": parsed.username, "password": parsed.password}
     if parsed.tls:
         kwargs.setdefault("ssl", True)
     if parsed.kind == "cluster":
         if parsed.url:
-            client = RedisCluster.from_url(parsed.url, **kwargs)
+            client = cluster.RedisCluster.from_url(parsed.url, **kwargs)
         else:
-            nodes = [ClusterNode(host, port) for host, port in parsed.hosts]
-            client = RedisCluster(startup_nodes=nodes, **auth, **kwargs)
+            nodes = [cluster.ClusterNode(host, port) for host, port in parsed.hosts]
+            client = cluster.RedisCluster(startup_nodes=nodes, **auth, **kwargs)
         return client, [client]
-    from redis.asyncio.sentinel import Sentinel
-
     sentinel_kwargs = kwargs.pop("sentinel_kwargs", None)
     if sentinel_kwargs is None:
         sentinel_kwargs = {k: v for k, v in kwargs.items() if k.startswith("socket_") or k == "ssl"}
-    sentinel = Sentinel(parsed.hosts, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+    sentinel = sentinels.Sentinel(parsed.hosts, sentinel_kwargs=dict(sentinel_kwargs))
     master = sentinel.master_for(parsed.service, db=parsed.db, **auth, **kwargs)
     return master, [master, *sentinel.sentinels]

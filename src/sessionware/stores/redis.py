@@ -18,36 +18,70 @@ key is useless as a cookie either way. Prefixes longer than 4 bytes cost 16 byte
 more per session.
 
 Reads take one round trip (HGETALL); every write is one EVALSHA of a short script
-that checks the record first (see :mod:`._redis_scripts`). Commands of concurrent
-requests are coalesced into one pipeline per event-loop turn (see
-:mod:`._redis_batch`). Any failure to reach Redis raises
-:class:`~sessionware.exceptions.StoreUnavailableError` (the middleware answers 503)
-and the next request simply tries again: no restart is needed after an outage.
+that checks the record first (see :mod:`._redis_scripts`). Any failure to reach
+Redis raises :class:`~sessionware.exceptions.StoreUnavailableError` (the middleware
+answers 503) and the next call simply tries again: no restart is needed after an
+outage.
+
+Two faces, one set of operations. Each operation (``_op_load``, ``_op_apply``, ...)
+is a generator that builds its keys and arguments, yields the command it needs (a
+tuple such as ``("HGETALL", key)``, or a list of independent commands that go
+together) and decodes the replies; it does no I/O (see :mod:`sessionware._ops`).
+Two drivers in :mod:`._redis_batch` perform the commands:
+
+- the async face (``await store.load(...)``) runs them on a ``redis.asyncio`` client,
+  coalescing the commands of concurrent requests into one pipeline per event-loop
+  turn;
+- the sync face (``store.sync.load(...)``, for WSGI apps, scripts and threads) runs
+  them on the synchronous client of the same kind (``redis.Redis``,
+  ``redis.cluster.RedisCluster``, ``Sentinel(...).master_for``), a call's several
+  commands in one pipeline.
+
+:meth:`RedisStore.from_url` builds both clients from the one URL with the same
+options; the synchronous one opens no connection until the sync face is used.
 """
 
 from __future__ import annotations
 
-import asyncio
-import re
-from collections.abc import Mapping
-from typing import Any, Literal, overload
+import inspect
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
-from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.retry import Retry
+from redis.asyncio.cluster import RedisCluster as AsyncCluster
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster as SyncCluster
+from redis.retry import AbstractRetry
+from redis.retry import Retry as SyncRetry
 
-from sessionware.exceptions import ConfigurationError, SessionCollisionError
+from sessionware._ops import Op, drive
+from sessionware.exceptions import ConfigurationError, SessionCollisionError, StoreError
 from sessionware.stores._redact import redact_url
-from sessionware.stores._redis_batch import Batcher
+from sessionware.stores._redis_batch import Batcher, Command, SyncSender, store_error
 from sessionware.stores._redis_scripts import APPLY, CREATE, INCR, INCR_EXISTING
-from sessionware.stores._redis_url import FORMS, build, parse
-from sessionware.stores.base import Fields
+from sessionware.stores._redis_url import FORMS, Parsed, build, parse
+from sessionware.stores.base import Fields, StoreBase, SyncFace
 
 __all__ = ["RedisStore"]
 
-_SESSION_KEY = re.compile("[0-9a-f]{64}").fullmatch
+T = TypeVar("T")
+
 _DIGEST_BYTES = 24
 _DEFAULT_PREFIX = "sw:"
+_NO_SYNC = (
+    "this RedisStore was built from an asyncio client alone, so it has no sync face: "
+    "pass sync_client=redis.Redis(...) (the same server; redis.cluster.RedisCluster for "
+    "a cluster) or build the store with RedisStore.from_url(url), which makes both"
+)
+_NO_ASYNC = (
+    "this RedisStore was built from a synchronous client alone, so only store.sync "
+    "works: pass a redis.asyncio client (and sync_client=...) or build the store with "
+    "RedisStore.from_url(url), which makes both"
+)
+
+#: Build the synchronous client when first needed: (client, clients to close).
+SyncBuild = Callable[[], tuple[Any, list[Any]]]
 
 
 def _ms(ttl: float) -> int:
@@ -58,6 +92,18 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _utf8(text: str) -> bytes:
+    """Text as UTF-8 bytes, encoded in the operation rather than when the batch is
+    packed: text with no UTF-8 form (a lone surrogate) then fails only the call that
+    holds it, not every request coalesced into the same pipeline."""
+    if isinstance(text, str):
+        try:
+            return text.encode()
+        except UnicodeEncodeError:
+            raise StoreError("redis refuses text that is not valid Unicode") from None
+    return text  # not text (bytes, a number): the packer sends it as it is
+
+
 def _fields(raw: Mapping[Any, Any] | list[Any]) -> Fields:
     if isinstance(raw, list):  # RESP2 sends a hash as a flat list
         raw = dict(zip(raw[::2], raw[1::2], strict=True))
@@ -66,13 +112,53 @@ def _fields(raw: Mapping[Any, Any] | list[Any]) -> Fields:
     return {_text(k): _text(v) for k, v in raw.items()}
 
 
-class RedisStore:
-    """Sessions in Redis; build it with :meth:`from_url` or from a redis-py asyncio client.
+def _is_async(client: Any) -> bool:
+    return inspect.iscoroutinefunction(getattr(client, "execute_command", None))
 
-    ``RedisStore(client, prefix="sw:")`` takes a ``redis.asyncio.Redis`` (also one from
-    ``Sentinel.master_for``) or ``RedisCluster``; the store closes it in :meth:`close`.
-    ``coalesce=False`` sends each command on its own instead of one pipeline per
-    event-loop turn (slower under load; for comparison).
+
+def _retry(retry: Any, *, sync: bool) -> Any:
+    """A redis-py ``Retry`` of the kind the client takes (asyncio or not), so one
+    ``retry=`` option serves both clients."""
+    want = SyncRetry if sync else AsyncRetry
+    if not isinstance(retry, AbstractRetry) or isinstance(retry, want):
+        return retry
+    # AbstractRetry keeps these three; both kinds take them in this order.
+    return want(retry._backoff, retry.get_retries(), retry._supported_errors)
+
+
+def _client_options(
+    parsed: Parsed, connect_timeout: float, timeout: float, options: dict[str, Any], *, sync: bool
+) -> dict[str, Any]:
+    """The options both clients are built with (each kind gets its own ``Retry``)."""
+    out: dict[str, Any] = {
+        "socket_connect_timeout": connect_timeout,
+        "socket_timeout": timeout,
+        "retry": (SyncRetry if sync else AsyncRetry)(NoBackoff(), 1),
+    }
+    if parsed.kind != "cluster":
+        # A pool of plain connections, no health-check pings or client-side cache.
+        out["health_check_interval"] = 0
+    # Replies are text: let the parser decode them (in C with hiredis) instead of
+    # a Python loop per field. Record keys are bytes, but Redis never sends them back.
+    out["decode_responses"] = True
+    out.update(options)
+    if "retry" in options:
+        out["retry"] = _retry(options["retry"], sync=sync)
+    return out
+
+
+class RedisStore(StoreBase):
+    """Sessions in Redis; build it with :meth:`from_url` or from redis-py clients.
+
+    ``RedisStore(client, sync_client=None, prefix="sw:")`` takes a ``redis.asyncio``
+    client, ``Redis`` (also one from ``Sentinel.master_for``) or ``RedisCluster``, for
+    the async face; ``sync_client`` is the synchronous client of the same kind and
+    server, for ``store.sync``. Without it ``store.sync`` raises ConfigurationError.
+    A synchronous client alone (``RedisStore(redis.Redis(...))``) gives a store whose
+    sync face works and whose async face raises ConfigurationError. The store closes
+    the clients it was given in :meth:`close`. ``coalesce=False`` sends each async
+    command on its own instead of one pipeline per event-loop turn (slower under
+    load; for comparison).
     """
 
     kind = "redis"
@@ -81,19 +167,51 @@ class RedisStore:
         self,
         client: Any,
         *,
+        sync_client: Any = None,
         prefix: str = _DEFAULT_PREFIX,
         coalesce: bool = True,
         _owned: list[Any] | None = None,
+        _sync_owned: list[Any] | None = None,
+        _sync_build: SyncBuild | None = None,
+        _sync_cluster: bool = False,
     ) -> None:
         if not isinstance(prefix, str):
             raise TypeError("prefix must be a str")
+        if client is None:
+            raise TypeError("client must be a redis-py client (asyncio or synchronous)")
+        if not _is_async(client):
+            if sync_client is not None:
+                raise TypeError("client must be a redis.asyncio client when sync_client is given")
+            client, sync_client = None, client  # a synchronous client alone
+        elif sync_client is not None and _is_async(sync_client):
+            raise TypeError(
+                "sync_client must be a synchronous client (redis.Redis, redis.cluster.RedisCluster)"
+            )
+        #: The asyncio client (None for a store built from a synchronous client alone).
         self.client = client
         self.prefix = prefix
-        self.cluster = isinstance(client, RedisCluster)
         self._prefix = prefix.encode()
-        self._batch = Batcher(client, coalesce=coalesce)
-        self._run = self._batch.call if coalesce else self._batch.run
-        self._owned = _owned if _owned is not None else [client]
+        self.cluster = isinstance(client, AsyncCluster) or _sync_cluster
+        if sync_client is not None:
+            sync_is_cluster = isinstance(sync_client, SyncCluster)
+            if client is not None and sync_is_cluster != self.cluster:
+                raise ConfigurationError(
+                    "client and sync_client must be of one kind: both cluster clients or neither"
+                )
+            self.cluster = sync_is_cluster
+        self._owned = _owned if _owned is not None else [] if client is None else [client]
+        self._batch: Batcher | None = None
+        self._aone: Callable[[Command], Awaitable[Any]] = self._no_async
+        self._amany: Callable[[list[Command]], Awaitable[list[Any]]] = self._no_async
+        if client is not None:
+            self._batch = Batcher(client, coalesce=coalesce)
+            self._aone, self._amany = self._batch.one, self._batch.many
+        self._sync_lock = threading.Lock()
+        self._sender = SyncSender(sync_client) if sync_client is not None else None
+        self._sync_owned: list[Any] = (
+            _sync_owned if _sync_owned is not None else [] if sync_client is None else [sync_client]
+        )
+        self._sync_build = _sync_build
 
     @classmethod
     def from_url(
@@ -107,32 +225,34 @@ class RedisStore:
         coalesce: bool = True,
         **client_options: Any,
     ) -> RedisStore:
-        """Build a store from a URL; the forms are listed in :mod:`._redis_url`.
+        """Build a store, both its clients, from a URL; the forms are listed in :mod:`._redis_url`.
 
         ``redis://h:6379/0``, ``rediss://…``, ``redis+sentinel://h1:26379,h2/mymaster/0``,
         ``redis+cluster://h1:7000,h2:7001`` (or ``redis://h:7000`` with ``cluster=True``).
-        ``connect_timeout`` and ``timeout`` (per batch of commands) are seconds. A
-        batch of reads on a broken connection (a restarted Redis) is retried once at
-        once, never with a long back-off, so an outage shows as a quick 503; writes
-        are not resent, since they may have landed. (On Cluster, redis-py's own
-        retry may resend once: ``apply`` is idempotent, a resent ``create`` reports a
-        collision and the core picks a new id, a resent ``incr`` counts one more.)
-        Other keyword arguments go to the redis-py client.
+        ``connect_timeout`` and ``timeout`` (per batch of commands; per reply on the
+        sync face) are seconds. A batch of reads on a broken connection (a restarted
+        Redis) is retried once at once, never with a long back-off, so an outage
+        shows as a quick 503; writes are not resent, since they may have landed. (On
+        Cluster, redis-py's own retry may resend once: ``apply`` is idempotent, a
+        resent ``create`` reports a collision and the core picks a new id, a resent
+        ``incr`` counts one more.) Other keyword arguments go to both redis-py
+        clients. The synchronous client connects only when ``store.sync`` is first
+        used (a synchronous ``RedisCluster`` is built only then, since building one
+        connects).
         """
         parsed = parse(url, cluster=cluster)
-        defaults: dict[str, Any] = {
-            "socket_connect_timeout": connect_timeout,
-            "socket_timeout": timeout,
-            "retry": Retry(NoBackoff(), 1),
-        }
-        if parsed.kind != "cluster":
-            # A pool of plain connections, no health-check pings or client-side cache.
-            defaults["health_check_interval"] = 0
-        # Replies are text: let the parser decode them (in C with hiredis) instead of
-        # a Python loop per field. Record keys are bytes, but Redis never sends them back.
-        defaults["decode_responses"] = True
+
+        def make(sync: bool) -> tuple[Any, list[Any]]:
+            options = _client_options(parsed, connect_timeout, timeout, client_options, sync=sync)
+            return build(parsed, options, {}, sync=sync)
+
+        sync_client, sync_owned, sync_build = None, None, None
         try:
-            client, owned = build(parsed, defaults, client_options)
+            client, owned = make(False)
+            if parsed.kind == "cluster":
+                sync_build = lambda: make(True)  # noqa: E731 - building connects: later
+            else:  # built now (it connects when used), so bad options fail here
+                sync_client, sync_owned = make(True)
         except TypeError as exc:  # a keyword the client does not take: names no URL part
             raise ConfigurationError(f"bad Redis store options ({exc}): use {FORMS}") from None
         except ValueError as exc:
@@ -145,150 +265,229 @@ class RedisStore:
         chosen = prefix if prefix is not None else parsed.prefix
         return cls(
             client,
+            sync_client=sync_client,
             prefix=chosen if chosen is not None else _DEFAULT_PREFIX,
             coalesce=coalesce,
             _owned=owned,
+            _sync_owned=sync_owned,
+            _sync_build=sync_build,
+            _sync_cluster=parsed.kind == "cluster",
         )
 
     def __repr__(self) -> str:
         kind = "cluster" if self.cluster else "redis"
         return f"<RedisStore {kind} prefix={self.prefix!r}>"
 
+    # -- the two drivers -----------------------------------------------------------
+
+    async def _adrive(self, op: Op[T]) -> T:
+        # _ops.adrive's loop, inlined and with a single command queued directly: a
+        # coroutine and a call less on every load, the hot path.
+        one = self._aone
+        try:
+            request = op.send(None)
+            while True:
+                try:
+                    if type(request) is tuple:
+                        reply = await one(request)
+                    else:
+                        reply = await self._amany(request)
+                except Exception as exc:  # handed to the operation, which decides
+                    request = op.throw(exc)
+                else:
+                    request = op.send(reply)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+    def _drive(self, op: Op[T]) -> T:
+        return drive(op, (self._sender or self._sync_sender()).perform)
+
+    async def _no_async(self, request: Any) -> Any:
+        raise ConfigurationError(_NO_ASYNC)
+
+    def _sync_sender(self) -> SyncSender:
+        """The sync driver, building the synchronous client on first use (once, even
+        when many threads ask at the same time)."""
+        with self._sync_lock:
+            if self._sender is None:
+                if self._sync_build is None:
+                    raise ConfigurationError(_NO_SYNC)
+                try:
+                    client, self._sync_owned = self._sync_build()
+                except TypeError as exc:
+                    raise ConfigurationError(f"bad Redis store options ({exc})") from None
+                except Exception as exc:  # a cluster that cannot be reached: 503, try again
+                    raise store_error(exc) from None
+                self._sender = SyncSender(client)
+            return self._sender
+
+    @property
+    def sync(self) -> SyncFace:
+        """The synchronous face; ConfigurationError if the store has no synchronous client."""
+        if self._sender is None and self._sync_build is None:
+            raise ConfigurationError(_NO_SYNC)
+        return SyncFace(self)
+
+    @property
+    def sync_client(self) -> Any:
+        """The synchronous client, or None while it is not built yet (or there is none)."""
+        return self._sender.client if self._sender is not None else None
+
     # -- keys -------------------------------------------------------------------
 
     def record_key(self, key: str) -> bytes:
         """The Redis key a record lives under (for operators, SCAN and ``MEMORY USAGE``)."""
-        if len(key) == 64 and _SESSION_KEY(key):
-            return self._prefix + bytes.fromhex(key)[:_DIGEST_BYTES]
-        raw = key.encode()
+        if len(key) == 64:
+            # A session key is 64 lowercase hex digits; checking the decoded digest's
+            # own spelling is half the cost of a regular expression on every load.
+            try:
+                digest = bytes.fromhex(key)
+            except ValueError:
+                pass
+            else:
+                if digest.hex() == key:
+                    return self._prefix + digest[:_DIGEST_BYTES]
+        raw = _utf8(key)
         # Valid UTF-8 never holds 0xff, so this keeps a 24-byte key apart from a digest.
         return self._prefix + (raw + b"\xff" if len(raw) == _DIGEST_BYTES else raw)
 
     def user_key(self, user_id: str) -> bytes:
         """The Redis key of ``user_id``'s session set."""
-        return self._prefix + b"u{" + str(user_id).encode() + b"}"
+        return self._prefix + b"u{" + _utf8(str(user_id)) + b"}"
 
     # -- records ----------------------------------------------------------------
 
-    async def load(self, key: str) -> Fields | None:
+    def _op_load(self, key: str) -> Op[Fields | None]:
         """The record's fields in one HGETALL, or None."""
-        raw = await self._run("HGETALL", self.record_key(key))
+        raw = yield ("HGETALL", self.record_key(key))
         return _fields(raw) if raw else None
 
-    async def create(self, key: str, fields: Fields, ttl: float) -> None:
+    def _op_create(self, key: str, fields: Fields, ttl: float) -> Op[None]:
         """Write a new hash with ``ttl``; SessionCollisionError if the key is live.
 
         A record needs at least one field: Redis keeps no empty hash.
         """
-        args: list[Any] = [_ms(ttl)]
+        args: list[Any] = ["EVALSHA", CREATE.sha, 1, self.record_key(key), _ms(ttl)]
         for name, value in fields.items():
-            args += (name, value)
-        done = await self._run("EVALSHA", CREATE.sha, 1, self.record_key(key), *args)
-        if not done:
+            args += (_utf8(name), _utf8(value))
+        if not (yield tuple(args)):
             raise SessionCollisionError("session key already exists")
 
-    async def apply(self, key: str, sets: Fields, dels: list[str], ttl: float) -> bool:
+    def _op_apply(self, key: str, sets: Fields, dels: list[str], ttl: float) -> Op[bool]:
         """Set and delete fields and reset the TTL in one script, only if the record lives.
 
         A change that removes the last field removes the record (Redis keeps no empty
         hash); the core never does that, since it always sets ``a``.
         """
-        args: list[Any] = [_ms(ttl), len(sets)]
+        args: list[Any] = ["EVALSHA", APPLY.sha, 1, self.record_key(key), _ms(ttl), len(sets)]
         for name, value in sets.items():
-            args += (name, value)
-        args += dels
-        return bool(await self._run("EVALSHA", APPLY.sha, 1, self.record_key(key), *args))
+            args += (_utf8(name), _utf8(value))
+        args += (_utf8(name) for name in dels)
+        return bool((yield tuple(args)))
 
-    async def delete(self, key: str) -> None:
+    def _op_delete(self, key: str) -> Op[None]:
         """UNLINK the record."""
-        await self._run("UNLINK", self.record_key(key))
+        yield ("UNLINK", self.record_key(key))
 
-    @overload
-    async def incr(
-        self, key: str, field: str, amount: int, ttl: float, *, create: Literal[True] = ...
-    ) -> int: ...
-
-    @overload
-    async def incr(
-        self, key: str, field: str, amount: int, ttl: float, *, create: bool
-    ) -> int | None: ...
-
-    async def incr(
-        self, key: str, field: str, amount: int, ttl: float, *, create: bool = True
-    ) -> int | None:
+    def _op_incr(
+        self, key: str, field: str, amount: int, ttl: float, create: bool
+    ) -> Op[int | None]:
         """HINCRBY in a script: one that sets the expiry only on a new record, or (with
         ``create=False``) one that touches only a live record and otherwise returns None."""
-        rkey = self.record_key(key)
+        rkey, name = self.record_key(key), _utf8(field)
         if not create:
-            value = await self._run("EVALSHA", INCR_EXISTING.sha, 1, rkey, field, amount)
+            value = yield ("EVALSHA", INCR_EXISTING.sha, 1, rkey, name, amount)
             return None if value is None else int(value)
-        value = await self._run("EVALSHA", INCR.sha, 1, rkey, field, amount, _ms(ttl))
-        return int(value)
+        return int((yield ("EVALSHA", INCR.sha, 1, rkey, name, amount, _ms(ttl))))
 
     # -- the per-user index -------------------------------------------------------
 
-    async def link(self, user_id: str, key: str) -> None:
+    def _op_link(self, user_id: str, key: str) -> Op[None]:
         """Add ``key`` to the user's set, pruning dead members once the set grows.
 
         The set has no TTL (a session may outlive any fixed one); dead members go
         when listed, or here once there are more than 32.
         """
         skey = self.user_key(user_id)
-        _, size = await asyncio.gather(self._run("SADD", skey, key), self._run("SCARD", skey))
+        _, size = yield [("SADD", skey, _utf8(key)), ("SCARD", skey)]
         if int(size) > 32:
-            await self.keys_of(user_id)
+            yield from self._op_keys_of(user_id)
 
-    async def unlink(self, user_id: str, key: str) -> None:
+    def _op_unlink(self, user_id: str, key: str) -> Op[None]:
         """Remove ``key`` from the user's set."""
-        await self._run("SREM", self.user_key(user_id), key)
+        yield ("SREM", self.user_key(user_id), _utf8(key))
 
-    async def _members(self, user_id: str) -> list[str]:
-        return sorted(_text(m) for m in await self._run("SMEMBERS", self.user_key(user_id)))
+    def _members(self, user_id: str) -> Op[list[str]]:
+        members = yield ("SMEMBERS", self.user_key(user_id))
+        return sorted(_text(m) for m in members)
 
-    async def _forget(self, user_id: str, dead: list[str]) -> None:
+    def _forget(self, user_id: str, dead: list[str]) -> Op[None]:
         if dead:
-            await self._run("SREM", self.user_key(user_id), *dead)
+            yield ("SREM", self.user_key(user_id), *(_utf8(m) for m in dead))
 
-    async def keys_of(self, user_id: str) -> list[str]:
+    def _op_keys_of(self, user_id: str) -> Op[list[str]]:
         """The user's live keys: SMEMBERS, then EXISTS for each in one batch (sessions
         live in other Cluster slots), dropping the dead ones from the set."""
-        members = await self._members(user_id)
+        members = yield from self._members(user_id)
         if not members:
             return []
-        alive = await asyncio.gather(*(self._run("EXISTS", self.record_key(m)) for m in members))
-        await self._forget(user_id, [m for m, a in zip(members, alive, strict=True) if not a])
+        alive = yield [("EXISTS", self.record_key(m)) for m in members]
+        yield from self._forget(user_id, [m for m, a in zip(members, alive, strict=True) if not a])
         return [m for m, a in zip(members, alive, strict=True) if a]
 
-    async def user_sessions(self, user_id: str) -> dict[str, Fields]:
+    def _op_user_sessions(self, user_id: str) -> Op[dict[str, Fields]]:
         """Every live session of the user with its fields (for a "your devices" page)."""
-        members = await self._members(user_id)
+        members = yield from self._members(user_id)
         if not members:
             return {}
-        raws = await asyncio.gather(*(self._run("HGETALL", self.record_key(m)) for m in members))
-        await self._forget(user_id, [m for m, r in zip(members, raws, strict=True) if not r])
+        raws = yield [("HGETALL", self.record_key(m)) for m in members]
+        yield from self._forget(user_id, [m for m, r in zip(members, raws, strict=True) if not r])
         return {m: _fields(r) for m, r in zip(members, raws, strict=True) if r}
 
-    async def delete_user_sessions(self, user_id: str, keep: str | None = None) -> int:
+    def _op_delete_user_sessions(self, user_id: str, keep: str | None = None) -> Op[int]:
         """Delete every session of the user but ``keep``; return how many were live.
 
         "Log out everywhere" (``keep=None``) and "log out other devices" (``keep`` =
         the current key). A session linked meanwhile is not touched.
         """
-        targets = [m for m in await self._members(user_id) if m != keep]
+        targets = [m for m in (yield from self._members(user_id)) if m != keep]
         if not targets:
             return 0
-        removed = await asyncio.gather(*(self._run("UNLINK", self.record_key(m)) for m in targets))
-        await self._forget(user_id, targets)
+        removed = yield [("UNLINK", self.record_key(m)) for m in targets]
+        yield from self._forget(user_id, targets)
         return sum(int(r) for r in removed)
 
-    # -- lifecycle -------------------------------------------------------------------
+    def _op_ping(self) -> Op[None]:
+        """Check that Redis answers (StoreUnavailableError if not); for health checks."""
+        yield ("PING",)
+
+    # -- the async face's extra methods (store.sync finds their _op_ by name) ---------
+
+    async def user_sessions(self, user_id: str) -> dict[str, Fields]:
+        """Every live session of the user with its fields (for a "your devices" page)."""
+        return await self._adrive(self._op_user_sessions(user_id))
+
+    async def delete_user_sessions(self, user_id: str, keep: str | None = None) -> int:
+        """Delete every session of the user but ``keep``; return how many were live."""
+        return await self._adrive(self._op_delete_user_sessions(user_id, keep))
 
     async def ping(self) -> None:
         """Check that Redis answers (StoreUnavailableError if not); for health checks."""
-        await self._run("PING")
+        await self._adrive(self._op_ping())
 
-    async def close(self) -> None:
-        """Wait for batches in flight, then close the client(s) and their pools."""
-        await self._batch.drain()
+    # -- lifecycle -------------------------------------------------------------------
+
+    def _close(self) -> None:
+        """Close the synchronous client(s) this store owns (if built)."""
+        with self._sync_lock:
+            owned = list(self._sync_owned)
+        for client in owned:
+            client.close()
+
+    async def _aclose(self) -> None:
+        """Wait for batches in flight, then close the asyncio client(s) and their pools."""
+        if self._batch is not None:
+            await self._batch.drain()
         for client in self._owned:
             await client.aclose()
