@@ -14,6 +14,15 @@ A restored session is never *fresh*.
 All of it works on the request's :class:`~sessionware.request.RequestView`:
 :func:`on_request` is the whole per-request step, which :class:`RememberMeMiddleware`
 runs for ASGI apps, and the cookie goes out through ``view.add_cookie``.
+
+Sync and async, one implementation: the step is one :mod:`operation
+<sessionware._ops>` (``_on_request``, with the restore, the confirmation and the theft
+response inside it) yielding store calls. :func:`on_request` awaits it on the
+session's core; :func:`on_request_sync` runs it with plain calls, for a WSGI adapter
+whose requests carry a :class:`~sessionware.session.SyncSession`. The record helpers
+re-exported here for their old import path (``issue``, ``series_of``,
+``revoke_series``...) stay coroutines over the operations of
+:mod:`sessionware.auth.series`.
 """
 
 from __future__ import annotations
@@ -23,11 +32,14 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal, Unpack
 
+from sessionware._ops import Op
 from sessionware.auth import generation as _generation
-from sessionware.auth._view import session_of
+from sessionware.auth import series as _series
+from sessionware.auth._run import on_store
+from sessionware.auth._view import async_session, base_session, sync_session
 from sessionware.auth.fields import USER
-from sessionware.auth.login import begin
-from sessionware.auth.revocation import logout_everywhere, revoke_series_sessions
+from sessionware.auth.login import _begin
+from sessionware.auth.revocation import _logout_everywhere, _revoke_series_sessions
 from sessionware.auth.series import (
     CONFIG_KEY,
     CURRENT,
@@ -37,24 +49,19 @@ from sessionware.auth.series import (
     RememberOptions,
     clock,
     is_series_key,
-    issue,
     last_used,
-    load_all,
     presented,
     queue_cookie,
     read_token,
-    revoke_series,
-    revoke_user,
     send_cookie,
     series_key,
-    series_of,
     signer,
     stamp,
 )
 from sessionware.exceptions import ConfigurationError, StoreUnavailableError
 from sessionware.request import VIEW_KEY, RequestView
-from sessionware.session import Session
-from sessionware.stores.base import Store
+from sessionware.session import BaseSession, Session
+from sessionware.stores.base import Call, Store
 from sessionware.tokens import new_split_token, sha256_hex
 
 if TYPE_CHECKING:
@@ -70,6 +77,7 @@ __all__ = [
     "last_used",
     "load_all",
     "on_request",
+    "on_request_sync",
     "read_token",
     "revoke_series",
     "revoke_user",
@@ -156,12 +164,13 @@ def _rotation(
     return sets, dels
 
 
-async def _theft(store: Store, key: str, user: str, cfg: RememberConfig) -> None:
-    await revoke_series(store, key, user)
+def _theft(store: Store, key: str, user: str, cfg: RememberConfig) -> Op[None]:
+    # The series first, then its sessions: a restore racing this finds either.
+    yield from _series.revoke_series(key, user)
     if cfg.on_theft == "user":
-        ended = await logout_everywhere(store, user)
+        ended = yield from _logout_everywhere(store, user, None)
     else:
-        ended = await revoke_series_sessions(store, user, key)
+        ended = yield from _revoke_series_sessions(user, key)
     security_log.warning(
         "remember-me token reused outside the grace window (possible theft): "
         "series revoked with %d session(s) user=%s",
@@ -170,7 +179,7 @@ async def _theft(store: Store, key: str, user: str, cfg: RememberConfig) -> None
     )
 
 
-async def _restore(view: RequestView, session: Session, cfg: RememberConfig) -> None:
+def _restore(view: RequestView, session: BaseSession, cfg: RememberConfig) -> Op[None]:
     """Log the browser back in from its remember-me cookie, or clear a bad cookie."""
     store = session.store
     verifier = signer(session)
@@ -180,35 +189,37 @@ async def _restore(view: RequestView, session: Session, cfg: RememberConfig) -> 
             continue
         selector, validator = token
         key = series_key(selector)
-        fields = await store.load(key)
+        fields = yield Call("load", (key,))
         if fields is None or "u" not in fields:
             continue
         user, now = fields["u"], clock(session)
         expires = float(fields.get("x", "0"))
         if expires <= now:
-            await revoke_series(store, key, user)
+            yield from _series.revoke_series(key, user)
             security_log.info("remember-me series expired user=%s", user)
             break
         generation = fields.get("g", "0")
-        if generation != str(await _generation.current(store, user)):
+        if generation != str((yield from _generation.current(user))):
             # Issued before the user signed out everywhere (or changed the password).
-            await revoke_series(store, key, user)
+            yield from _series.revoke_series(key, user)
             security_log.info("remember-me series from before a revocation refused user=%s", user)
             break
         digest = sha256_hex(validator)
         state = _match(fields, digest, now, cfg.grace_seconds)
         if state is None:
-            await _theft(store, key, user, cfg)
+            yield from _theft(store, key, user, cfg)
             break
         rotated = state != "grace"
         if rotated:
             new = new_split_token()[1]
             sets, dels = _rotation(fields, digest, state, new, now, cfg.grace_seconds)
-            if not await store.apply(key, sets, dels, expires - now):
+            if not (yield Call("apply", (key, sets, dels, expires - now))):
                 break  # revoked meanwhile
             queue_cookie(view, verifier.sign(f"{selector}:{new}"), int(expires - now))
-        if not await begin(
-            session, view, user, fresh=False, series=key, generation=int(generation)
+        if not (
+            yield from _begin(
+                session, view, user, fresh=False, series=key, generation=int(generation)
+            )
         ):
             security_log.info("remember-me restore lost a race with a revocation user=%s", user)
             break
@@ -219,7 +230,7 @@ async def _restore(view: RequestView, session: Session, cfg: RememberConfig) -> 
     queue_cookie(view, "", 0)
 
 
-async def _confirm(view: RequestView, session: Session, cfg: RememberConfig) -> None:
+def _confirm(view: RequestView, session: BaseSession, cfg: RememberConfig) -> Op[None]:
     """On the first request after a restore, see whether the browser got the new validator.
 
     If it did, that validator becomes current and the older ones start their grace
@@ -233,7 +244,7 @@ async def _confirm(view: RequestView, session: Session, cfg: RememberConfig) -> 
         token = read_token(value, verifier)
         if token is None or series is None or series_key(token[0]) != series:
             continue
-        fields = await session.store.load(series)
+        fields = yield Call("load", (series,))
         now = clock(session)
         if fields is None:
             return
@@ -242,8 +253,20 @@ async def _confirm(view: RequestView, session: Session, cfg: RememberConfig) -> 
             sets, dels = _rotation(fields, digest, "pending", None, now, cfg.grace_seconds)
             left = float(fields.get("x", "0")) - now
             if left > 0:
-                await session.store.apply(series, sets, dels, left)
+                yield Call("apply", (series, sets, dels, left))
             return
+
+
+def _on_request(view: RequestView, cfg: RememberConfig) -> Op[None]:
+    """:func:`on_request`, as an operation."""
+    session = base_session(view)
+    view.state[CONFIG_KEY] = cfg  # login() and logout() find the settings here
+    if session.get_meta(USER) is None:
+        if presented(view, cfg):
+            yield from _restore(view, session, cfg)
+    elif session.get_meta(_UNCONFIRMED) is not None:
+        yield from _confirm(view, session, cfg)
+    send_cookie(view, session)
 
 
 async def on_request(view: RequestView, cfg: RememberConfig) -> None:
@@ -254,14 +277,50 @@ async def on_request(view: RequestView, cfg: RememberConfig) -> None:
     hands the remember-me cookie, if any, to the response. Raises
     :class:`~sessionware.exceptions.StoreUnavailableError` when the store is down.
     """
-    session = session_of(view)
-    view.state[CONFIG_KEY] = cfg  # login() and logout() find the settings here
-    if session.get_meta(USER) is None:
-        if presented(view, cfg):
-            await _restore(view, session, cfg)
-    elif session.get_meta(_UNCONFIRMED) is not None:
-        await _confirm(view, session, cfg)
-    send_cookie(view, session)
+    return await async_session(view, "remember.on_request_sync").core.arun(_on_request(view, cfg))
+
+
+def on_request_sync(view: RequestView, cfg: RememberConfig) -> None:
+    """:func:`on_request` for a sync request (a :class:`~sessionware.session.SyncSession`),
+    with plain store calls: the same operation."""
+    return sync_session(view, "remember.on_request").core.run(_on_request(view, cfg))
+
+
+# -- the record helpers, under their old import path ---------------------------------
+
+
+async def issue(
+    view: RequestView,
+    session: Session,
+    user_id: str,
+    cfg: RememberConfig,
+    generation: int,
+) -> str:
+    """Start a new series for ``user_id`` under its revocation ``generation``, queue its
+    cookie, and return its store key."""
+    return await session.core.arun(_series.issue(view, session, user_id, cfg, generation))
+
+
+async def load_all(
+    store: Store, keys: list[str], owner_field: str, user_id: str
+) -> list[tuple[str, Mapping[str, str]]]:
+    """Load ``keys`` and keep the records that still belong to ``user_id``."""
+    return await on_store(store).arun(_series.load_all(keys, owner_field, user_id))
+
+
+async def series_of(store: Store, user_id: str) -> list[tuple[str, Mapping[str, str]]]:
+    """The user's live remember-me series: ``(store key, record)`` pairs."""
+    return await on_store(store).arun(_series.series_of(user_id))
+
+
+async def revoke_series(store: Store, key: str, user_id: str | None = None) -> None:
+    """Delete one series (and its index entry)."""
+    return await on_store(store).arun(_series.revoke_series(key, user_id))
+
+
+async def revoke_user(store: Store, user_id: str, *, keep: str | None = None) -> int:
+    """Delete every series of ``user_id`` except ``keep``; return how many."""
+    return await on_store(store).arun(_series.revoke_user(user_id, keep=keep))
 
 
 async def _unavailable(send: Send) -> None:

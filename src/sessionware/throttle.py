@@ -2,6 +2,11 @@
 
 How the budgets work is described there and in docs/security.md, "Login throttling".
 Only :func:`too_many_attempts` needs Starlette, and imports it when called.
+
+Sync code uses the same throttles through their ``sync`` face
+(``with throttle.sync.attempt(request, username) as attempt: ... attempt.succeeded()``);
+its classes (``SyncAttempt``, ``SyncLoginThrottle``, ``SyncRegistrationThrottle``) are
+importable from here, for type hints, beside the pinned ``__all__``.
 """
 
 from __future__ import annotations
@@ -9,6 +14,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sessionware.auth.throttle import Attempt, LoginThrottle, RegistrationThrottle
+from sessionware.auth.throttle import SyncAttempt as SyncAttempt
+from sessionware.auth.throttle import SyncLoginThrottle as SyncLoginThrottle
+from sessionware.auth.throttle import SyncRegistrationThrottle as SyncRegistrationThrottle
 from sessionware.exceptions import TooManyAttemptsError
 
 if TYPE_CHECKING:

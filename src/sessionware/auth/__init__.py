@@ -3,12 +3,20 @@ remember-me records and the login throttle.
 
 Every function that takes a request takes a :class:`~sessionware.request.RequestView`
 or a framework request carrying one, so one implementation serves every framework.
+
+The functions here are coroutines, for async (ASGI) code; :mod:`sessionware.auth.sync`
+holds their sync twins, same names and signatures, for sync code whose requests carry
+a :class:`~sessionware.session.SyncSession`. Each flow is written once, as an
+:mod:`operation <sessionware._ops>` yielding store calls; a coroutine awaits it and its
+twin runs it with plain calls (see :mod:`sessionware.auth._run`).
+
 The modules, each built only on those above it::
 
     series        remember-me records: settings, store keys, format, and the
                   remember-me cookie a request sends (a leaf)
     generation    the per-user revocation generation (a leaf)
     _view         from the caller's request to its view, session, client address
+    _run          what runs the operations: the request's core, or a bare store
     fields        the session metadata a login writes
     index         a user's sessions at store level: list them, end one
     current       who is logged in: readers and guards (401s)
@@ -16,7 +24,9 @@ The modules, each built only on those above it::
     devices       "your devices": DeviceSession, sessions_of
     revocation    revoke, logout_everywhere, password_changed
     throttle      login and registration attempt budgets (sessionware.throttle),
-                  over _budget (counting in the store) and _device_cookie
+                  over _budget (counting in the store) and _device_cookie; its sync
+                  face is ``throttle.sync``
+    sync          the sync twins of the coroutines above
 
 Everything public is importable from ``sessionware.auth`` itself; so are, as before
 the split, the metadata field names (``USER``...), ``begin``,

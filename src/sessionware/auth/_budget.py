@@ -9,6 +9,9 @@ budget of B get at most B places, whichever worker process or store serves them.
 
 Past its limit a budget admits one attempt per wait, and the wait doubles with each
 failure: ``lockout * 2**(f - limit)`` after the last one, capped at ``window``.
+
+Reserving, refunding and recording are :mod:`operations <sessionware._ops>` that
+yield store calls, so the async throttle and its sync face run the same steps.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sessionware.stores.base import Store
+from sessionware._ops import Op
+from sessionware.stores.base import Call
 
-__all__ = ["Budget", "Hold", "Timing", "fail", "reserve", "succeed"]
+__all__ = ["Budget", "Hold", "Timing", "fail", "release", "reserve", "succeed"]
 
 _TAKEN, _FAILED, _LAST, _TICKET = "n", "f", "l", "t:"
 
@@ -53,19 +57,17 @@ class Hold:
     tickets: list[tuple[Budget, str]] = field(default_factory=list)
 
 
-async def _give_back(store: Store, key: str, name: str, timing: Timing) -> None:
+def _give_back(key: str, name: str, timing: Timing) -> Op[None]:
     # A record that expired meanwhile is not re-created by the refund (create=False).
-    value = await store.incr(key, name, -1, timing.window, create=False)
+    value = yield Call("incr", (key, name, -1, timing.window), {"create": False})
     if value is not None and value < 0:
         # A new record that never counted this place: never bank credit.
-        await store.incr(key, name, -value, timing.window)
+        yield Call("incr", (key, name, -value, timing.window))
 
 
-async def _past_limit(
-    store: Store, budget: Budget, timing: Timing, now: float, hold: Hold
-) -> float:
+def _past_limit(budget: Budget, timing: Timing, now: float, hold: Hold) -> Op[float]:
     """0 if this attempt may go past the limit (its ticket is claimed), else the wait."""
-    fields = await store.load(budget.key) or {}
+    fields = (yield Call("load", (budget.key,))) or {}
     failures = int(fields.get(_FAILED, "0"))
     if failures < budget.limit:
         return 1.0  # the places are held by attempts still in flight
@@ -74,54 +76,52 @@ async def _past_limit(
     if now < due:
         return due - now
     ticket = _TICKET + stamp
-    if await store.incr(budget.key, ticket, 1, timing.window) == 1:
+    if (yield Call("incr", (budget.key, ticket, 1, timing.window))) == 1:
         hold.tickets.append((budget, ticket))
         return 0.0
-    await _give_back(store, budget.key, ticket, timing)  # another attempt got this one
+    yield from _give_back(budget.key, ticket, timing)  # another attempt got this one
     return timing.delay(failures + 1, budget.limit)
 
 
-async def reserve(
-    store: Store, budgets: Sequence[Budget], timing: Timing, now: float
-) -> tuple[Hold | None, float]:
+def reserve(budgets: Sequence[Budget], timing: Timing, now: float) -> Op[tuple[Hold | None, float]]:
     """Take a place in every budget, or in none: ``(hold, 0)`` or ``(None, wait)``."""
     hold = Hold()
     wait = 0.0
     for budget in budgets:
-        taken = await store.incr(budget.key, _TAKEN, 1, timing.window)
+        taken = yield Call("incr", (budget.key, _TAKEN, 1, timing.window))
         hold.budgets.append(budget)
         if taken > budget.limit:
-            wait = await _past_limit(store, budget, timing, now, hold)
+            wait = yield from _past_limit(budget, timing, now, hold)
             if wait > 0:
                 break
     if wait <= 0:
         return hold, 0.0
-    await release(store, hold, timing)
+    yield from release(hold, timing)
     return None, wait
 
 
-async def release(store: Store, hold: Hold, timing: Timing) -> None:
+def release(hold: Hold, timing: Timing) -> Op[None]:
     """Give back every place and ticket of ``hold`` (a refused or successful attempt)."""
     for budget in hold.budgets:
-        await _give_back(store, budget.key, _TAKEN, timing)
+        yield from _give_back(budget.key, _TAKEN, timing)
     for budget, ticket in hold.tickets:
-        await _give_back(store, budget.key, ticket, timing)
+        yield from _give_back(budget.key, ticket, timing)
 
 
-async def fail(store: Store, hold: Hold, timing: Timing, now: float) -> float:
+def fail(hold: Hold, timing: Timing, now: float) -> Op[float]:
     """Keep the places as failures; return the wait the next attempt will face."""
     wait = 0.0
     for budget in hold.budgets:
         # The time first, then the count: a concurrent reader that sees the new count
         # also sees the new time, so it never opens a wait early.
-        await store.apply(budget.key, {_LAST: repr(now)}, [], timing.window)
-        failures = await store.incr(budget.key, _FAILED, 1, timing.window)
+        yield Call("apply", (budget.key, {_LAST: repr(now)}, [], timing.window))
+        failures = yield Call("incr", (budget.key, _FAILED, 1, timing.window))
         if failures >= budget.limit:
             wait = max(wait, timing.delay(failures, budget.limit))
     return wait
 
 
-async def succeed(store: Store, hold: Hold, timing: Timing) -> None:
+def succeed(hold: Hold, timing: Timing) -> Op[None]:
     """Clear the personal budgets; give this attempt's place back to the shared ones."""
     shared = Hold(
         budgets=[b for b in hold.budgets if not b.personal],
@@ -129,5 +129,5 @@ async def succeed(store: Store, hold: Hold, timing: Timing) -> None:
     )
     for budget in hold.budgets:
         if budget.personal:
-            await store.delete(budget.key)
-    await release(store, shared, timing)
+            yield Call("delete", (budget.key,))
+    yield from release(shared, timing)

@@ -5,6 +5,11 @@ records of the client (address, user agent).
 Every public function of auth takes a view or a framework request whose adapter left
 one (:func:`~sessionware.request.view_of`), so ``login(request, ...)`` reads the same
 in Starlette, FastAPI or a WSGI app, and nothing here imports a framework.
+
+The coroutines of auth want the async :class:`~sessionware.session.Session` an ASGI
+adapter gives, their sync twins (:mod:`sessionware.auth.sync`) the
+:class:`~sessionware.session.SyncSession` a WSGI adapter gives: :func:`async_session`
+and :func:`sync_session` check that before any store call, and name the other one.
 """
 
 from __future__ import annotations
@@ -16,15 +21,18 @@ from typing import TypeAlias
 from sessionware import _http
 from sessionware.exceptions import ConfigurationError
 from sessionware.request import RequestView, view_of
-from sessionware.session import BaseSession, Session
+from sessionware.session import BaseSession, Session, SyncSession
 
 __all__ = [
     "RequestLike",
     "as_view",
+    "async_session",
     "base_session",
+    "check_async",
+    "check_sync",
     "client_ip",
     "clock",
-    "session_of",
+    "sync_session",
     "user_agent",
 ]
 
@@ -51,15 +59,34 @@ def base_session(view: RequestView) -> BaseSession:
         raise ConfigurationError(_NO_SESSION) from None
 
 
-def session_of(view: RequestView) -> Session:
-    """The request's async session, which the coroutines of auth need for their writes."""
-    session = base_session(view)
+def check_async(session: BaseSession, use: str) -> Session:
+    """``session`` if it is async; else a ConfigurationError naming ``use``, the sync twin."""
     if not isinstance(session, Session):
         raise ConfigurationError(
-            "this sessionware.auth call is a coroutine: it needs the async session that "
-            "the ASGI adapter gives (await it in an ASGI app)"
+            f"this request's session is a {type(session).__name__} (a sync, WSGI request): "
+            f"call the sync twin, {use}(...), instead of awaiting this coroutine"
         )
     return session
+
+
+def check_sync(session: BaseSession, use: str) -> SyncSession:
+    """``session`` if it is sync; else a ConfigurationError naming ``use``, the async one."""
+    if not isinstance(session, SyncSession):
+        raise ConfigurationError(
+            f"this request's session is a {type(session).__name__} (an async, ASGI request): "
+            f"use await {use}(...) instead of this sync twin"
+        )
+    return session
+
+
+def async_session(request: RequestLike, use: str) -> Session:
+    """The request's async session, which the coroutines of auth run their operations on."""
+    return check_async(base_session(as_view(request)), use)
+
+
+def sync_session(request: RequestLike, use: str) -> SyncSession:
+    """The request's sync session, which the sync twins run their operations on."""
+    return check_sync(base_session(as_view(request)), use)
 
 
 def clock(session: BaseSession) -> Callable[[], float]:

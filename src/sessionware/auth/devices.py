@@ -1,12 +1,19 @@
-"""A user's devices, as "your devices" lists them: live sessions and remembered browsers."""
+"""A user's devices, as "your devices" lists them: live sessions and remembered browsers.
+
+The listing is one :mod:`operation <sessionware._ops>` (``_sessions_of``);
+:func:`sessions_of` awaits it, :func:`sessionware.auth.sync.sessions_of` runs it with
+plain calls.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from sessionware._ops import Op
 from sessionware.auth import index
 from sessionware.auth import series as _series
+from sessionware.auth._run import arunner
 from sessionware.auth._view import RequestLike, as_view, base_session
 from sessionware.auth.fields import AUTH_TIME, HANDLE, IP, REMEMBERED, SERIES, USER_AGENT
 from sessionware.request import RequestView
@@ -57,15 +64,11 @@ def _num(value: str | None) -> float | None:
     return float(value) if value is not None else None
 
 
-async def sessions_of(target: StoreOrRequest, user_id: str) -> list[DeviceSession]:
-    """The user's devices, most recently seen first, each with a revocation handle.
-
-    A device is a live session, or a remember-me series whose session has ended (it
-    would sign the browser back in, so it is listed with ``session_active=False``).
-    """
-    store, request = split(target)
+def _sessions_of(target: StoreOrRequest, user_id: str) -> Op[list[DeviceSession]]:
+    """:func:`sessions_of`, as an operation."""
+    _, request = split(target)
     current = current_key(request)
-    records = await index.records(store, user_id)
+    records = yield from index.records(user_id)
     out = [
         DeviceSession(
             handle=f.get(HANDLE, ""),
@@ -80,7 +83,7 @@ async def sessions_of(target: StoreOrRequest, user_id: str) -> list[DeviceSessio
         for key, f in records
     ]
     in_use = {f.get(SERIES) for _, f in records}
-    for key, f in await _series.series_of(store, user_id):
+    for key, f in (yield from _series.series_of(user_id)):
         if key in in_use or not f.get("h"):
             continue
         out.append(
@@ -98,3 +101,14 @@ async def sessions_of(target: StoreOrRequest, user_id: str) -> list[DeviceSessio
         )
     out.sort(key=lambda d: d.last_seen or 0, reverse=True)
     return out
+
+
+async def sessions_of(target: StoreOrRequest, user_id: str) -> list[DeviceSession]:
+    """The user's devices, most recently seen first, each with a revocation handle.
+
+    A device is a live session, or a remember-me series whose session has ended (it
+    would sign the browser back in, so it is listed with ``session_active=False``).
+    """
+    return await arunner(target, "sessionware.auth.sync.sessions_of").arun(
+        _sessions_of(target, user_id)
+    )

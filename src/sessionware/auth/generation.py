@@ -9,11 +9,15 @@ second read came before the bump (then the session was indexed before the sweep
 listed the index, and the sweep ends it), or after it (then the login ends itself).
 A remember-me series records the generation it was issued under, so a series from
 before a bump can never restore again.
+
+Both are :mod:`operations <sessionware._ops>` (they yield store calls), run as part of
+the login, restore and sweep operations on either face of the store.
 """
 
 from __future__ import annotations
 
-from sessionware.stores.base import Store
+from sessionware._ops import Op
+from sessionware.stores.base import Call
 from sessionware.tokens import sha256_hex
 
 __all__ = ["bump", "current", "generation_key"]
@@ -29,16 +33,16 @@ def generation_key(user_id: str) -> str:
     return "ug:" + sha256_hex("generation\0" + user_id)
 
 
-async def current(store: Store, user_id: str) -> int:
+def current(user_id: str) -> Op[int]:
     """The user's generation now (0 before the first bump)."""
-    fields = await store.load(generation_key(user_id))
+    fields = yield Call("load", (generation_key(user_id),))
     try:
         return int(fields.get("g", "0")) if fields is not None else 0
     except ValueError:
         return -1  # a damaged record matches nothing: fail closed
 
 
-async def bump(store: Store, user_id: str) -> int:
+def bump(user_id: str) -> Op[int]:
     """Start a new generation (before sweeping the user's sessions); return it."""
-    value = await store.incr(generation_key(user_id), "g", 1, _TTL)
+    value = yield Call("incr", (generation_key(user_id), "g", 1, _TTL))
     return int(value or 0)

@@ -3,7 +3,8 @@
 The per-user index lists both the user's sessions and their remember-me series
 (their ``rm:`` keys never take a session key's shape); these helpers read the
 sessions and end them without any request, for the login path's session cap, the
-device list and revocation alike.
+device list and revocation alike. Both are :mod:`operations <sessionware._ops>`
+yielding store calls, so they serve the async and the sync face alike.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 
+from sessionware._ops import Op
 from sessionware.auth import series as _series
 from sessionware.auth.fields import SERIES, USER
-from sessionware.stores.base import Store
+from sessionware.stores.base import Call
 
 __all__ = ["end", "num_or_zero", "records", "same"]
 
@@ -31,21 +33,20 @@ def num_or_zero(value: str | None) -> float:
         return 0.0
 
 
-async def records(store: Store, user_id: str) -> list[tuple[str, Mapping[str, str]]]:
+def records(user_id: str) -> Op[list[tuple[str, Mapping[str, str]]]]:
     """The user's live sessions (the index also lists remember-me series: skipped here)."""
-    keys = [k for k in await store.keys_of(user_id) if not _series.is_series_key(k)]
-    return await _series.load_all(store, keys, USER, user_id)
+    listed: list[str] = yield Call("keys_of", (user_id,))
+    keys = [k for k in listed if not _series.is_series_key(k)]
+    return (yield from _series.load_all(keys, USER, user_id))
 
 
-async def end(
-    store: Store, user_id: str, key: str, fields: Mapping[str, str], *, series_too: bool = True
-) -> None:
+def end(user_id: str, key: str, fields: Mapping[str, str], *, series_too: bool = True) -> Op[None]:
     """End one session in the store (not the current request's: see revocation).
 
     Its remember-me series goes first, so no restore can follow the session's end.
     """
     series = fields.get(SERIES)
     if series and series_too:
-        await _series.revoke_series(store, series, user_id)
-    await store.delete(key)
-    await store.unlink(user_id, key)
+        yield from _series.revoke_series(series, user_id)
+    yield Call("delete", (key,))
+    yield Call("unlink", (user_id, key))

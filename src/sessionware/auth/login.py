@@ -5,16 +5,32 @@ a public handle, when the user authenticated, whether that was a real login (fre
 or a remember-me restore, and the device (user agent, client IP). Every privilege
 change goes through :func:`begin`, which regenerates the id first: the library does
 it so apps cannot forget (Passport CVE-2022-25896, flask-session #173).
+
+Each flow is written once, as an :mod:`operation <sessionware._ops>` (``_login``,
+``_reauthenticate``, ``_logout``, ``_begin``) that yields store calls and runs the
+session's verbs as operations too (``yield from session._regenerate()``). The public
+coroutines here only dispatch: ``await session.core.arun(op)``; their sync twins in
+:mod:`sessionware.auth.sync` run the same operation with ``session.core.run(op)``.
 """
 
 from __future__ import annotations
 
 import logging
 
+from sessionware._ops import Op
 from sessionware.auth import generation as _generation
 from sessionware.auth import index
 from sessionware.auth import series as _series
-from sessionware.auth._view import RequestLike, as_view, client_ip, clock, session_of, user_agent
+from sessionware.auth._view import (
+    RequestLike,
+    as_view,
+    async_session,
+    base_session,
+    check_async,
+    client_ip,
+    clock,
+    user_agent,
+)
 from sessionware.auth.current import LoginRequiredError, require_user
 from sessionware.auth.fields import (
     AUTH_TIME,
@@ -29,7 +45,8 @@ from sessionware.auth.fields import (
 from sessionware.csrf.token import new_secret
 from sessionware.exceptions import ConfigurationError
 from sessionware.request import RequestView
-from sessionware.session import CSRF_FIELD, Session
+from sessionware.session import CSRF_FIELD, BaseSession, Session
+from sessionware.stores.base import Call
 from sessionware.tokens import log_id, new_handle
 
 __all__ = ["begin", "login", "logout", "reauthenticate"]
@@ -53,45 +70,44 @@ def _check_user_id(user_id: object) -> str:
     return user_id
 
 
-async def _rotate(session: Session) -> tuple[str | None, str | None]:
+def _rotate(session: BaseSession) -> Op[tuple[str | None, str | None]]:
     """Regenerate the id and return ``(user, old store key)`` so the index can follow."""
     user = session.get_meta(USER)
     old = None if session.is_new else session.key
-    await session.regenerate()
+    yield from session._regenerate()
     return user, old
 
 
-async def _relink(
-    session: Session,
+def _relink(
+    session: BaseSession,
     user_id: str,
     old_user: str | None,
     old: str | None,
     generation: int,
     series: str | None = None,
-) -> bool:
+) -> Op[bool]:
     """Store the session, index it under ``user_id``, then check nothing revoked it meanwhile.
 
     The check comes *after* the index entry (see :mod:`sessionware.auth.generation`):
     a sweep either lists this session or this call sees the sweep's new generation, or
     the series deleted, and ends the session itself. Returns whether it stands.
     """
-    store = session.store
-    await session.save()  # the record exists before the index points at it
+    yield from session._save()  # the record exists before the index points at it
     if old is not None and old_user is not None:
-        await store.unlink(old_user, old)
+        yield Call("unlink", (old_user, old))
     key = session.key
-    await store.link(user_id, key)
-    revoked = await _generation.current(store, user_id) != generation
+    yield Call("link", (user_id, key))
+    revoked = (yield from _generation.current(user_id)) != generation
     if not revoked and series is not None:
-        revoked = await store.load(series) is None
+        revoked = (yield Call("load", (series,))) is None
     if revoked:
-        await session.destroy()
-        await store.unlink(user_id, key)
+        yield from session._destroy()
+        yield Call("unlink", (user_id, key))
         security_log.info("login undone: the user was signed out meanwhile user=%s", user_id)
     return not revoked
 
 
-async def _limit(session: Session, user_id: str, series: str | None) -> None:
+def _limit(session: BaseSession, user_id: str, series: str | None) -> Op[None]:
     """One session per remembered device, and at most ``max_sessions_per_user`` in all.
 
     A restore replaces the sessions its series made before (a client that drops the
@@ -100,23 +116,60 @@ async def _limit(session: Session, user_id: str, series: str | None) -> None:
     other's sessions would leave the browser with none. Past the cap, sessions of the
     same device go first, then the least recently seen.
     """
-    store, current = session.store, session.key
+    current = session.key
     now = clock(session)()
-    others = [(k, f) for k, f in await index.records(store, user_id) if not index.same(k, current)]
+    listed = yield from index.records(user_id)
+    others = [(k, f) for k, f in listed if not index.same(k, current)]
     siblings = [
         kf for kf in others if series is not None and index.same(kf[1].get(SERIES, ""), series)
     ]
     for key, fields in siblings:
         if now - index.num_or_zero(fields.get(AUTH_TIME)) > _SIBLING_WINDOW:
-            await index.end(store, user_id, key, fields, series_too=False)
+            yield from index.end(user_id, key, fields, series_too=False)
             others.remove((key, fields))
     cap = session.config.max_sessions_per_user
     if cap is not None and len(others) >= cap:
         same = {k for k, _ in siblings}
         others.sort(key=lambda kf: (kf[0] not in same, index.num_or_zero(kf[1].get("a"))))
         for key, fields in others[: len(others) - cap + 1]:
-            await index.end(store, user_id, key, fields, series_too=key not in same)
+            yield from index.end(user_id, key, fields, series_too=key not in same)
         security_log.info("session cap reached user=%s: oldest sessions ended", user_id)
+
+
+def _begin(
+    session: BaseSession,
+    view: RequestView,
+    user_id: str,
+    *,
+    fresh: bool,
+    series: str | None,
+    generation: int | None = None,
+) -> Op[bool]:
+    """The login path shared by :func:`login` and the remember-me restore (see :func:`begin`)."""
+    _check_user_id(user_id)
+    if generation is None:
+        generation = yield from _generation.current(user_id)
+    previous = session.get_meta(USER)
+    if previous is not None and previous != user_id:
+        session.clear()  # another user's data never carries over (Django's flush)
+    old_user, old = yield from _rotate(session)
+    now = int(clock(session)())
+    ua = user_agent(view)
+    session.set_meta(USER, user_id)
+    session.set_meta(HANDLE, new_handle())  # a new handle per login (flask-login #449)
+    session.set_meta(AUTH_TIME, str(now))
+    session.set_meta(FRESH, "1" if fresh else "0")
+    session.set_meta(USER_AGENT, ua[:_UA_MAX] if ua else None)
+    session.set_meta(IP, client_ip(view, session.config.trust_proxy))
+    session.set_meta(SERIES, series)
+    session.set_meta(REMEMBERED, None if fresh else "1")
+    # The CSRF secret is part of the login's own write: pages opened in parallel right
+    # after it all read this one instead of each racing to create their own.
+    session.set_meta(CSRF_FIELD, new_secret())
+    if not (yield from _relink(session, user_id, old_user, old, generation, series)):
+        return False
+    yield from _limit(session, user_id, series)
+    return True
 
 
 async def begin(
@@ -135,41 +188,15 @@ async def begin(
     series). Returns False, with the new session already destroyed, when the user was
     signed out everywhere while this login was under way.
     """
-    _check_user_id(user_id)
-    if generation is None:
-        generation = await _generation.current(session.store, user_id)
-    previous = session.get_meta(USER)
-    if previous is not None and previous != user_id:
-        session.clear()  # another user's data never carries over (Django's flush)
-    old_user, old = await _rotate(session)
-    now = int(clock(session)())
-    ua = user_agent(view)
-    session.set_meta(USER, user_id)
-    session.set_meta(HANDLE, new_handle())  # a new handle per login (flask-login #449)
-    session.set_meta(AUTH_TIME, str(now))
-    session.set_meta(FRESH, "1" if fresh else "0")
-    session.set_meta(USER_AGENT, ua[:_UA_MAX] if ua else None)
-    session.set_meta(IP, client_ip(view, session.config.trust_proxy))
-    session.set_meta(SERIES, series)
-    session.set_meta(REMEMBERED, None if fresh else "1")
-    # The CSRF secret is part of the login's own write: pages opened in parallel right
-    # after it all read this one instead of each racing to create their own.
-    session.set_meta(CSRF_FIELD, new_secret())
-    if not await _relink(session, user_id, old_user, old, generation, series):
-        return False
-    await _limit(session, user_id, series)
-    return True
+    return await check_async(session, "sessionware.auth.sync.begin").core.arun(
+        _begin(session, view, user_id, fresh=fresh, series=series, generation=generation)
+    )
 
 
-async def login(request: RequestLike, user_id: str, *, remember: bool = False) -> None:
-    """Log ``user_id`` in: new session id, device details, index entry; maybe remember-me.
-
-    Call it after the password checked out. Any remember-me cookie the browser already
-    had is revoked; with ``remember=True`` a new series is issued (this needs
-    :class:`~sessionware.remember.RememberMeMiddleware` inside ``SessionMiddleware``).
-    """
+def _login(request: RequestLike, user_id: str, remember: bool) -> Op[None]:
+    """:func:`login`, as an operation."""
     v = as_view(request)
-    session = session_of(v)
+    session = base_session(v)
     cfg = _series.config_of(v)
     if remember and cfg is None:
         raise ConfigurationError(
@@ -177,13 +204,16 @@ async def login(request: RequestLike, user_id: str, *, remember: bool = False) -
             "(add it to the app before SessionMiddleware)"
         )
     _check_user_id(user_id)
-    generation = await _generation.current(session.store, user_id)
+    # Read first: a sweep from here on makes this login undo itself.
+    generation = yield from _generation.current(user_id)
     try:
-        await _series.forget(v, session)
+        yield from _series.forget(v, session)
         series = None
         if remember and cfg is not None:
-            series = await _series.issue(v, session, user_id, cfg, generation)
-        began = await begin(session, v, user_id, fresh=True, series=series, generation=generation)
+            series = yield from _series.issue(v, session, user_id, cfg, generation)
+        began = yield from _begin(
+            session, v, user_id, fresh=True, series=series, generation=generation
+        )
     finally:
         # One remember-me cookie for the whole login (cleared, or the new series),
         # sent with whatever the app answers, a 401 included.
@@ -193,32 +223,56 @@ async def login(request: RequestLike, user_id: str, *, remember: bool = False) -
     security_log.info("login user=%s session=%s", user_id, log_id(session.id))
 
 
-async def reauthenticate(request: RequestLike) -> None:
-    """Count a password confirmed again as a fresh login, and rotate the session id (ASVS 7.2.4)."""
-    session = session_of(as_view(request))
+async def login(request: RequestLike, user_id: str, *, remember: bool = False) -> None:
+    """Log ``user_id`` in: new session id, device details, index entry; maybe remember-me.
+
+    Call it after the password checked out. Any remember-me cookie the browser already
+    had is revoked; with ``remember=True`` a new series is issued (this needs
+    :class:`~sessionware.remember.RememberMeMiddleware` inside ``SessionMiddleware``).
+    """
+    return await async_session(request, "sessionware.auth.sync.login").core.arun(
+        _login(request, user_id, remember)
+    )
+
+
+def _reauthenticate(request: RequestLike) -> Op[None]:
+    """:func:`reauthenticate`, as an operation."""
+    session = base_session(as_view(request))
     user = require_user(request)
-    generation = await _generation.current(session.store, user)
-    old_user, old = await _rotate(session)
+    generation = yield from _generation.current(user)
+    old_user, old = yield from _rotate(session)
     session.set_meta(AUTH_TIME, str(int(clock(session)())))
     session.set_meta(FRESH, "1")
     session.set_meta(REMEMBERED, None)
     session.set_meta(CSRF_FIELD, new_secret())
-    if not await _relink(session, user, old_user, old, generation):
+    if not (yield from _relink(session, user, old_user, old, generation)):
         raise LoginRequiredError()
     security_log.info("reauthenticated user=%s session=%s", user, log_id(session.id))
 
 
-async def logout(request: RequestLike) -> None:
-    """Delete the session (its cookie is cleared), and revoke and clear remember-me too."""
+async def reauthenticate(request: RequestLike) -> None:
+    """Count a password confirmed again as a fresh login, and rotate the session id (ASVS 7.2.4)."""
+    return await async_session(request, "sessionware.auth.sync.reauthenticate").core.arun(
+        _reauthenticate(request)
+    )
+
+
+def _logout(request: RequestLike) -> Op[None]:
+    """:func:`logout`, as an operation."""
     v = as_view(request)
-    session = session_of(v)
+    session = base_session(v)
     user = session.get_meta(USER)
     key = None if session.is_new else session.key
     try:
-        await _series.forget(v, session)
+        yield from _series.forget(v, session)
     finally:
         _series.send_cookie(v, session)
-    await session.destroy()
+    yield from session._destroy()
     if user is not None and key is not None:
-        await session.store.unlink(user, key)
+        yield Call("unlink", (user, key))
         security_log.info("logout user=%s", user)
+
+
+async def logout(request: RequestLike) -> None:
+    """Delete the session (its cookie is cleared), and revoke and clear remember-me too."""
+    return await async_session(request, "sessionware.auth.sync.logout").core.arun(_logout(request))

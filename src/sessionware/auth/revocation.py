@@ -4,6 +4,12 @@ Each sweep first bumps the user's revocation generation (see
 :mod:`sessionware.auth.generation`), so a login or restore still under way when the
 sweep lists the user's sessions undoes itself. See docs/security.md, "Ending
 sessions for good".
+
+Each flow is one :mod:`operation <sessionware._ops>` (``_revoke``,
+``_revoke_series_sessions``, ``_logout_everywhere``, ``_password_changed``); the
+coroutines here await it on the store's async face, the twins in
+:mod:`sessionware.auth.sync` run it with plain calls on ``store.sync``. Given a request,
+both run on the request's session core; given a bare store, on that store.
 """
 
 from __future__ import annotations
@@ -11,14 +17,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from sessionware._ops import Op
 from sessionware.auth import generation as _generation
 from sessionware.auth import index
 from sessionware.auth import series as _series
-from sessionware.auth._view import RequestLike, as_view, base_session, clock, session_of
+from sessionware.auth._run import arunner, on_store
+from sessionware.auth._view import RequestLike, as_view, async_session, base_session, clock
 from sessionware.auth.current import current_user_id
 from sessionware.auth.devices import StoreOrRequest, current_key, split
 from sessionware.auth.fields import HANDLE, SERIES
-from sessionware.auth.login import logout, reauthenticate
+from sessionware.auth.login import _logout, _reauthenticate
 from sessionware.request import RequestView
 from sessionware.stores.base import Store
 from sessionware.tokens import is_valid_handle
@@ -28,15 +36,14 @@ __all__ = ["logout_everywhere", "password_changed", "revoke", "revoke_series_ses
 security_log = logging.getLogger("sessionware.security")
 
 
-async def _end(
-    store: Store,
+def _end(
     request: RequestView | None,
     user_id: str,
     key: str,
     fields: Mapping[str, str],
     *,
     series_too: bool = True,
-) -> None:
+) -> Op[None]:
     """End one session: through the request when it is the current one (cookies cleared).
 
     Its remember-me series goes first, so no restore can follow the session's end.
@@ -44,10 +51,32 @@ async def _end(
     if request is not None and key == current_key(request):
         series = fields.get(SERIES)
         if series and series_too:
-            await _series.revoke_series(store, series, user_id)
-        await logout(request)
+            yield from _series.revoke_series(series, user_id)
+        yield from _logout(request)
         return
-    await index.end(store, user_id, key, fields, series_too=series_too)
+    yield from index.end(user_id, key, fields, series_too=series_too)
+
+
+def _revoke(target: StoreOrRequest, user_id: str, handle: str) -> Op[bool]:
+    """:func:`revoke`, as an operation."""
+    if not is_valid_handle(handle):
+        return False
+    _, request = split(target)
+    for key, fields in (yield from index.records(user_id)):
+        if index.same(fields.get(HANDLE, ""), handle):
+            yield from _end(request, user_id, key, fields)
+            series = fields.get(SERIES)
+            if series:  # a restore that was under way when the series went
+                yield from _revoke_series_sessions(user_id, series)
+            security_log.info("revoked one session of user=%s", user_id)
+            return True
+    for key, fields in (yield from _series.series_of(user_id)):
+        if index.same(fields.get("h", ""), handle):
+            yield from _series.revoke_series(key, user_id)
+            yield from _revoke_series_sessions(user_id, key)
+            security_log.info("revoked one remembered device of user=%s", user_id)
+            return True
+    return False
 
 
 async def revoke(target: StoreOrRequest, user_id: str, handle: str) -> bool:
@@ -56,24 +85,19 @@ async def revoke(target: StoreOrRequest, user_id: str, handle: str) -> bool:
     Returns whether one was found. Ask for the password before offering this (ASVS 5.0
     7.5.2). A handle of the wrong shape (any non-ASCII text, say) is simply not found.
     """
-    if not is_valid_handle(handle):
-        return False
-    store, request = split(target)
-    for key, fields in await index.records(store, user_id):
-        if index.same(fields.get(HANDLE, ""), handle):
-            await _end(store, request, user_id, key, fields)
-            series = fields.get(SERIES)
-            if series:  # a restore that was under way when the series went
-                await revoke_series_sessions(store, user_id, series)
-            security_log.info("revoked one session of user=%s", user_id)
-            return True
-    for key, fields in await _series.series_of(store, user_id):
-        if index.same(fields.get("h", ""), handle):
-            await _series.revoke_series(store, key, user_id)
-            await revoke_series_sessions(store, user_id, key)
-            security_log.info("revoked one remembered device of user=%s", user_id)
-            return True
-    return False
+    return await arunner(target, "sessionware.auth.sync.revoke").arun(
+        _revoke(target, user_id, handle)
+    )
+
+
+def _revoke_series_sessions(user_id: str, series: str) -> Op[int]:
+    """:func:`revoke_series_sessions`, as an operation."""
+    n = 0
+    for key, fields in (yield from index.records(user_id)):
+        if index.same(fields.get(SERIES, ""), series):
+            yield from index.end(user_id, key, fields, series_too=False)
+            n += 1
+    return n
 
 
 async def revoke_series_sessions(store: Store, user_id: str, series: str) -> int:
@@ -82,11 +106,32 @@ async def revoke_series_sessions(store: Store, user_id: str, series: str) -> int
     Call it after the series is gone: a restore racing it either is listed here or
     finds the series missing and ends its own session.
     """
+    return await on_store(store).arun(_revoke_series_sessions(user_id, series))
+
+
+def _logout_everywhere(target: StoreOrRequest, user_id: str, keep: RequestLike | None) -> Op[int]:
+    """:func:`logout_everywhere`, as an operation."""
+    _, request = split(target)
+    kept = as_view(keep) if keep is not None else None
+    kept_key = current_key(kept)
+    kept_series = base_session(kept).get_meta(SERIES) if kept is not None and kept_key else None
+    # First a new generation: any login or restore still under way undoes itself
+    # (sessionware.auth.generation), so what this sweep does not find cannot survive it.
+    generation = yield from _generation.bump(user_id)
+    if kept_series and kept is not None:
+        now = clock(base_session(kept))()
+        if not (yield from _series.adopt(kept_series, generation, now)):
+            kept_series = None
+    yield from _series.revoke_user(user_id, keep=kept_series)
     n = 0
-    for key, fields in await index.records(store, user_id):
-        if index.same(fields.get(SERIES, ""), series):
-            await index.end(store, user_id, key, fields, series_too=False)
-            n += 1
+    for key, fields in (yield from index.records(user_id)):
+        if kept_key is not None and index.same(key, kept_key):
+            continue
+        # Their series went just above: no second delete per session.
+        ending = kept if kept is not None else request
+        yield from _end(ending, user_id, key, fields, series_too=False)
+        n += 1
+    security_log.info("logout everywhere user=%s ended=%d", user_id, n)
     return n
 
 
@@ -98,28 +143,26 @@ async def logout_everywhere(
     Returns how many sessions ended. Without ``keep`` every session ends, the current
     one included (its cookies cleared) when ``target`` is a request.
     """
-    store, request = split(target)
-    kept = as_view(keep) if keep is not None else None
-    kept_key = current_key(kept)
-    kept_series = base_session(kept).get_meta(SERIES) if kept is not None and kept_key else None
-    # First a new generation: any login or restore still under way undoes itself
-    # (sessionware.auth.generation), so what this sweep does not find cannot survive it.
-    generation = await _generation.bump(store, user_id)
-    if kept_series and kept is not None:
-        now = clock(base_session(kept))()
-        if not await _series.adopt(store, kept_series, generation, now):
-            kept_series = None
-    await _series.revoke_user(store, user_id, keep=kept_series)
-    n = 0
-    for key, fields in await index.records(store, user_id):
-        if kept_key is not None and index.same(key, kept_key):
-            continue
-        # Their series went just above: no second delete per session.
-        ending = kept if kept is not None else request
-        await _end(store, ending, user_id, key, fields, series_too=False)
-        n += 1
-    security_log.info("logout everywhere user=%s ended=%d", user_id, n)
-    return n
+    return await arunner(target, "sessionware.auth.sync.logout_everywhere", keep).arun(
+        _logout_everywhere(target, user_id, keep)
+    )
+
+
+def _password_changed(request: RequestLike, user_id: str) -> Op[int]:
+    """:func:`password_changed`, as an operation."""
+    v = as_view(request)
+    session = base_session(v)
+    try:
+        yield from _series.forget(v, session)
+    finally:
+        _series.send_cookie(v, session)
+    session.set_meta(SERIES, None)
+    keep = v if current_user_id(v) == user_id else None
+    ended = yield from _logout_everywhere(session.store, user_id, keep)
+    if keep is not None:
+        yield from _reauthenticate(v)
+    security_log.info("password changed user=%s", user_id)
+    return ended
 
 
 async def password_changed(request: RequestLike, user_id: str) -> int:
@@ -129,16 +172,6 @@ async def password_changed(request: RequestLike, user_id: str) -> int:
 
     Returns how many other sessions ended (for "3 other devices were signed out").
     """
-    v = as_view(request)
-    session = session_of(v)
-    try:
-        await _series.forget(v, session)
-    finally:
-        _series.send_cookie(v, session)
-    session.set_meta(SERIES, None)
-    keep = v if current_user_id(v) == user_id else None
-    ended = await logout_everywhere(session.store, user_id, keep=keep)
-    if keep is not None:
-        await reauthenticate(v)
-    security_log.info("password changed user=%s", user_id)
-    return ended
+    return await async_session(request, "sessionware.auth.sync.password_changed").core.arun(
+        _password_changed(request, user_id)
+    )

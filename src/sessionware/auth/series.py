@@ -18,6 +18,11 @@ The cookie a request is to send waits in ``view.state`` (:func:`queue_cookie`, t
 last value wins) until :func:`send_cookie` hands it to ``view.add_cookie`` at the end
 of a restore, login or logout: one Set-Cookie per operation.
 
+Everything here that touches the store is an :mod:`operation <sessionware._ops>`
+yielding :class:`~sessionware.stores.base.Call` values, with no store argument: the
+login, logout and restore operations that use it run on either face of the store
+(``await`` in an ASGI app, plain calls in a WSGI app), one implementation for both.
+
 This module owns that format and imports nothing else of :mod:`sessionware.auth`:
 the login path (which issues and revokes series) and :mod:`sessionware.remember`
 (which restores from them, on top of auth) both build on it, so neither imports the
@@ -26,7 +31,6 @@ other's internals and there is no import cycle.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import os
 import time
@@ -36,12 +40,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from sessionware._http import client_ip, cookie_header, header
+from sessionware._ops import Op
 from sessionware.config import seconds
 from sessionware.cookies import cookie_values, format_set_cookie, is_prefixed, valid_name
 from sessionware.exceptions import ConfigurationError, InvalidSignatureError
-from sessionware.session import BaseSession, Session
+from sessionware.session import BaseSession
 from sessionware.signing import Signer
-from sessionware.stores.base import Store
+from sessionware.stores.base import Call
 from sessionware.tokens import new_handle, new_split_token, parse_split_token, sha256_hex
 
 if TYPE_CHECKING:
@@ -241,13 +246,13 @@ def send_cookie(view: RequestView, session: BaseSession) -> None:
     view.add_cookie(set_cookie)
 
 
-async def issue(
+def issue(
     view: RequestView,
-    session: Session,
+    session: BaseSession,
     user_id: str,
     cfg: RememberConfig,
     generation: int,
-) -> str:
+) -> Op[str]:
     """Start a new series for ``user_id`` under its revocation ``generation``, queue its
     cookie, and return its store key."""
     now = clock(session)
@@ -266,30 +271,32 @@ async def issue(
         # whose session has ended while its remember-me cookie lives on.
         "h": new_handle(),
     }
-    await session.store.create(key, fields, cfg.ttl_seconds)
-    await session.store.link(user_id, key)
+    yield Call("create", (key, fields, cfg.ttl_seconds))
+    yield Call("link", (user_id, key))
     token = signer(session).sign(f"{selector}:{validator}")
     queue_cookie(view, token, int(cfg.ttl_seconds))
     return key
 
 
-async def load_all(
-    store: Store, keys: list[str], owner_field: str, user_id: str
-) -> list[tuple[str, Mapping[str, str]]]:
-    """Load ``keys`` concurrently (one pipelined round trip on Redis) and keep the
-    records that still belong to ``user_id``."""
-    loaded = await asyncio.gather(*(store.load(key) for key in keys))
-    return [
-        (key, fields)
-        for key, fields in zip(keys, loaded, strict=True)
-        if fields is not None and fields.get(owner_field) == user_id
-    ]
+def load_all(
+    keys: list[str], owner_field: str, user_id: str
+) -> Op[list[tuple[str, Mapping[str, str]]]]:
+    """Load ``keys`` and keep the records that still belong to ``user_id``.
+
+    One load after another: an operation yields one store call at a time.
+    """
+    out: list[tuple[str, Mapping[str, str]]] = []
+    for key in keys:
+        fields = yield Call("load", (key,))
+        if fields is not None and fields.get(owner_field) == user_id:
+            out.append((key, fields))
+    return out
 
 
-async def series_of(store: Store, user_id: str) -> list[tuple[str, Mapping[str, str]]]:
+def series_of(user_id: str) -> Op[list[tuple[str, Mapping[str, str]]]]:
     """The user's live remember-me series: ``(store key, record)`` pairs."""
-    keys = [key for key in await store.keys_of(user_id) if is_series_key(key)]
-    return await load_all(store, keys, "u", user_id)
+    listed: list[str] = yield Call("keys_of", (user_id,))
+    return (yield from load_all([key for key in listed if is_series_key(key)], "u", user_id))
 
 
 def last_used(fields: Mapping[str, str]) -> float | None:
@@ -304,42 +311,44 @@ def stamp(value: str) -> float:
     return float(value[1:] if value[:1] == PENDING_MARK else value)
 
 
-async def revoke_series(store: Store, key: str, user_id: str | None = None) -> None:
+def revoke_series(key: str, user_id: str | None = None) -> Op[None]:
     """Delete one series (and its index entry)."""
     if user_id is None:
-        fields = await store.load(key)
+        fields = yield Call("load", (key,))
         user_id = fields.get("u") if fields else None
-    await store.delete(key)
+    yield Call("delete", (key,))
     if user_id:
-        await store.unlink(user_id, key)
+        yield Call("unlink", (user_id, key))
 
 
-async def adopt(store: Store, key: str, generation: int, now: float) -> bool:
+def adopt(key: str, generation: int, now: float) -> Op[bool]:
     """Move a series that survives a sweep (the device kept) to the new ``generation``."""
-    fields = await store.load(key)
+    fields = yield Call("load", (key,))
     if fields is None:
         return False
     left = float(fields.get("x", "0")) - now
-    return left > 0 and await store.apply(key, {"g": str(generation)}, [], left)
+    if left <= 0:
+        return False
+    return bool((yield Call("apply", (key, {"g": str(generation)}, [], left))))
 
 
-async def revoke_user(store: Store, user_id: str, *, keep: str | None = None) -> int:
+def revoke_user(user_id: str, *, keep: str | None = None) -> Op[int]:
     """Delete every series of ``user_id`` except ``keep``; return how many."""
     n = 0
-    for key in await store.keys_of(user_id):
+    for key in (yield Call("keys_of", (user_id,))):
         if not is_series_key(key):
             continue
         if keep is None or not hmac.compare_digest(key, keep):
-            await revoke_series(store, key, user_id)
+            yield from revoke_series(key, user_id)
             n += 1
     return n
 
 
-async def forget(view: RequestView, session: Session) -> None:
+def forget(view: RequestView, session: BaseSession) -> Op[None]:
     """Revoke this session's series and the one the browser presents; queue the clear."""
     series = session.get_meta(SESSION_FIELD)
     if series:
-        await revoke_series(session.store, series)
+        yield from revoke_series(series)
     cfg = config_of(view)
     if cfg is None:
         return
@@ -348,6 +357,6 @@ async def forget(view: RequestView, session: Session) -> None:
     for value in shown:
         token = read_token(value, verifier)
         if token is not None:
-            await revoke_series(session.store, series_key(token[0]))
+            yield from revoke_series(series_key(token[0]))
     if shown or series:
         queue_cookie(view, "", 0)

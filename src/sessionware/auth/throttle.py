@@ -26,6 +26,20 @@ account-wide budget and has its own small one instead, so a stranger spraying th
 account from anywhere cannot lock its owner out; the account-wide budget still
 refuses strangers (and the owner on a new browser) for a doubling wait while the
 account is under attack. See docs/security.md, "Login throttling".
+
+Sync and async, one implementation. Reserving, refunding and recording are
+:mod:`operations <sessionware._ops>` (here and in ``_budget``) that yield store calls.
+The async API awaits them: ``async with throttle.attempt(request, name) as attempt``,
+``await attempt.succeeded()``. Sync code (a WSGI app, whose requests carry a
+:class:`~sessionware.session.SyncSession`) uses ``throttle.sync``, a face with the same
+methods as plain calls, as ``store.sync`` is for a store: ``with
+throttle.sync.attempt(request, name) as attempt`` hands out a :class:`SyncAttempt`,
+whose ``succeeded()`` / ``failed()`` / ``withdrawn()`` are plain calls. A face rather
+than ``*_sync`` methods keeps one name per step (``check``, ``attempt``, ``failed``...)
+in both worlds, and one throttle object configures both. :class:`Attempt` and
+:class:`SyncAttempt` hold nothing but one-line dispatchers over :class:`BaseAttempt`'s
+operations, as :class:`~sessionware.session.Session` and
+:class:`~sessionware.session.SyncSession` do over the session's verbs.
 """
 
 from __future__ import annotations
@@ -33,24 +47,45 @@ from __future__ import annotations
 import math
 import time
 import unicodedata
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from functools import cached_property
+from typing import Any, Literal, TypeVar
 
+from sessionware._ops import Op
 from sessionware.auth import _budget as budget
 from sessionware.auth import _device_cookie as device_cookie
-from sessionware.auth._view import RequestLike, as_view, base_session, client_ip
+from sessionware.auth._run import on_store
+from sessionware.auth._view import (
+    RequestLike,
+    as_view,
+    async_session,
+    base_session,
+    client_ip,
+    sync_session,
+)
 from sessionware.config import seconds
 from sessionware.cookies import valid_name
 from sessionware.exceptions import ConfigurationError, HasherBusyError, TooManyAttemptsError
 from sessionware.request import RequestView
 from sessionware.session import BaseSession
-from sessionware.stores.base import Store
+from sessionware.stores.base import Call, Store
 from sessionware.tokens import sha256_hex
 
-__all__ = ["Attempt", "LoginThrottle", "RegistrationThrottle", "TooManyAttemptsError"]
+__all__ = [
+    "Attempt",
+    "BaseAttempt",
+    "LoginThrottle",
+    "RegistrationThrottle",
+    "SyncAttempt",
+    "SyncLoginThrottle",
+    "SyncRegistrationThrottle",
+    "TooManyAttemptsError",
+]
+
+A = TypeVar("A", bound="BaseAttempt")
 
 _PENDING = "sessionware.throttle"  # view.state key: attempts reserved by check()
 _MAX_DAYS = 400  # RFC 6265bis caps Max-Age at 400 days
@@ -102,12 +137,13 @@ def _where(request: RequestLike) -> tuple[RequestView, BaseSession, str | None]:
     return v, session, client_ip(v, session.config.trust_proxy)
 
 
-class Attempt:
+class BaseAttempt:
     """One login attempt, holding its place in every budget until its outcome is known.
 
-    Call :meth:`succeeded` or :meth:`failed` once; an attempt left undecided (an
-    exception, a forgotten call) counts as failed when :meth:`LoginThrottle.attempt`
-    closes it.
+    Its outcomes are written once here, as operations; :class:`Attempt` awaits them and
+    :class:`SyncAttempt` runs them with plain calls. Decide once; an attempt left
+    undecided (an exception, a forgotten call) counts as failed when the throttle's
+    ``attempt()`` block closes it.
     """
 
     def __init__(
@@ -127,25 +163,55 @@ class Attempt:
             raise RuntimeError(f"this login attempt already {self.outcome}")
         self.outcome = outcome
 
-    async def failed(self) -> int:
-        """Keep this attempt's places as a failure; return the wait the next one faces."""
+    def _failed(self) -> Op[int]:
         self._decide("failed")
         t = self._throttle
-        wait = await budget.fail(self._store, self._hold, t.timing, t.clock())
+        wait = yield from budget.fail(self._hold, t.timing, t.clock())
         return math.ceil(wait)
+
+    def _withdrawn(self) -> Op[None]:
+        self._decide("withdrawn")
+        yield from budget.release(self._hold, self._throttle.timing)
+
+    def _succeeded(self) -> Op[None]:
+        self._decide("succeeded")
+        yield from budget.succeed(self._hold, self._throttle.timing)
+        if self._view is not None:
+            self._throttle._trust(self._view, self._user)
+
+
+class Attempt(BaseAttempt):
+    """A login attempt of async code: ``await attempt.succeeded()`` and friends."""
+
+    async def failed(self) -> int:
+        """Keep this attempt's places as a failure; return the wait the next one faces."""
+        return await on_store(self._store).arun(self._failed())
 
     async def withdrawn(self) -> None:
         """Give every place back unchanged: no password was checked (the hasher was busy)."""
-        self._decide("withdrawn")
-        await budget.release(self._store, self._hold, self._throttle.timing)
+        return await on_store(self._store).arun(self._withdrawn())
 
     async def succeeded(self) -> None:
         """Clear this account+IP (or device), give the shared places back, and send
         this browser a new device cookie (when the attempt came with a request)."""
-        self._decide("succeeded")
-        await budget.succeed(self._store, self._hold, self._throttle.timing)
-        if self._view is not None:
-            self._throttle._trust(self._view, self._user)
+        return await on_store(self._store).arun(self._succeeded())
+
+
+class SyncAttempt(BaseAttempt):
+    """A login attempt of sync code: the same outcomes as :class:`Attempt`, plain calls."""
+
+    def failed(self) -> int:
+        """Keep this attempt's places as a failure; return the wait the next one faces."""
+        return on_store(self._store).run(self._failed())
+
+    def withdrawn(self) -> None:
+        """Give every place back unchanged: no password was checked (the hasher was busy)."""
+        return on_store(self._store).run(self._withdrawn())
+
+    def succeeded(self) -> None:
+        """Clear this account+IP (or device), give the shared places back, and send a
+        new device cookie (when the attempt came with a request)."""
+        return on_store(self._store).run(self._succeeded())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,7 +220,9 @@ class LoginThrottle:
 
     ``async with throttle.attempt(request, username) as attempt:`` reserves (or
     raises :class:`TooManyAttemptsError`) before any password work; call
-    ``await attempt.succeeded()`` on a good password.
+    ``await attempt.succeeded()`` on a good password. In sync code the same through
+    :attr:`sync`: ``with throttle.sync.attempt(request, username) as attempt:`` and
+    ``attempt.succeeded()``.
     """
 
     max_attempts: int = 5  # per account + IP
@@ -233,6 +301,21 @@ class LoginThrottle:
             budget.Budget(_key("i", addr), self.ip_max_attempts),
         ]
 
+    def _reserve(
+        self,
+        username: str,
+        ip: str | None,
+        nonce: str | None,
+        view: RequestView | None,
+        store: Store,
+        cls: type[A],
+    ) -> Op[A]:
+        budgets = self.budgets(username, ip, nonce)
+        hold, wait = yield from budget.reserve(budgets, self.timing, self.clock())
+        if hold is None:
+            raise TooManyAttemptsError(max(1, math.ceil(wait)))
+        return cls(self, store, hold, _norm(username), view)
+
     async def reserve(
         self, store: Store, username: str, ip: str | None, *, device: str | None = None
     ) -> Attempt:
@@ -241,23 +324,14 @@ class LoginThrottle:
         ``device`` is the nonce of a verified device cookie for ``username``. Without a
         request no device cookie is sent on success.
         """
-        return await self._reserve(store, username, ip, device, None)
-
-    async def _reserve(
-        self,
-        store: Store,
-        username: str,
-        ip: str | None,
-        nonce: str | None,
-        view: RequestView | None,
-    ) -> Attempt:
-        budgets = self.budgets(username, ip, nonce)
-        hold, wait = await budget.reserve(store, budgets, self.timing, self.clock())
-        if hold is None:
-            raise TooManyAttemptsError(max(1, math.ceil(wait)))
-        return Attempt(self, store, hold, _norm(username), view)
+        return await on_store(store).arun(self._reserve(username, ip, device, None, store, Attempt))
 
     # -- the request-level API (any framework: a RequestView or a request) ----------
+
+    @cached_property
+    def sync(self) -> SyncLoginThrottle:
+        """This throttle for sync code: the same methods as plain calls (made once)."""
+        return SyncLoginThrottle(self)
 
     def _cookie_name(self, session: BaseSession) -> str:
         return device_cookie.cookie_name(self.device_cookie_name, session.config.cookie_name)
@@ -268,6 +342,14 @@ class LoginThrottle:
         name = self._cookie_name(session)
         view.add_cookie(device_cookie.issue(view, session, name, user, max_age))
 
+    def _check(self, request: RequestLike, username: str, cls: type[A]) -> Op[A]:
+        v, session, ip = _where(request)
+        user = _norm(username)
+        nonce = device_cookie.read(v, session, self._cookie_name(session), user)
+        attempt = yield from self._reserve(username, ip, nonce, v, session.store, cls)
+        v.state.setdefault(_PENDING, {})[user] = attempt
+        return attempt
+
     async def check(self, request: RequestLike, username: str) -> Attempt:
         """Reserve this request's attempt (429 + Retry-After when over budget) and return it.
 
@@ -275,12 +357,24 @@ class LoginThrottle:
         ``attempt.succeeded()`` / ``attempt.failed()`` (or this throttle's
         :meth:`succeeded` / :meth:`failed` with the same request and username).
         """
-        v, session, ip = _where(request)
-        user = _norm(username)
-        nonce = device_cookie.read(v, session, self._cookie_name(session), user)
-        attempt = await self._reserve(session.store, username, ip, nonce, v)
-        v.state.setdefault(_PENDING, {})[user] = attempt
-        return attempt
+        return await async_session(request, "LoginThrottle.sync.check").core.arun(
+            self._check(request, username, Attempt)
+        )
+
+    def _settle(
+        self, request: RequestLike, attempt: BaseAttempt, error: BaseException | None
+    ) -> Op[None]:
+        """Close an ``attempt()`` block: a busy hasher withdraws an undecided attempt (no
+        password was checked), anything else left undecided counts as failed."""
+        try:
+            if isinstance(error, HasherBusyError) and attempt.outcome is None:
+                # Refused before any password work: the guess costs the guesser nothing,
+                # and nothing more than a retry to the owner.
+                yield from attempt._withdrawn()
+        finally:
+            as_view(request).state[_PENDING].pop(attempt._user, None)
+        if attempt.outcome is None:
+            yield from attempt._failed()
 
     @asynccontextmanager
     async def attempt(self, request: RequestLike, username: str) -> AsyncIterator[Attempt]:
@@ -289,41 +383,102 @@ class LoginThrottle:
         attempt = await self.check(request, username)
         try:
             yield attempt
-        except HasherBusyError:
-            # Refused before any password work: the guess costs the guesser nothing,
-            # and nothing more than a retry to the owner.
-            if attempt.outcome is None:
-                await attempt.withdrawn()
+        except BaseException as error:
+            await async_session(request, "LoginThrottle.sync.attempt").core.arun(
+                self._settle(request, attempt, error)
+            )
             raise
-        finally:
-            as_view(request).state[_PENDING].pop(attempt._user, None)
-            if attempt.outcome is None:
-                await attempt.failed()
+        await async_session(request, "LoginThrottle.sync.attempt").core.arun(
+            self._settle(request, attempt, None)
+        )
 
-    def _pending(self, request: RequestLike, username: str) -> Attempt | None:
-        pending: dict[str, Attempt] = as_view(request).state.get(_PENDING, {})
+    def _pending(self, request: RequestLike, username: str) -> BaseAttempt | None:
+        pending: dict[str, BaseAttempt] = as_view(request).state.get(_PENDING, {})
         return pending.pop(_norm(username), None)
 
-    async def failed(self, request: RequestLike, username: str) -> int:
-        """Count the failure of the attempt :meth:`check` reserved; return the wait it imposes."""
+    def _failed(self, request: RequestLike, username: str) -> Op[int]:
         attempt = self._pending(request, username)
         if attempt is None:  # no check() first: count the failure all the same
             v, session, ip = _where(request)
             hold = budget.Hold(budgets=self.budgets(username, ip))
             for b in hold.budgets:
-                await session.store.incr(b.key, "n", 1, self.timing.window)
-            attempt = Attempt(self, session.store, hold, _norm(username), v)
-        return await attempt.failed()
+                yield Call("incr", (b.key, "n", 1, self.timing.window))
+            attempt = BaseAttempt(self, session.store, hold, _norm(username), v)
+        return (yield from attempt._failed())
 
-    async def succeeded(self, request: RequestLike, username: str) -> None:
-        """Close the attempt :meth:`check` reserved as a good login."""
+    async def failed(self, request: RequestLike, username: str) -> int:
+        """Count the failure of the attempt :meth:`check` reserved; return the wait it imposes."""
+        return await async_session(request, "LoginThrottle.sync.failed").core.arun(
+            self._failed(request, username)
+        )
+
+    def _succeeded(self, request: RequestLike, username: str) -> Op[None]:
         attempt = self._pending(request, username)
         if attempt is None:  # no check() first: nothing reserved, only clear and trust
             v, session, ip = _where(request)
             personal = [b for b in self.budgets(username, ip) if b.personal]
             hold = budget.Hold(budgets=personal)
-            attempt = Attempt(self, session.store, hold, _norm(username), v)
-        await attempt.succeeded()
+            attempt = BaseAttempt(self, session.store, hold, _norm(username), v)
+        yield from attempt._succeeded()
+
+    async def succeeded(self, request: RequestLike, username: str) -> None:
+        """Close the attempt :meth:`check` reserved as a good login."""
+        return await async_session(request, "LoginThrottle.sync.succeeded").core.arun(
+            self._succeeded(request, username)
+        )
+
+
+class SyncLoginThrottle:
+    """``throttle.sync``: a :class:`LoginThrottle`'s methods as plain calls, for sync code
+    (requests carrying a :class:`~sessionware.session.SyncSession`), over the same
+    operations; the attempts it hands out are :class:`SyncAttempt`."""
+
+    __slots__ = ("_throttle",)
+
+    def __init__(self, throttle: LoginThrottle) -> None:
+        self._throttle = throttle
+
+    def reserve(
+        self, store: Store, username: str, ip: str | None, *, device: str | None = None
+    ) -> SyncAttempt:
+        """Take this attempt's place in every budget, or raise :class:`TooManyAttemptsError`."""
+        return on_store(store).run(
+            self._throttle._reserve(username, ip, device, None, store, SyncAttempt)
+        )
+
+    def check(self, request: RequestLike, username: str) -> SyncAttempt:
+        """Reserve this request's attempt (429 + Retry-After when over budget) and return it."""
+        return sync_session(request, "LoginThrottle.check").core.run(
+            self._throttle._check(request, username, SyncAttempt)
+        )
+
+    @contextmanager
+    def attempt(self, request: RequestLike, username: str) -> Iterator[SyncAttempt]:
+        """Reserve on entry (or raise :class:`TooManyAttemptsError`); an attempt not marked
+        ``succeeded()`` by the end of the block counts as failed."""
+        attempt = self.check(request, username)
+        try:
+            yield attempt
+        except BaseException as error:
+            sync_session(request, "LoginThrottle.attempt").core.run(
+                self._throttle._settle(request, attempt, error)
+            )
+            raise
+        sync_session(request, "LoginThrottle.attempt").core.run(
+            self._throttle._settle(request, attempt, None)
+        )
+
+    def failed(self, request: RequestLike, username: str) -> int:
+        """Count the failure of the attempt :meth:`check` reserved; return the wait it imposes."""
+        return sync_session(request, "LoginThrottle.failed").core.run(
+            self._throttle._failed(request, username)
+        )
+
+    def succeeded(self, request: RequestLike, username: str) -> None:
+        """Close the attempt :meth:`check` reserved as a good login."""
+        return sync_session(request, "LoginThrottle.succeeded").core.run(
+            self._throttle._succeeded(request, username)
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -360,16 +515,48 @@ class RegistrationThrottle:
         kwargs.update(overrides)
         return cls(**kwargs)
 
-    async def reserve(self, store: Store, ip: str | None) -> None:
-        """Count one registration from ``ip``, or raise :class:`TooManyAttemptsError`."""
+    @cached_property
+    def sync(self) -> SyncRegistrationThrottle:
+        """This throttle for sync code: the same methods as plain calls (made once)."""
+        return SyncRegistrationThrottle(self)
+
+    def _reserve(self, ip: str | None) -> Op[None]:
         budgets = [budget.Budget(_key("r", ip or "-"), self.max_attempts)]
         now = self.clock()
-        hold, wait = await budget.reserve(store, budgets, self.timing, now)
+        hold, wait = yield from budget.reserve(budgets, self.timing, now)
         if hold is None:
             raise TooManyAttemptsError(max(1, math.ceil(wait)))
-        await budget.fail(store, hold, self.timing, now)  # kept: the hash will be spent
+        yield from budget.fail(hold, self.timing, now)  # kept: the hash will be spent
+
+    async def reserve(self, store: Store, ip: str | None) -> None:
+        """Count one registration from ``ip``, or raise :class:`TooManyAttemptsError`."""
+        return await on_store(store).arun(self._reserve(ip))
+
+    def _check(self, request: RequestLike) -> Op[None]:
+        _, _, ip = _where(request)
+        yield from self._reserve(ip)
 
     async def check(self, request: RequestLike) -> None:
         """Count this request's registration before hashing (429 + Retry-After over budget)."""
-        _, session, ip = _where(request)
-        await self.reserve(session.store, ip)
+        return await async_session(request, "RegistrationThrottle.sync.check").core.arun(
+            self._check(request)
+        )
+
+
+class SyncRegistrationThrottle:
+    """``registration_throttle.sync``: its methods as plain calls, for sync code."""
+
+    __slots__ = ("_throttle",)
+
+    def __init__(self, throttle: RegistrationThrottle) -> None:
+        self._throttle = throttle
+
+    def reserve(self, store: Store, ip: str | None) -> None:
+        """Count one registration from ``ip``, or raise :class:`TooManyAttemptsError`."""
+        return on_store(store).run(self._throttle._reserve(ip))
+
+    def check(self, request: RequestLike) -> None:
+        """Count this request's registration before hashing (429 + Retry-After over budget)."""
+        return sync_session(request, "RegistrationThrottle.check").core.run(
+            self._throttle._check(request)
+        )
