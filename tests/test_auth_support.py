@@ -6,7 +6,8 @@ their own; both servers are cleaned up after each test and fail the run when mis
 
 Not a test module of its own (it holds no tests); the auth, remember-me, throttle,
 FastAPI and testing-helper tests import from it. :class:`HandView` and
-:class:`HandAdapter` drive the same calls with no framework at all.
+:class:`HandAdapter` drive the same calls with no framework at all;
+:class:`SyncHandAdapter` does what a sync (WSGI) adapter does, with plain calls.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from sessionware.auth import (
 )
 from sessionware.core import SessionCore
 from sessionware.remember import RememberConfig, RememberMeMiddleware
-from sessionware.session import Session
+from sessionware.session import Session, SyncSession
 from sessionware.stores import MemoryStore, SQLiteStore, Store
 from sessionware.throttle import LoginThrottle
 
@@ -320,3 +321,37 @@ class HandAdapter:
                 self.jar.pop(name, None)
         return list(sent)
 
+
+class SyncHandAdapter:
+    """:class:`HandAdapter` as a sync adapter runs it: the session opened and finished with
+    plain calls on the store's sync face (``core.run``), a :class:`SyncSession` per request.
+
+    One browser (its own jar) of the app whose ``core`` it is given; browsers of one
+    app share the core, as the requests of one WSGI app do.
+    """
+
+    def __init__(self, core: SessionCore) -> None:
+        self.core = core
+        self.jar: dict[str, str] = {}
+
+    def request(self, headers: list[tuple[bytes, bytes]] | None = None) -> HandView:
+        """A request from the browser: its cookies, the given header lines, its session."""
+        cookie = "; ".join(f"{k}={v}" for k, v in self.jar.items()) or None
+        lines = [(b"cookie", cookie.encode())] if cookie else []
+        session = self.core.run(self.core.begin(cookie, SyncSession))
+        return HandView(session, headers=lines + (headers or []))
+
+    def respond(self, view: HandView, status: int = 200) -> list[str]:
+        """Finish the request; the Set-Cookie values, which the jar takes in."""
+        core = self.core
+        cookies = core.run(core.finish(view.session, status, view.headers, view.scheme))
+        out = core.outgoing(view.session, cookies, view.cookies)
+        sent = out.cookies if out is not None else []
+        for line in sent:
+            name, _, rest = line.partition("=")
+            value = rest.split(";")[0]
+            if value and "Max-Age=0" not in line:
+                self.jar[name] = value
+            else:
+                self.jar.pop(name, None)
+        return list(sent)
