@@ -4,8 +4,9 @@ Each "request" is what a sync (WSGI) adapter runs: ``core.run(core.begin(cookie,
 SyncSession))``, the handler calling the sync twins (``sessionware.auth.sync``,
 ``remember.on_request_sync``, ``throttle.sync``), then ``core.run(core.finish(...))``.
 Every store call goes through the store's sync face; the throttle races are real
-threads. The stores are memory, SQLite and PostgreSQL: Redis is left out of this file
-until its sync face (being finished in ``stores/redis.py``) is committed.
+threads. The stores are the real ones (memory, SQLite, Redis, PostgreSQL), each used
+through its sync face only: no event loop runs, except where a test awaits a
+coroutine on purpose to see it refuse a SyncSession.
 
 The last tests hold the design in place: each public coroutine of auth and its sync
 twin dispatch to one operation, with matching names and signatures.
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from sessionware import SessionConfig, auth, remember
 from sessionware.auth import devices, generation, revocation
@@ -61,7 +63,15 @@ from sessionware.throttle import (
     SyncLoginThrottle,
     SyncRegistrationThrottle,
 )
-from tests.test_auth_support import POSTGRES_URL, SECRET, Clock, HandView, SyncHandAdapter
+from tests.test_auth_support import (
+    POSTGRES_URL,
+    REDIS_URL,
+    SECRET,
+    STORES,
+    Clock,
+    HandView,
+    SyncHandAdapter,
+)
 
 #: The module (``sessionware.auth.login`` is also the name of the function it defines).
 login = importlib.import_module("sessionware.auth.login")
@@ -73,14 +83,19 @@ IP = "198.51.100.7"  # HandView's client address
 THREADS = 16
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=STORES)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreBase]:
-    """A real store, used only through its sync face (no event loop anywhere)."""
+    """A real store, used only through its sync face; Redis under a per-test prefix and
+    PostgreSQL in tables of its own, both removed afterwards."""
     s: StoreBase
     if request.param == "memory":
         s = MemoryStore(development=True)
     elif request.param == "sqlite":
         s = SQLiteStore(tmp_path / "sessions.db")
+    elif request.param == "redis":
+        from sessionware.stores.redis import RedisStore
+
+        s = RedisStore.from_url(REDIS_URL, prefix=f"swsync{uuid.uuid4().hex[:10]}:")
     else:
         from sessionware.stores.postgres import PostgresStore
 
@@ -89,6 +104,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreBase]
     if request.param == "postgres":
         s.sync.drop()
     s.sync.close()
+    if request.param == "redis":
+        raw = redis.Redis.from_url(REDIS_URL)  # raw: keys are binary digests
+        try:
+            for key in raw.scan_iter(match=s.prefix + "*", count=1000):  # type: ignore[attr-defined]
+                raw.delete(key)
+        finally:
+            raw.close()
 
 
 @pytest.fixture
