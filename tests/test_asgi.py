@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -747,3 +748,45 @@ async def test_a_cookie_queued_twice_goes_out_once_with_its_last_value() -> None
     assert remember == ["remember=; Path=/; Max-Age=0; HttpOnly"]
     assert "other=1; Path=/" in sent
     assert r.headers["cache-control"] == "no-store"
+
+
+async def test_a_request_leaves_no_reference_cycle_behind() -> None:
+    """Every request is freed by reference counting alone: a cycle per request (the view
+    in the scope pointing back at the scope) made the garbage collector run every few
+    hundred requests and showed as p99 latency under load."""
+    import gc
+
+    store = MemoryStore(development=True)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope["session"]["n"] = scope["session"].get("n", 0) + 1
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    mw = SessionMiddleware(app, store=store, secrets=[SECRET], cookie_name="sid")
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    def scope(cookie: bytes | None) -> dict[str, Any]:
+        headers = [(b"cookie", cookie)] if cookie else []
+        return {"type": "http", "method": "GET", "path": "/", "headers": headers, "scheme": "http"}
+
+    await mw(scope(None), receive, send)
+    cookie = dict(sent[0]["headers"])[b"set-cookie"].split(b";")[0]
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(50):
+            await mw(scope(cookie), receive, send)
+        found = gc.collect()
+    finally:
+        gc.enable()
+    assert found == 0
+    assert (await store.load(store_key(raw_id(cookie.decode().split("=", 1)[1]))) or {}).get(
+        ".n"
+    ) == "51"

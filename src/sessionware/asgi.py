@@ -157,9 +157,15 @@ class SessionMiddleware:
             await self._unavailable(scope, send)
             return
         scope["session"] = session
+        # The view refers to the scope that holds it: a cycle, which the end of the
+        # request breaks so reference counting frees both (no garbage-collector work
+        # per request).
         scope[VIEW_KEY] = AsgiView(scope)
         if kind == "websocket":
-            await self.app(scope, receive, send)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                scope.pop(VIEW_KEY, None)
             return
         started = False
 
@@ -201,6 +207,8 @@ class SessionMiddleware:
             if started:
                 raise
             await _answer(scope, exc, send_wrapper)
+        finally:
+            scope.pop(VIEW_KEY, None)
 
     async def _unavailable(self, scope: Scope, send: Send) -> None:
         if scope["type"] != "http":

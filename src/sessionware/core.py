@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from sessionware._http import is_https
 from sessionware._ops import Op, adrive, drive
@@ -70,8 +70,7 @@ class Write:
     after: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
+class Outgoing(NamedTuple):
     """What a response must carry for sessions: these Set-Cookie values, ``Vary: Cookie``,
     and (when it hands out a live id or a companion cookie) ``Cache-Control: no-store``."""
 
