@@ -9,7 +9,8 @@ h11: the logic is a state machine, the caller owns the socket.
 
 A failure of ``perform`` is thrown into the operation at its ``yield``, so an
 operation can react to it (the core retries ``create`` on a key collision) or let
-it propagate.
+it propagate. A cancellation is not offered to the operation: it is closed at once
+(its ``finally`` blocks run) and the cancellation goes on.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def drive(op: Op[T], perform: Callable[[Any], Any]) -> T:
     except StopIteration as stop:
         result: T = stop.value
         return result
+    except BaseException:
+        op.close()  # cancelled (or a driver bug): run the operation's finally blocks now
+        raise
 
 
 async def adrive(op: Op[T], perform: Callable[[Any], Awaitable[Any]]) -> T:
@@ -55,6 +59,9 @@ async def adrive(op: Op[T], perform: Callable[[Any], Awaitable[Any]]) -> T:
     except StopIteration as stop:
         result: T = stop.value
         return result
+    except BaseException:
+        op.close()  # cancelled (or a driver bug): run the operation's finally blocks now
+        raise
 
 
 def immediate(value: T) -> Op[T]:

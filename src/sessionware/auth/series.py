@@ -283,14 +283,16 @@ def load_all(
 ) -> Op[list[tuple[str, Mapping[str, str]]]]:
     """Load ``keys`` and keep the records that still belong to ``user_id``.
 
-    One load after another: an operation yields one store call at a time.
+    The loads go as one batch (concurrent on the async face: one round trip on Redis).
     """
-    out: list[tuple[str, Mapping[str, str]]] = []
-    for key in keys:
-        fields = yield Call("load", (key,))
-        if fields is not None and fields.get(owner_field) == user_id:
-            out.append((key, fields))
-    return out
+    if not keys:
+        return []
+    loaded = yield [Call("load", (key,)) for key in keys]
+    return [
+        (key, fields)
+        for key, fields in zip(keys, loaded, strict=True)
+        if fields is not None and fields.get(owner_field) == user_id
+    ]
 
 
 def series_of(user_id: str) -> Op[list[tuple[str, Mapping[str, str]]]]:

@@ -53,6 +53,7 @@ into a 503; never let a driver exception escape.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, Protocol, TypeVar, overload, runtime_checkable
 
@@ -85,18 +86,23 @@ class Call:
         return f"Call({self.method!r})"  # arguments hold keys: not for logs
 
 
-def acall(store: Store, request: Call) -> Awaitable[Any]:
+def acall(store: Store, request: Call | list[Call]) -> Awaitable[Any]:
     """Make ``request`` on a store's async face: the awaitable of the store's coroutine,
-    returned as is (no coroutine of its own: this is on every request)."""
-    method = getattr(store, request.method)
+    returned as is (no coroutine of its own: this is on every request). A list of Calls
+    runs concurrently (one round trip on Redis) and replies with the list of results."""
+    if isinstance(request, list):
+        return asyncio.gather(*(acall(store, one) for one in request))
+    method: Callable[..., Awaitable[Any]] = getattr(store, request.method)
     if request.kwargs:
-        return method(*request.args, **request.kwargs)  # type: ignore[no-any-return]
-    return method(*request.args)  # type: ignore[no-any-return]
+        return method(*request.args, **request.kwargs)
+    return method(*request.args)
 
 
-def call(face: SyncStore, request: Call) -> Any:
-    """Make ``request`` on a store's sync face (``store.sync``)."""
-    method = getattr(face, request.method)
+def call(face: SyncStore, request: Call | list[Call]) -> Any:
+    """Make ``request`` on a store's sync face (``store.sync``); a list, one by one."""
+    if isinstance(request, list):
+        return [call(face, one) for one in request]
+    method: Callable[..., Any] = getattr(face, request.method)
     if request.kwargs:
         return method(*request.args, **request.kwargs)
     return method(*request.args)

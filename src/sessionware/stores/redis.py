@@ -55,7 +55,7 @@ from redis.cluster import RedisCluster as SyncCluster
 from redis.retry import AbstractRetry
 from redis.retry import Retry as SyncRetry
 
-from sessionware._ops import Op, drive
+from sessionware._ops import Op, adrive, drive
 from sessionware.exceptions import ConfigurationError, SessionCollisionError, StoreError
 from sessionware.stores._redact import redact_url
 from sessionware.stores._redis_batch import Batcher, Command, SyncSender, store_error
@@ -281,24 +281,14 @@ class RedisStore(StoreBase):
     # -- the two drivers -----------------------------------------------------------
 
     async def _adrive(self, op: Op[T]) -> T:
-        # _ops.adrive's loop, inlined and with a single command queued directly: a
-        # coroutine and a call less on every load, the hot path.
-        one = self._aone
-        try:
-            request = op.send(None)
-            while True:
-                try:
-                    if type(request) is tuple:
-                        reply = await one(request)
-                    else:
-                        reply = await self._amany(request)
-                except Exception as exc:  # handed to the operation, which decides
-                    request = op.throw(exc)
-                else:
-                    request = op.send(reply)
-        except StopIteration as stop:
-            result: T = stop.value
-            return result
+        return await adrive(op, self._aperform)
+
+    def _aperform(self, request: Command | list[Command]) -> Awaitable[Any]:
+        """One command, or several independent ones in one batch; the batcher's awaitable
+        is handed back as is (no coroutine of its own on the hot path)."""
+        if type(request) is tuple:
+            return self._aone(request)
+        return self._amany(request)  # type: ignore[arg-type]
 
     def _drive(self, op: Op[T]) -> T:
         return drive(op, (self._sender or self._sync_sender()).perform)
