@@ -151,21 +151,23 @@ class SessionMiddleware:
             return
         core = self.core
         try:
-            session = await core.arun(core.begin(cookie_header(scope["headers"]), Session))
+            # core.begin's steps, with the one load awaited directly (every request).
+            cookie = cookie_header(scope["headers"])
+            found = core.read_cookie(cookie)
+            fields = None if found is None else await core.store.load(found[1])
+            session, after = core.opened(cookie, found, fields, Session)
+            if after is not None:
+                await core.arun(after)
         except StoreUnavailableError as exc:
             self._outage(exc)
             await self._unavailable(scope, send)
             return
         scope["session"] = session
-        # The view refers to the scope that holds it: a cycle, which the end of the
-        # request breaks so reference counting frees both (no garbage-collector work
-        # per request).
-        scope[VIEW_KEY] = AsgiView(scope)
+        # The factory, not a view: a view kept in the scope it reads would be a
+        # reference cycle per request (work for the garbage collector).
+        scope[VIEW_KEY] = AsgiView
         if kind == "websocket":
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                scope.pop(VIEW_KEY, None)
+            await self.app(scope, receive, send)
             return
         started = False
 
@@ -207,8 +209,6 @@ class SessionMiddleware:
             if started:
                 raise
             await _answer(scope, exc, send_wrapper)
-        finally:
-            scope.pop(VIEW_KEY, None)
 
     async def _unavailable(self, scope: Scope, send: Send) -> None:
         if scope["type"] != "http":

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, NamedTuple, TypeVar
@@ -74,8 +74,11 @@ class Outgoing(NamedTuple):
     """What a response must carry for sessions: these Set-Cookie values, ``Vary: Cookie``,
     and (when it hands out a live id or a companion cookie) ``Cache-Control: no-store``."""
 
-    cookies: list[str]
+    cookies: Sequence[str]
     no_store: bool
+
+
+_VARY_ONLY = Outgoing((), False)
 
 
 class SessionCore:
@@ -120,9 +123,10 @@ class SessionCore:
             self._sync = face
         return self._sync
 
-    async def arun(self, op: Op[T]) -> T:
-        """Run an operation of this core, awaiting each store call."""
-        return await adrive(op, self.aperform)
+    def arun(self, op: Op[T]) -> Coroutine[Any, Any, T]:
+        """Run an operation of this core, awaiting each store call (``await core.arun(op)``;
+        the driver's coroutine is handed back as is: no frame of its own per request)."""
+        return adrive(op, self.aperform)
 
     def run(self, op: Op[T]) -> T:
         """Run an operation of this core with plain store calls."""
@@ -197,7 +201,7 @@ class SessionCore:
         fields: Fields | None,
         now: float,
         key: str | None = None,
-        cls: type[BaseSession] = Session,
+        cls: type[Any] = Session,
     ) -> tuple[Any, bool]:
         """Build the request's session; the flag says a loaded record had expired."""
         expired = fields is not None and not self.alive(fields, now)
@@ -209,24 +213,45 @@ class SessionCore:
     def begin(self, cookie: str | None, cls: type[S]) -> Op[S]:
         """Open the session a request's Cookie header points to (a new one if none does).
 
-        Loads the record, deletes it if it expired, and for a missing record asks
-        whether a login in this browser just replaced it.
+        The whole opening as one operation, for adapters that run operations (the
+        sync one). It is the three steps below, which an adapter may also take itself
+        to await the one load directly (the ASGI adapter does: it is on every request).
         """
         found = self.read_cookie(cookie) if cookie else None
-        sid = key = fields = None
-        if found is not None:
-            sid, key = found
-            fields = yield Call("load", (key,))
+        fields = (yield Call("load", (found[1],))) if found is not None else None
+        session, after = self.opened(cookie, found, fields, cls)
+        if after is not None:
+            yield from after
+        return session
+
+    def opened(
+        self,
+        cookie: str | None,
+        found: tuple[str, str] | None,
+        fields: Fields | None,
+        cls: type[S],
+    ) -> tuple[S, Op[None] | None]:
+        """The session for ``found`` (from :meth:`read_cookie`) and the ``fields`` loaded
+        at its key, plus an operation to run before the app when something is off: an
+        expired record to delete, or a missing one to ask about (:meth:`superseded`).
+
+        The common case, a live record, needs nothing more: ``(session, None)``.
+        """
+        sid, key = found if found is not None else (None, None)
         session, expired = self.open(sid, fields, self.clock(), key, cls)
-        if expired and key is not None:
-            yield Call("delete", (key,))
-        elif fields is None and key is not None:
-            session.superseded = yield from self.superseded(key)
         if sid is None and cookie and cookie_values(cookie, self.config.cookie_name):
             # A bad or stale cookie of exactly our name: clear it if we answer. A mere
             # substring test would also match "x__Host-sid=" and clear a stranger's.
             session.had_cookie = True
-        return session  # type: ignore[no-any-return]
+        if key is None or (fields is not None and not expired):
+            return session, None
+        return session, self._after_open(session, key, expired)
+
+    def _after_open(self, session: BaseSession, key: str, expired: bool) -> Op[None]:
+        if expired:
+            yield Call("delete", (key,))
+        else:
+            session.superseded = yield from self.superseded(key)
 
     def superseded(self, key: str) -> Op[bool]:
         """Whether the record at ``key`` was replaced by ``regenerate()`` lately.
@@ -436,9 +461,10 @@ class SessionCore:
         """
         if not (cookies or extra or session.accessed or session.had_cookie):
             return None
-        live = bool(cookies) and not session.is_new
         if not extra:
-            return Outgoing(cookies, live)
+            if not cookies:
+                return _VARY_ONLY  # the common read: no allocation
+            return Outgoing(cookies, not session.is_new)
         # One Set-Cookie per name (RFC 6265 §4.1.1): a layer that set a cookie twice in
         # one request (remember-me restored, then a logout) means its last value.
         last = {value.split("=", 1)[0]: value for value in (*cookies, *extra)}

@@ -59,7 +59,7 @@ from sessionware.auth.series import (
     stamp,
 )
 from sessionware.exceptions import ConfigurationError, StoreUnavailableError
-from sessionware.request import VIEW_KEY, RequestView
+from sessionware.request import RequestView, view_in
 from sessionware.session import BaseSession, Session
 from sessionware.stores.base import Call, Store
 from sessionware.tokens import new_split_token, sha256_hex
@@ -360,7 +360,7 @@ class RememberMeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        view = scope.get(VIEW_KEY)
+        view = view_in(scope)
         if view is None:
             raise ConfigurationError("RememberMeMiddleware must run inside SessionMiddleware")
         try:

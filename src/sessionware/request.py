@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from sessionware.session import BaseSession
 
-__all__ = ["VIEW_KEY", "RequestView", "view_of"]
+__all__ = ["VIEW_KEY", "RequestView", "view_in", "view_of"]
 
-#: Where an adapter leaves the view: in the ASGI scope, or in the WSGI environ.
+#: Where an adapter leaves its view factory: in the ASGI scope, or in the WSGI environ.
 VIEW_KEY = "sessionware.view"
 
 
@@ -65,18 +65,29 @@ class RequestView(Protocol):
     def add_cookie(self, set_cookie: str) -> None: ...
 
 
-def view_of(request: Any) -> RequestView:
-    """The view of ``request``: a view itself, or a framework request whose adapter left one.
+def view_in(carrier: MutableMapping[str, Any]) -> RequestView | None:
+    """The view of the request an ASGI scope or WSGI environ describes, if an adapter
+    left its view factory there (``carrier[VIEW_KEY]``, called with the carrier).
 
-    Starlette's ``Request`` carries it in ``request.scope``, a WSGI request in
-    ``request.environ``. Duck-typed, so nothing here imports a framework.
+    A factory rather than the view itself: a view stored in the scope it reads would
+    be a reference cycle per request, work for the garbage collector.
+    """
+    make = carrier.get(VIEW_KEY)
+    return None if make is None else make(carrier)
+
+
+def view_of(request: Any) -> RequestView:
+    """The view of ``request``: a view itself, or a framework request whose adapter left
+    a view factory in ``request.scope`` (Starlette) or ``request.environ`` (WSGI).
+
+    Duck-typed, so nothing here imports a framework.
     """
     if hasattr(request, "add_cookie") and hasattr(request, "state"):
         return request  # type: ignore[no-any-return]
     for place in ("scope", "environ"):
         carrier = getattr(request, place, None)
         if isinstance(carrier, MutableMapping):
-            view = carrier.get(VIEW_KEY)
+            view = view_in(carrier)
             if view is not None:
-                return view  # type: ignore[no-any-return]
+                return view
     raise RuntimeError("no sessionware session here: add the session middleware to the app")

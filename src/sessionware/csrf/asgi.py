@@ -61,7 +61,7 @@ class CSRFMiddleware:
             await self.app(scope, receive, send)
             return
         # Without SessionMiddleware the Host and handshake checks still run, trusting no proxy.
-        view: RequestView = scope.get(VIEW_KEY) or AsgiView(scope)
+        view: RequestView = AsgiView(scope)
         path: str = scope.get("path", "")
         refusal = check.host_refusal(view, path=path, handshake=kind == "websocket")
         if refusal is not None:
@@ -79,7 +79,7 @@ class CSRFMiddleware:
                     return
             await self.app(scope, receive, send)
             return
-        if scope.get(VIEW_KEY) is None:
+        if scope.get(VIEW_KEY) is None:  # no SessionMiddleware outside this one
             raise RuntimeError(_NO_SESSION)
         check.attach(view)
         send = _seeding(check, view, send)

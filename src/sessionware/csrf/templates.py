@@ -11,7 +11,7 @@ from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from sessionware.csrf.check import STATE_KEY, CSRFCheck
-from sessionware.request import VIEW_KEY, RequestView, view_of
+from sessionware.request import RequestView, view_in, view_of
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -50,7 +50,7 @@ def install_jinja(env: Environment) -> None:
 def _checked(request: Any) -> tuple[RequestView, CSRFCheck]:
     """The request's view and the check attached to it, or RuntimeError."""
     if isinstance(request, MutableMapping):  # a raw ASGI scope
-        view = request.get(VIEW_KEY)
+        view = view_in(request)
         if view is None:
             raise RuntimeError(_UNCHECKED)
     else:
