@@ -321,8 +321,8 @@ class SessionCore:
         return (
             not session.is_new
             and not self._resave
-            and now - (session.last_seen or 0) < self._touch
             and session.unchanged()
+            and now - (session.last_seen or 0) < self._touch
         )
 
     def _check_size(self, fields: Fields) -> None:

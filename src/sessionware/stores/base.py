@@ -54,7 +54,7 @@ into a 503; never let a driver exception escape.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Literal, Protocol, TypeVar, overload, runtime_checkable
 
 from sessionware._ops import Op
@@ -192,7 +192,7 @@ class StoreBase:
     def _drive(self, op: Op[T]) -> T:
         raise NotImplementedError
 
-    async def _adrive(self, op: Op[T]) -> T:
+    def _adrive(self, op: Op[T]) -> Coroutine[Any, Any, T]:
         raise NotImplementedError
 
     def _op_load(self, key: str) -> Op[Fields | None]:
@@ -228,50 +228,54 @@ class StoreBase:
         """Release the asynchronous client's resources (the async face's ``close``)."""
 
     # -- the async face ----------------------------------------------------------
+    # Plain methods handing back the driver's coroutine (``await store.load(key)`` as
+    # ever): a coroutine of their own would be one more frame on every store call.
 
-    async def load(self, key: str) -> Fields | None:
+    def load(self, key: str) -> Coroutine[Any, Any, Fields | None]:
         """The live record at ``key``, or None."""
-        return await self._adrive(self._op_load(key))
+        return self._adrive(self._op_load(key))
 
-    async def create(self, key: str, fields: Fields, ttl: float) -> None:
+    def create(self, key: str, fields: Fields, ttl: float) -> Coroutine[Any, Any, None]:
         """Store a new record; SessionCollisionError if ``key`` is live."""
-        await self._adrive(self._op_create(key, fields, ttl))
+        return self._adrive(self._op_create(key, fields, ttl))
 
-    async def apply(self, key: str, sets: Fields, dels: list[str], ttl: float) -> bool:
+    def apply(
+        self, key: str, sets: Fields, dels: list[str], ttl: float
+    ) -> Coroutine[Any, Any, bool]:
         """Apply one request's changes to a live record atomically, or refuse (False)."""
-        return await self._adrive(self._op_apply(key, sets, dels, ttl))
+        return self._adrive(self._op_apply(key, sets, dels, ttl))
 
-    async def delete(self, key: str) -> None:
+    def delete(self, key: str) -> Coroutine[Any, Any, None]:
         """Remove the record at ``key``."""
-        await self._adrive(self._op_delete(key))
+        return self._adrive(self._op_delete(key))
 
     @overload
-    async def incr(
+    def incr(
         self, key: str, field: str, amount: int, ttl: float, *, create: Literal[True] = ...
-    ) -> int: ...
+    ) -> Coroutine[Any, Any, int]: ...
 
     @overload
-    async def incr(
+    def incr(
         self, key: str, field: str, amount: int, ttl: float, *, create: bool
-    ) -> int | None: ...
+    ) -> Coroutine[Any, Any, int | None]: ...
 
-    async def incr(
+    def incr(
         self, key: str, field: str, amount: int, ttl: float, *, create: bool = True
-    ) -> int | None:
+    ) -> Coroutine[Any, Any, int | None]:
         """Add ``amount`` to an integer field atomically (see the module docstring)."""
-        return await self._adrive(self._op_incr(key, field, amount, ttl, create))
+        return self._adrive(self._op_incr(key, field, amount, ttl, create))
 
-    async def link(self, user_id: str, key: str) -> None:
+    def link(self, user_id: str, key: str) -> Coroutine[Any, Any, None]:
         """Index ``key`` under ``user_id``."""
-        await self._adrive(self._op_link(user_id, key))
+        return self._adrive(self._op_link(user_id, key))
 
-    async def unlink(self, user_id: str, key: str) -> None:
+    def unlink(self, user_id: str, key: str) -> Coroutine[Any, Any, None]:
         """Remove ``key`` from ``user_id``'s index."""
-        await self._adrive(self._op_unlink(user_id, key))
+        return self._adrive(self._op_unlink(user_id, key))
 
-    async def keys_of(self, user_id: str) -> list[str]:
+    def keys_of(self, user_id: str) -> Coroutine[Any, Any, list[str]]:
         """The live keys of ``user_id``."""
-        return await self._adrive(self._op_keys_of(user_id))
+        return self._adrive(self._op_keys_of(user_id))
 
     async def close(self) -> None:
         """Release both faces' connections."""

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 from redis.asyncio.cluster import RedisCluster as AsyncCluster
@@ -280,8 +280,8 @@ class RedisStore(StoreBase):
 
     # -- the two drivers -----------------------------------------------------------
 
-    async def _adrive(self, op: Op[T]) -> T:
-        return await adrive(op, self._aperform)
+    def _adrive(self, op: Op[T]) -> Coroutine[Any, Any, T]:
+        return adrive(op, self._aperform)
 
     def _aperform(self, request: Command | list[Command]) -> Awaitable[Any]:
         """One command, or several independent ones in one batch; the batcher's awaitable

@@ -33,7 +33,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,6 +82,16 @@ def _dump(fields: Fields) -> str:
 
 class _Connection(sqlite3.Connection):
     """A connection that can be weakly referenced (the store tracks its open ones)."""
+
+
+def _store_error(exc: Exception) -> StoreError:
+    """Our error for a driver failure."""
+    if isinstance(exc, UnicodeEncodeError):
+        # A lone surrogate has no UTF-8 form; every store refuses it the same way.
+        return StoreError("SQLite store cannot keep text that is not valid Unicode")
+    # DatabaseError, not only OperationalError: a corrupt or replaced file ("file is
+    # not a database") is an outage too, never a raw driver error.
+    return StoreUnavailableError(f"SQLite store unavailable: {exc}")
 
 
 class _Job(Generic[T]):
@@ -188,18 +198,18 @@ class SQLiteStore(StoreBase):
         try:
             yield
         except sqlite3.DatabaseError as exc:
-            # DatabaseError, not only OperationalError: a corrupt or replaced file
-            # ("file is not a database") is an outage too, never a raw driver error.
-            raise StoreUnavailableError(f"SQLite store unavailable: {exc}") from exc
-        except UnicodeEncodeError:
-            # A lone surrogate has no UTF-8 form; every store refuses it the same way.
-            raise StoreError("SQLite store cannot keep text that is not valid Unicode") from None
+            raise _store_error(exc) from exc
+        except UnicodeEncodeError as exc:
+            raise _store_error(exc) from None
 
     # -- the drivers ------------------------------------------------------------
 
     def _perform(self, job: _Job[T]) -> T:
-        """Run one job on this thread's connection (both faces end here)."""
-        with self._guard():
+        """Run one job on this thread's connection (both faces end here).
+
+        The error mapping is a plain try, not :meth:`_guard`: this is on every read.
+        """
+        try:
             conn = self._conn()
             if not job.write:
                 return job.fn(conn, self._clock())
@@ -212,6 +222,10 @@ class SQLiteStore(StoreBase):
                 raise
             conn.execute("COMMIT")
             return result
+        except sqlite3.DatabaseError as exc:
+            raise _store_error(exc) from exc
+        except UnicodeEncodeError as exc:
+            raise _store_error(exc) from None
 
     async def _aperform(self, job: _Job[T]) -> T:
         """Reads inline on the loop; writes on the writer thread, so the loop never
@@ -235,8 +249,8 @@ class SQLiteStore(StoreBase):
     def _drive(self, op: Op[T]) -> T:
         return drive(op, self._perform)
 
-    async def _adrive(self, op: Op[T]) -> T:
-        return await adrive(op, self._aperform)
+    def _adrive(self, op: Op[T]) -> Coroutine[Any, Any, T]:
+        return adrive(op, self._aperform)
 
     def _close(self) -> None:
         """Close every connection opened so far, in any thread; a later call opens anew.
@@ -270,8 +284,16 @@ class SQLiteStore(StoreBase):
 
     def _op_load(self, key: str) -> Op[Fields | None]:
         """Read one live record (a read: on the loop for the async face)."""
-        row = yield from _read(lambda conn, now: conn.execute(_LIVE, (key, now)).fetchone())
+        row = yield _Job(lambda conn, now: conn.execute(_LIVE, (key, now)).fetchone(), False)
         return json.loads(row[0]) if row else None
+
+    async def load(self, key: str) -> Fields | None:
+        """The live record at ``key``, or None.
+
+        A read, which the async face runs inline anyway: driven here with the sync
+        driver, a coroutine less on every request.
+        """
+        return self._drive(self._op_load(key))
 
     def _op_create(self, key: str, fields: Fields, ttl: float) -> Op[None]:
         """Insert a new record; an existing live key is a collision."""
