@@ -41,7 +41,7 @@ from sessionware.auth import (
     revoke,
     sessions_of,
 )
-from sessionware.core import SessionCore
+from sessionware.core import Outgoing, SessionCore
 from sessionware.remember import RememberConfig, RememberMeMiddleware
 from sessionware.session import Session, SyncSession
 from sessionware.stores import MemoryStore, SQLiteStore, Store
@@ -310,16 +310,20 @@ class HandAdapter:
         """Finish the request; the Set-Cookie values, which the jar takes in."""
         core = self.core
         cookies = await core.arun(core.finish(view.session, status, view.headers, view.scheme))
-        out = core.outgoing(view.session, cookies, view.cookies)
-        sent = out.cookies if out is not None else []
-        for line in sent:
-            name, _, rest = line.partition("=")
-            value = rest.split(";")[0]
-            if value and "Max-Age=0" not in line:
-                self.jar[name] = value
-            else:
-                self.jar.pop(name, None)
-        return list(sent)
+        return take_in(self.jar, core.outgoing(view.session, cookies, view.cookies))
+
+
+def take_in(jar: dict[str, str], out: Outgoing | None) -> list[str]:
+    """The Set-Cookie values a response sends, taken into a browser's ``jar``."""
+    sent = list(out.cookies) if out is not None else []
+    for line in sent:
+        name, _, rest = line.partition("=")
+        value = rest.split(";")[0]
+        if value and "Max-Age=0" not in line:
+            jar[name] = value
+        else:
+            jar.pop(name, None)
+    return sent
 
 
 class SyncHandAdapter:
@@ -345,13 +349,4 @@ class SyncHandAdapter:
         """Finish the request; the Set-Cookie values, which the jar takes in."""
         core = self.core
         cookies = core.run(core.finish(view.session, status, view.headers, view.scheme))
-        out = core.outgoing(view.session, cookies, view.cookies)
-        sent = out.cookies if out is not None else []
-        for line in sent:
-            name, _, rest = line.partition("=")
-            value = rest.split(";")[0]
-            if value and "Max-Age=0" not in line:
-                self.jar[name] = value
-            else:
-                self.jar.pop(name, None)
-        return list(sent)
+        return take_in(self.jar, core.outgoing(view.session, cookies, view.cookies))
