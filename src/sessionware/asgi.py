@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Sequence
 from typing import Any, Unpack
 
@@ -24,8 +23,8 @@ from starlette.types import Send as Send
 from sessionware._http import add_vary_cookie, cookie_header, no_store
 from sessionware._plain import send_plain
 from sessionware.config import SessionConfig, SessionOptions
-from sessionware.core import SessionCore
-from sessionware.exceptions import ConfigurationError, HTTPError, StoreUnavailableError
+from sessionware.core import OutageLog, SessionCore
+from sessionware.exceptions import HTTPError, StoreUnavailableError
 from sessionware.request import VIEW_KEY
 from sessionware.session import Session
 from sessionware.stores.base import Store
@@ -41,25 +40,6 @@ _UNAVAILABLE = (
     b"Service temporarily unavailable: the session store cannot be reached. "
     b"Try again shortly.\n"
 )
-
-
-class _RateLimitedLog:
-    """Log a store outage at most once per ``every`` seconds, with the count suppressed."""
-
-    def __init__(self, every: float = 10.0) -> None:
-        self.every = every
-        self._last = -1e18
-        self._suppressed = 0
-
-    def __call__(self, exc: BaseException) -> None:
-        now = time.monotonic()
-        if now - self._last < self.every:
-            self._suppressed += 1
-            return
-        extra = f" ({self._suppressed} more since the last report)" if self._suppressed else ""
-        self._last, self._suppressed = now, 0
-        # The exception text comes from our stores, which never include session ids.
-        log.error("session store unavailable, answering 503: %s%s", exc, extra)
 
 
 class AsgiView:
@@ -124,25 +104,9 @@ class SessionMiddleware:
         config: SessionConfig | None = None,
         **options: Unpack[SessionOptions],
     ) -> None:
-        if config is None:
-            config = SessionConfig(secrets=secrets or [], **options)
-        elif secrets is not None or options:
-            raise ConfigurationError("pass either config=SessionConfig(...) or options, not both")
-        if store is None and config.store_url:
-            from sessionware.stores import from_url
-
-            store = from_url(config.store_url)
-        if store is None:
-            raise ConfigurationError(
-                "SessionMiddleware needs a store: store=SQLiteStore('sessions.db') for one "
-                "machine, RedisStore.from_url(...) for many, or stores.from_url(SESSION_STORE)"
-            )
         self.app = app
-        self.core = SessionCore(config, store)
-        self._outage = _RateLimitedLog()
-        settings = ", ".join(f"{k}={v}" for k, v in config.describe().items())
-        kind = getattr(store, "kind", type(store).__name__)
-        log.info("effective session settings: store=%s, %s", kind, settings)
+        self.core = SessionCore.build(store, secrets, config, options, adapter="SessionMiddleware")
+        self._outage = OutageLog()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, NamedTuple, TypeVar
@@ -81,8 +81,60 @@ class Outgoing(NamedTuple):
 _VARY_ONLY = Outgoing((), False)
 
 
+class OutageLog:
+    """Log a store outage at most once per ``every`` seconds, with the count suppressed.
+
+    Adapters answer each request of an outage with a 503 and call this for the log line.
+    """
+
+    def __init__(self, every: float = 10.0) -> None:
+        self.every = every
+        self._last = -1e18
+        self._suppressed = 0
+
+    def __call__(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._last < self.every:
+            self._suppressed += 1
+            return
+        extra = f" ({self._suppressed} more since the last report)" if self._suppressed else ""
+        self._last, self._suppressed = now, 0
+        # The exception text comes from our stores, which never include session ids.
+        log.error("session store unavailable, answering 503: %s%s", exc, extra)
+
+
 class SessionCore:
     """Config + store + signer: everything a request needs to open and finish a session."""
+
+    @classmethod
+    def build(
+        cls,
+        store: Store | None,
+        secrets: Sequence[str] | None,
+        config: SessionConfig | None,
+        options: Mapping[str, Any],
+        *,
+        adapter: str,
+    ) -> SessionCore:
+        """The core an adapter's constructor describes (``store=``, ``secrets=``, options
+        or ``config=``), failing at start-up with the fix when something is missing."""
+        if config is None:
+            config = SessionConfig(secrets=secrets or [], **options)
+        elif secrets is not None or options:
+            raise ConfigurationError("pass either config=SessionConfig(...) or options, not both")
+        if store is None and config.store_url:
+            from sessionware.stores import from_url
+
+            store = from_url(config.store_url)
+        if store is None:
+            raise ConfigurationError(
+                f"{adapter} needs a store: store=SQLiteStore('sessions.db') for one "
+                "machine, RedisStore.from_url(...) for many, or stores.from_url(SESSION_STORE)"
+            )
+        settings = ", ".join(f"{k}={v}" for k, v in config.describe().items())
+        kind = getattr(store, "kind", type(store).__name__)
+        log.info("effective session settings: store=%s, %s", kind, settings)
+        return cls(config, store)
 
     def __init__(self, config: SessionConfig, store: Store) -> None:
         self.config = config

@@ -1,0 +1,259 @@
+"""The WSGI adapter: the same core as the ASGI one, run with plain calls.
+
+:class:`SessionMiddleware` serves any WSGI app; the Flask extension
+(:mod:`sessionware.flask`) uses the same pieces from Flask's session interface. Per
+request: :func:`open_session` runs ``core.begin`` on the store's sync face and leaves
+the session and the view factory in the environ; :func:`session_headers` runs
+``core.finish`` and says which response headers to add. No event loop anywhere:
+stores are used through ``store.sync``, safe from many threads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
+
+from sessionware._http import add_vary_cookie, cookie_header, no_store
+from sessionware.config import SessionConfig, SessionOptions
+from sessionware.core import OutageLog, Outgoing, SessionCore
+from sessionware.exceptions import HTTPError, StoreUnavailableError
+from sessionware.request import VIEW_KEY
+from sessionware.session import SyncSession
+
+if TYPE_CHECKING:
+    from sessionware.stores.base import Store
+
+__all__ = [
+    "EXTRA_COOKIES",
+    "SESSION_KEY",
+    "SessionMiddleware",
+    "WsgiView",
+    "get_session",
+    "open_session",
+    "session_headers",
+]
+
+log = logging.getLogger("sessionware")
+
+#: Where the request's session sits in the environ.
+SESSION_KEY = "sessionware.session"
+#: Where other layers leave ``Set-Cookie`` values for the response.
+EXTRA_COOKIES = "sessionware.cookies"
+_HEADERS = "sessionware.headers"
+
+S = TypeVar("S", bound=SyncSession)
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+_UNAVAILABLE = (
+    b"Service temporarily unavailable: the session store cannot be reached. "
+    b"Try again shortly.\n"
+)
+_PLAIN = [
+    ("Content-Type", "text/plain; charset=utf-8"),
+    ("Cache-Control", "no-store"),
+]
+
+
+class WsgiView:
+    """The :class:`~sessionware.request.RequestView` of one WSGI request, read from its environ."""
+
+    __slots__ = ("environ",)
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self.environ = environ
+
+    @property
+    def method(self) -> str:
+        """The request method."""
+        return str(self.environ.get("REQUEST_METHOD", "GET")).upper()
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """The header lines as ``(lower-case name, value)`` bytes, rebuilt from the environ
+        once per request (the server has already joined repeated lines)."""
+        lines: list[tuple[bytes, bytes]] | None = self.environ.get(_HEADERS)
+        if lines is None:
+            lines = []
+            for name, value in self.environ.items():
+                if name.startswith("HTTP_"):
+                    key = name[5:]
+                elif name in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+                    key = name
+                else:
+                    continue
+                header = key.lower().replace("_", "-").encode("latin-1")
+                lines.append((header, str(value).encode("latin-1")))
+            self.environ[_HEADERS] = lines
+        return lines
+
+    @property
+    def scheme(self) -> str:
+        """The connection's scheme."""
+        return str(self.environ.get("wsgi.url_scheme", "http"))
+
+    @property
+    def client(self) -> str | None:
+        """The socket peer's address."""
+        return self.environ.get("REMOTE_ADDR") or None
+
+    @property
+    def session(self) -> SyncSession:
+        """The request's session."""
+        return get_session(self.environ)
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """A dict living as long as the request."""
+        state: dict[str, Any] = self.environ.setdefault("sessionware.state", {})
+        return state
+
+    def add_cookie(self, set_cookie: str) -> None:
+        """Queue a ``Set-Cookie`` value for the response."""
+        self.environ.setdefault(EXTRA_COOKIES, []).append(set_cookie)
+
+
+def get_session(environ: dict[str, Any]) -> SyncSession:
+    """The session of a WSGI environ."""
+    session = environ.get(SESSION_KEY)
+    if not isinstance(session, SyncSession):
+        raise RuntimeError("no sessionware session here: add the session middleware to the app")
+    return session
+
+
+def open_session(core: SessionCore, environ: dict[str, Any], cls: type[S] = SyncSession) -> S:  # type: ignore[assignment]
+    """Open the request's session (``core.begin`` with plain calls) and leave it, and
+    the view factory, in the environ. Raises StoreUnavailableError in an outage."""
+    view = WsgiView(environ)
+    session = core.run(core.begin(cookie_header(view.headers), cls))
+    environ[SESSION_KEY] = session
+    environ[VIEW_KEY] = WsgiView
+    return session
+
+
+def session_headers(
+    core: SessionCore, environ: dict[str, Any], status: int
+) -> Outgoing | None:
+    """Finish the request's session (``core.finish``); the headers the response needs.
+
+    Raises StoreUnavailableError in an outage; None when the response goes out as is.
+    """
+    session = get_session(environ)
+    cookies: list[str] = []
+    if not core.untouched(session):
+        view = WsgiView(environ)
+        cookies = core.run(core.finish(session, status, view.headers, view.scheme))
+    return core.outgoing(session, cookies, environ.get(EXTRA_COOKIES))
+
+
+def with_session_headers(
+    headers: Sequence[tuple[str, str]], out: Outgoing
+) -> list[tuple[str, str]]:
+    """``headers`` with ``Vary: Cookie``, the Set-Cookie values and, when asked,
+    ``Cache-Control: no-store`` (the ASGI adapter's rules, on WSGI's text pairs)."""
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    add_vary_cookie(raw)
+    raw += [(b"set-cookie", value.encode("latin-1")) for value in out.cookies]
+    if out.no_store:
+        no_store(raw)
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+
+
+class SessionMiddleware:
+    """Server-side sessions for any WSGI app: ``app.wsgi_app = SessionMiddleware(app.wsgi_app,
+    store=SQLiteStore("s.db"), secrets=[...])``; the session is ``environ["sessionware.session"]``
+    (a :class:`~sessionware.session.SyncSession`). Flask apps use :mod:`sessionware.flask`.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        store: Store | None = None,
+        secrets: Sequence[str] | None = None,
+        config: SessionConfig | None = None,
+        **options: Unpack[SessionOptions],
+    ) -> None:
+        self.app = app
+        self.core = SessionCore.build(store, secrets, config, options, adapter="SessionMiddleware")
+        self.core.sync_store  # noqa: B018 - a store without a sync face fails here, at start
+        self._outage = OutageLog()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        core = self.core
+        try:
+            open_session(core, environ)
+        except StoreUnavailableError as exc:
+            self._outage(exc)
+            return _unavailable(start_response)
+        replaced = False
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            nonlocal replaced
+            try:
+                out = session_headers(core, environ, int(status.split(" ", 1)[0]))
+            except StoreUnavailableError as exc:
+                self._outage(exc)
+                replaced = True
+                return start_response(
+                    "503 Service Unavailable", [*_PLAIN, ("Retry-After", "5")], exc_info
+                )
+            if out is not None:
+                headers = with_session_headers(headers, out)
+            return start_response(status, headers, exc_info)
+
+        try:
+            body = self.app(environ, start)
+        except HTTPError as exc:
+            detail = exc.detail.encode()
+            start(
+                f"{exc.status_code} {_reason(exc.status_code)}",
+                [*_PLAIN[:1], *exc.headers.items(), ("Content-Length", str(len(detail)))],
+            )
+            return [detail] if not replaced else [_UNAVAILABLE]
+        if replaced:
+            _close(body)
+            return [_UNAVAILABLE]
+        return _Body(body, lambda: replaced)
+
+
+class _Body:
+    """The app's body; replaced by the 503 text if finishing the session failed late
+    (an app that calls start_response on its first chunk)."""
+
+    def __init__(self, body: Iterable[bytes], replaced: Callable[[], bool]) -> None:
+        self.body = body
+        self.replaced = replaced
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.body:
+            if self.replaced():
+                yield _UNAVAILABLE
+                return
+            yield chunk
+
+    def close(self) -> None:
+        _close(self.body)
+
+
+def _close(body: Iterable[bytes]) -> None:
+    close = getattr(body, "close", None)
+    if close is not None:
+        close()
+
+
+def _unavailable(start_response: StartResponse) -> list[bytes]:
+    start_response(
+        "503 Service Unavailable",
+        [*_PLAIN, ("Retry-After", "5"), ("Content-Length", str(len(_UNAVAILABLE)))],
+    )
+    return [_UNAVAILABLE]
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
