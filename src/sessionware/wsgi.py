@@ -11,11 +11,11 @@ stores are used through ``store.sync``, safe from many threads.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
-from sessionware._http import add_vary_cookie, cookie_header, no_store
 from sessionware.config import SessionConfig, SessionOptions
 from sessionware.core import OutageLog, Outgoing, SessionCore
 from sessionware.exceptions import HTTPError, StoreUnavailableError
@@ -126,8 +126,8 @@ def get_session(environ: dict[str, Any]) -> SyncSession:
 def open_session(core: SessionCore, environ: dict[str, Any], cls: type[S] = SyncSession) -> S:  # type: ignore[assignment]
     """Open the request's session (``core.begin`` with plain calls) and leave it, and
     the view factory, in the environ. Raises StoreUnavailableError in an outage."""
-    view = WsgiView(environ)
-    session = core.run(core.begin(cookie_header(view.headers), cls))
+    # The server has joined repeated lines into HTTP_COOKIE: no need to rebuild them all.
+    session = core.run(core.begin(environ.get("HTTP_COOKIE") or None, cls))
     environ[SESSION_KEY] = session
     environ[VIEW_KEY] = WsgiView
     return session
@@ -152,13 +152,22 @@ def with_session_headers(
     headers: Sequence[tuple[str, str]], out: Outgoing
 ) -> list[tuple[str, str]]:
     """``headers`` with ``Vary: Cookie``, the Set-Cookie values and, when asked,
-    ``Cache-Control: no-store`` (the ASGI adapter's rules, on WSGI's text pairs)."""
-    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-    add_vary_cookie(raw)
-    raw += [(b"set-cookie", value.encode("latin-1")) for value in out.cookies]
+    ``Cache-Control: no-store`` (the ASGI adapter's rules, on WSGI's text pairs; the
+    app's own header names keep their spelling)."""
+    result = list(headers)
+    for i, (name, value) in enumerate(result):
+        if name.lower() == "vary":
+            parts = [p.strip().lower() for p in value.split(",")]
+            if "cookie" not in parts and "*" not in parts:
+                result[i] = (name, value + ", Cookie")
+            break
+    else:
+        result.append(("Vary", "Cookie"))
     if out.no_store:
-        no_store(raw)
-    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+        result = [(n, v) for n, v in result if n.lower() != "cache-control"]
+        result.append(("Cache-Control", "no-store"))
+    result += [("Set-Cookie", value) for value in out.cookies]
+    return result
 
 
 class SessionMiddleware:
@@ -182,60 +191,104 @@ class SessionMiddleware:
         self._outage = OutageLog()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        core = self.core
         try:
-            open_session(core, environ)
+            open_session(self.core, environ)
         except StoreUnavailableError as exc:
             self._outage(exc)
             return _unavailable(start_response)
-        replaced = False
-
-        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            nonlocal replaced
-            try:
-                out = session_headers(core, environ, int(status.split(" ", 1)[0]))
-            except StoreUnavailableError as exc:
-                self._outage(exc)
-                replaced = True
-                return start_response(
-                    "503 Service Unavailable", [*_PLAIN, ("Retry-After", "5")], exc_info
-                )
-            if out is not None:
-                headers = with_session_headers(headers, out)
-            return start_response(status, headers, exc_info)
-
+        response = _Response(self, environ, start_response)
         try:
-            body = self.app(environ, start)
+            body = self.app(environ, response.start)
         except HTTPError as exc:
-            detail = exc.detail.encode()
-            start(
-                f"{exc.status_code} {_reason(exc.status_code)}",
-                [*_PLAIN[:1], *exc.headers.items(), ("Content-Length", str(len(detail)))],
-            )
-            return [detail] if not replaced else [_UNAVAILABLE]
-        if replaced:
+            return response.answer(exc)
+        if response.replaced:
             _close(body)
             return [_UNAVAILABLE]
-        return _Body(body, lambda: replaced)
+        if response.started:
+            return body  # the common case, handed on as is (len(), wsgi.file_wrapper kept)
+        return _Body(body, response)  # a generator app starts its response when iterated
+
+
+class _Response:
+    """One request's response as it passes the middleware: the ``start_response`` the
+    app is given finishes the session (once) and adds its headers."""
+
+    __slots__ = ("environ", "middleware", "out", "replaced", "start_response", "started")
+
+    def __init__(
+        self, middleware: SessionMiddleware, environ: dict[str, Any], start_response: StartResponse
+    ) -> None:
+        self.middleware = middleware
+        self.environ = environ
+        self.start_response = start_response
+        self.started = False
+        #: Finishing the session failed (store outage): the answer is the 503 instead.
+        self.replaced = False
+        self.out: Outgoing | None = None
+
+    def start(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        """The app's ``start_response``. The session is finished on the first call; a
+        later one (an error page, with ``exc_info``) gets the same session headers."""
+        if self.replaced:
+            return _discard  # the 503 went out instead: the app's response is dropped
+        if not self.started:
+            self.started = True
+            try:
+                self.out = session_headers(
+                    self.middleware.core, self.environ, int(status.split(" ", 1)[0])
+                )
+            except StoreUnavailableError as exc:
+                self.middleware._outage(exc)
+                self.replaced = True
+                self.start_response("503 Service Unavailable", _unavailable_headers(), exc_info)
+                return _discard
+        if self.out is not None:
+            headers = with_session_headers(headers, self.out)
+        return self.start_response(status, headers, exc_info)
+
+    def answer(self, exc: HTTPError) -> list[bytes]:
+        """Answer the HTTPError the app raised (before its body began) with its status."""
+        detail = exc.detail.encode()
+        headers = [*_PLAIN[:1], *exc.headers.items(), ("Content-Length", str(len(detail)))]
+        # After a start_response of the app's own, the server must be told this replaces it.
+        exc_info = sys.exc_info() if self.started else None
+        self.start(f"{exc.status_code} {_reason(exc.status_code)}", headers, exc_info)
+        return [_UNAVAILABLE] if self.replaced else [detail]
 
 
 class _Body:
-    """The app's body; replaced by the 503 text if finishing the session failed late
-    (an app that calls start_response on its first chunk)."""
+    """The body of an app that calls ``start_response`` only when first iterated (a
+    generator): an HTTPError raised then is answered, and the 503 replaces the body if
+    finishing the session failed."""
 
-    def __init__(self, body: Iterable[bytes], replaced: Callable[[], bool]) -> None:
+    def __init__(self, body: Iterable[bytes], response: _Response) -> None:
         self.body = body
-        self.replaced = replaced
+        self.response = response
 
     def __iter__(self) -> Iterator[bytes]:
-        for chunk in self.body:
-            if self.replaced():
-                yield _UNAVAILABLE
-                return
-            yield chunk
+        response = self.response
+        chunks = iter(self.body)
+        try:
+            first = next(chunks, None)
+        except HTTPError as exc:
+            if response.started:
+                raise  # the answer is already under way: the server's to handle
+            yield from response.answer(exc)
+            return
+        if response.replaced:
+            yield _UNAVAILABLE
+            return
+        if first is None:
+            return
+        yield first
+        yield from chunks
 
     def close(self) -> None:
         _close(self.body)
+
+
+def _discard(data: bytes) -> None:
+    """The ``write`` callable of a response the 503 replaced."""
 
 
 def _close(body: Iterable[bytes]) -> None:
@@ -244,11 +297,12 @@ def _close(body: Iterable[bytes]) -> None:
         close()
 
 
+def _unavailable_headers() -> list[tuple[str, str]]:
+    return [*_PLAIN, ("Retry-After", "5"), ("Content-Length", str(len(_UNAVAILABLE)))]
+
+
 def _unavailable(start_response: StartResponse) -> list[bytes]:
-    start_response(
-        "503 Service Unavailable",
-        [*_PLAIN, ("Retry-After", "5"), ("Content-Length", str(len(_UNAVAILABLE)))],
-    )
+    start_response("503 Service Unavailable", _unavailable_headers())
     return [_UNAVAILABLE]
 
 
