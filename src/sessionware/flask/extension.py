@@ -12,6 +12,15 @@ as itsdangerous wants), and every :class:`~sessionware.config.SessionConfig` opt
 under the ``SESSIONWARE_`` prefix: ``SESSIONWARE_STORE`` (a store URL, default
 ``sqlite:///sessions.sqlite3``), ``SESSIONWARE_COOKIE_NAME``, ``SESSIONWARE_SECURE``,
 ``SESSIONWARE_IDLE_TIMEOUT``...
+
+Login (:mod:`sessionware.flask.login`) is configured here too, each option as a
+constructor argument or, when the argument is not given, from ``app.config``:
+``login_view`` (``SESSIONWARE_LOGIN_VIEW``, the endpoint unauthenticated browsers are
+sent to), ``refresh_view`` (``SESSIONWARE_REFRESH_VIEW``, for logins that are not
+fresh; default ``login_view``), ``fresh_max_age`` (``SESSIONWARE_FRESH_MAX_AGE``,
+seconds, default 600) and ``remember`` (``SESSIONWARE_REMEMBER``: True for the
+defaults, a :class:`~sessionware.remember.RememberConfig` or a dict of its options;
+off by default). The user loader is ``@sw.user_loader``.
 """
 
 from __future__ import annotations
@@ -19,14 +28,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Flask, Request, Response, request
 from flask.sessions import SessionInterface, SessionMixin
 
-from sessionware.config import SessionConfig
+from sessionware import remember as _remember
+from sessionware.config import SessionConfig, seconds
 from sessionware.core import OutageLog, SessionCore
 from sessionware.exceptions import ConfigurationError, HTTPError, StoreUnavailableError
+from sessionware.flask.login import FRESH_MAX_AGE, AnonymousUser, current_user
+from sessionware.remember import RememberConfig
 from sessionware.session import SyncSession
 from sessionware.wsgi import WsgiView, open_session, session_headers
 
@@ -42,6 +56,10 @@ PREFIX = "SESSIONWARE_"
 DEFAULT_STORE = "sqlite:///sessions.sqlite3"
 _UNAVAILABLE = "sessionware.unavailable"
 _OPTIONS = {f.name for f in dataclasses.fields(SessionConfig)} - {"secrets", "clock", "genid"}
+#: The login options, also read from app.config (not SessionConfig's).
+_LOGIN_OPTIONS = {"login_view", "refresh_view", "fresh_max_age", "remember"}
+
+L = TypeVar("L", bound=Callable[[str], Any])
 
 
 class FlaskSession(SyncSession, SessionMixin):  # type: ignore[override]
@@ -88,8 +106,10 @@ def config_from(app: Flask) -> tuple[SessionConfig, str]:
         if not name.startswith(PREFIX) or name == PREFIX + "STORE":
             continue
         option = name[len(PREFIX):].lower()
+        if option in _LOGIN_OPTIONS:
+            continue
         if option not in _OPTIONS:
-            known = ", ".join(sorted(PREFIX + o.upper() for o in _OPTIONS))
+            known = ", ".join(sorted(PREFIX + o.upper() for o in _OPTIONS | _LOGIN_OPTIONS))
             raise ConfigurationError(f"unknown setting {name}: use one of {known}")
         options[option] = value
     store_url = str(app.config.get(PREFIX + "STORE") or options.pop("store_url", None) or "")
@@ -104,19 +124,42 @@ class Sessionware:
     """Server-side sessions, login and CSRF for a Flask app: ``Sessionware(app)`` or
     ``sw = Sessionware()`` then ``sw.init_app(app)`` in an app factory.
 
-    ``store=`` overrides ``SESSIONWARE_STORE`` with a store object.
+    ``store=`` overrides ``SESSIONWARE_STORE`` with a store object. The login options
+    (see the module docstring) are plain attributes too, as in Flask-Login:
+    ``sw.login_view = "auth.login"``.
     """
 
-    def __init__(self, app: Flask | None = None, *, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        store: Store | None = None,
+        login_view: str | None = None,
+        refresh_view: str | None = None,
+        fresh_max_age: float | timedelta | None = None,
+        remember: RememberConfig | Mapping[str, Any] | bool | None = None,
+        anonymous_user: Callable[[], Any] = AnonymousUser,
+    ) -> None:
         self._store = store
         self.core: SessionCore | None = None
         self._outage = OutageLog()
+        self.login_view = login_view
+        self.refresh_view = refresh_view
+        self._fresh: float | None = None
+        self.fresh_max_age = fresh_max_age
+        self._remember: RememberConfig | None = None
+        self._remember_given = False
+        self.remember = remember
+        #: Makes ``current_user`` when nobody is logged in (Flask-Login's anonymous_user).
+        self.anonymous_user = anonymous_user
+        self._user_loader: Callable[[str], Any] | None = None
         if app is not None:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
         """Install on ``app``: its session interface, the error answers, the hooks."""
         config, url = config_from(app)
+        self._login_options(app)
         store = self._store
         if store is None:
             from sessionware.stores import from_url
@@ -126,8 +169,76 @@ class Sessionware:
         self.core.sync_store  # noqa: B018 - a store without a sync face fails here, at start
         app.extensions["sessionware"] = self
         app.session_interface = _Interface(self)
-        app.before_request(self._unavailable_first)
+        # First of all before_request hooks, the app's own included, in this order: an
+        # outage is answered before anything reads the session, and hooks the app
+        # registered earlier already see a login restored from remember-me.
+        app.before_request_funcs.setdefault(None, [])[0:0] = [
+            self._unavailable_first,
+            self._restore_login,
+        ]
         app.register_error_handler(HTTPError, _answer)
+        app.register_error_handler(StoreUnavailableError, self._store_down)
+        app.context_processor(_template_user)
+
+    def _login_options(self, app: Flask) -> None:
+        """Fill the login options the constructor was not given from app.config."""
+        if self.login_view is None:
+            self.login_view = app.config.get(PREFIX + "LOGIN_VIEW")
+        if self.refresh_view is None:
+            self.refresh_view = app.config.get(PREFIX + "REFRESH_VIEW")
+        for name in ("login_view", "refresh_view"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, str) and value):
+                raise ConfigurationError(f"{name} must be an endpoint name such as 'auth.login'")
+        if self._fresh is None:
+            self._fresh = seconds(app.config.get(PREFIX + "FRESH_MAX_AGE"), "fresh_max_age")
+        if not self._remember_given:
+            self.remember = app.config.get(PREFIX + "REMEMBER")
+
+    @property
+    def fresh_max_age(self) -> float:
+        """Seconds a password login counts as fresh (``@fresh_login_required``)."""
+        return FRESH_MAX_AGE if self._fresh is None else self._fresh
+
+    @fresh_max_age.setter
+    def fresh_max_age(self, value: float | timedelta | None) -> None:
+        self._fresh = seconds(value, "fresh_max_age")  # None: the default, or app.config's
+
+    @property
+    def remember(self) -> RememberConfig | None:
+        """The remember-me settings, or None when remember-me is off."""
+        return self._remember
+
+    @remember.setter
+    def remember(self, value: RememberConfig | Mapping[str, Any] | bool | None) -> None:
+        self._remember_given = value is not None  # None: undecided, app.config may say
+        if value is None or value is False:
+            self._remember = None
+        elif value is True:
+            self._remember = RememberConfig()
+        elif isinstance(value, RememberConfig):
+            self._remember = value
+        elif isinstance(value, Mapping):
+            self._remember = RememberConfig(**value)
+        else:
+            raise ConfigurationError(
+                "remember must be True, False, a RememberConfig or a dict of its options"
+            )
+
+    def user_loader(self, load: L) -> L:
+        """Register ``load(user_id: str) -> user | None``, which ``current_user`` calls
+        once per request (the id is what ``login_user`` stored: ``user.get_id()``)."""
+        self._user_loader = load
+        return load
+
+    def load_user(self, user_id: str) -> Any:
+        """The user with ``user_id``, through the registered loader (None: not found)."""
+        if self._user_loader is None:
+            raise ConfigurationError(
+                "no user loader: register one with @sw.user_loader "
+                "(def load_user(user_id: str) -> User | None)"
+            )
+        return self._user_loader(user_id)
 
     def _core(self) -> SessionCore:
         if self.core is None:
@@ -139,6 +250,23 @@ class Sessionware:
         if request.environ.get(_UNAVAILABLE):
             return _plain_503()
         return None
+
+    def _restore_login(self) -> None:
+        """Log a browser back in from its remember-me cookie (when remember-me is on);
+        also records the settings that login_user(remember=True) and logout need."""
+        cfg = self._remember
+        if cfg is not None:
+            _remember.on_request_sync(current_view(), cfg)
+
+    def _store_down(self, exc: StoreUnavailableError) -> Response:
+        """A store outage in a hook or a view (a login, a restore): 503, never anonymous."""
+        self._outage(exc)
+        return _plain_503()
+
+
+def _template_user() -> dict[str, Any]:
+    """``current_user`` in templates, as Flask-Login provides it."""
+    return {"current_user": current_user}
 
 
 class _Interface(SessionInterface):
