@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EXTRA_COOKIES",
     "SESSION_KEY",
+    "UNAVAILABLE",
     "SessionMiddleware",
     "WsgiView",
     "get_session",
@@ -41,6 +42,8 @@ log = logging.getLogger("sessionware")
 SESSION_KEY = "sessionware.session"
 #: Where other layers leave ``Set-Cookie`` values for the response.
 EXTRA_COOKIES = "sessionware.cookies"
+#: Set in the environ when the session could not be opened (the store is down).
+UNAVAILABLE = "sessionware.unavailable"
 _HEADERS = "sessionware.headers"
 
 S = TypeVar("S", bound=SyncSession)

@@ -87,6 +87,8 @@ def make_app(store: StoreBase, *, remember: Any = "default", **options: Any) -> 
     if remember == "default":
         remember = RememberConfig(cookie_name="remember", grace=0)
     options.setdefault("login_view", "login")
+    # CSRF is attacked in test_csrf.py; here every POST is the test's own.
+    options.setdefault("csrf", False)
     sw = Sessionware(flask_app, store=store, remember=remember, **options)
     users = {1: User(1, "alice"), 2: User(2, "bob"), 3: User(3, "carol", active=False)}
     loads: Counter[str] = Counter()
@@ -525,7 +527,10 @@ def test_hooks_the_app_registered_first_see_the_restored_user(wsgi_store: StoreB
         seen.append(current_user.get_id())
 
     sw = Sessionware(
-        flask_app, store=wsgi_store, remember=RememberConfig(cookie_name="remember", grace=0)
+        flask_app,
+        store=wsgi_store,
+        remember=RememberConfig(cookie_name="remember", grace=0),
+        csrf=False,
     )
     assert flask_app.before_request_funcs[None][:3] == [
         sw._unavailable_first,

@@ -37,9 +37,8 @@ from sessionware.csrf.check import (
 from sessionware.csrf.exempt import csrf_exempt, is_exempt
 from sessionware.csrf.form import is_form
 from sessionware.exceptions import ConfigurationError
-from sessionware.flask.extension import _UNAVAILABLE, Sessionware
 from sessionware.request import RequestView, view_of
-from sessionware.wsgi import WsgiView
+from sessionware.wsgi import UNAVAILABLE, WsgiView
 
 __all__ = ["CONFIG_PREFIX", "CSRFProtect", "csrf_input", "csrf_token"]
 
@@ -85,7 +84,7 @@ class CSRFProtect:
     def init_app(self, app: Flask) -> None:
         """Check every request of ``app``; add ``csrf_token()`` and ``csrf_input()`` to its
         templates. ``Sessionware(app)`` must be installed first."""
-        if not isinstance(app.extensions.get("sessionware"), Sessionware):
+        if app.extensions.get("sessionware") is None:
             raise ConfigurationError(_NO_SESSIONWARE)
         check = CSRFCheck(**options_from(app, self.options))
         installed = EXTENSION_KEY in app.extensions
@@ -167,7 +166,7 @@ def _protect() -> Response | None:
     """Judge the request before any view (or other hook) acts on it: the check's steps in
     the ASGI middleware's order, host first."""
     environ = request.environ
-    if environ.get(_UNAVAILABLE):
+    if environ.get(UNAVAILABLE):
         return None  # no session: Sessionware's own hook answers 503 next
     check: CSRFCheck = current_app.extensions[EXTENSION_KEY]
     view = WsgiView(environ)

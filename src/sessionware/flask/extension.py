@@ -39,10 +39,11 @@ from sessionware import remember as _remember
 from sessionware.config import SessionConfig, seconds
 from sessionware.core import OutageLog, SessionCore
 from sessionware.exceptions import ConfigurationError, HTTPError, StoreUnavailableError
+from sessionware.flask.csrf import CSRFProtect
 from sessionware.flask.login import FRESH_MAX_AGE, AnonymousUser, current_user
 from sessionware.remember import RememberConfig
 from sessionware.session import SyncSession
-from sessionware.wsgi import WsgiView, open_session, session_headers
+from sessionware.wsgi import UNAVAILABLE, WsgiView, open_session, session_headers
 
 if TYPE_CHECKING:
     from sessionware.request import RequestView
@@ -54,7 +55,6 @@ log = logging.getLogger("sessionware")
 
 PREFIX = "SESSIONWARE_"
 DEFAULT_STORE = "sqlite:///sessions.sqlite3"
-_UNAVAILABLE = "sessionware.unavailable"
 _OPTIONS = {f.name for f in dataclasses.fields(SessionConfig)} - {"secrets", "clock", "genid"}
 #: The login options, also read from app.config (not SessionConfig's).
 _LOGIN_OPTIONS = {"login_view", "refresh_view", "fresh_max_age", "remember"}
@@ -103,8 +103,10 @@ def config_from(app: Flask) -> tuple[SessionConfig, str]:
     secrets = [_text(secret), *(_text(k) for k in reversed(fallbacks))]
     options: dict[str, Any] = {}
     for name, value in app.config.items():
-        if not name.startswith(PREFIX) or name == PREFIX + "STORE":
+        if not name.startswith(PREFIX) or name in (PREFIX + "STORE", PREFIX + "CSRF"):
             continue
+        if name.startswith(PREFIX + "CSRF_"):
+            continue  # CSRFProtect's own settings, checked there
         option = name[len(PREFIX):].lower()
         if option in _LOGIN_OPTIONS:
             continue
@@ -139,8 +141,14 @@ class Sessionware:
         fresh_max_age: float | timedelta | None = None,
         remember: RememberConfig | Mapping[str, Any] | bool | None = None,
         anonymous_user: Callable[[], Any] = AnonymousUser,
+        csrf: bool | None = None,
     ) -> None:
         self._store = store
+        #: CSRF protection on by default (``csrf=False`` or ``SESSIONWARE_CSRF = False``
+        #: to bring your own); the installed :class:`~sessionware.flask.csrf.CSRFProtect`
+        #: is ``sw.csrf`` once ``init_app`` ran (``@sw.csrf.exempt``).
+        self._csrf_wanted = csrf
+        self.csrf: Any = None
         self.core: SessionCore | None = None
         self._outage = OutageLog()
         self.login_view = login_view
@@ -179,6 +187,11 @@ class Sessionware:
         app.register_error_handler(HTTPError, _answer)
         app.register_error_handler(StoreUnavailableError, self._store_down)
         app.context_processor(_template_user)
+        wanted = self._csrf_wanted
+        if wanted is None:
+            wanted = bool(app.config.get(PREFIX + "CSRF", True))
+        if wanted:
+            self.csrf = CSRFProtect(app)
 
     def _login_options(self, app: Flask) -> None:
         """Fill the login options the constructor was not given from app.config."""
@@ -247,7 +260,7 @@ class Sessionware:
 
     def _unavailable_first(self) -> Response | None:
         """Answer 503 for a request whose session could not be opened."""
-        if request.environ.get(_UNAVAILABLE):
+        if request.environ.get(UNAVAILABLE):
             return _plain_503()
         return None
 
@@ -280,7 +293,7 @@ class _Interface(SessionInterface):
             return open_session(self.ext._core(), request.environ, FlaskSession)
         except StoreUnavailableError as exc:
             self.ext._outage(exc)
-            request.environ[_UNAVAILABLE] = True
+            request.environ[UNAVAILABLE] = True
             return None  # Flask makes a null session; the first before_request answers 503
 
     def is_null_session(self, obj: object) -> bool:
