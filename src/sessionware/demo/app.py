@@ -31,6 +31,7 @@ from sessionware.csrf import CSRFMiddleware
 from sessionware.demo import devices, views
 from sessionware.demo.config import build
 from sessionware.demo.middleware import FriendlyErrors, NoStoreForUsers
+from sessionware.demo.pages import TITLES
 from sessionware.demo.render import Renderer
 from sessionware.demo.settings import DemoSettings
 from sessionware.demo.state import DemoState, demo, who
@@ -46,18 +47,7 @@ __all__ = ["create_app", "from_env"]
 
 log = logging.getLogger("sessionware.demo")
 
-_TITLES = {
-    400: ("Bad request", "The request could not be understood."),
-    401: ("Please sign in", "You need to be signed in to do that."),
-    403: ("Not allowed", "You are not allowed to do that."),
-    404: ("Page not found", "There is nothing at this address."),
-    405: ("Not allowed here", "This address does not accept that kind of request."),
-    429: (
-        "Too many attempts",
-        "There were too many failed sign-in attempts. For your account's safety, "
-        "please wait before trying again.",
-    ),
-}
+_TITLES = TITLES
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -20,6 +20,7 @@ from typing import Any
 from starlette.requests import Request
 
 from sessionware._http import header
+from sessionware.demo.pages import HSTS, MESSAGES, SECURITY_HEADERS, tied_to_session
 from sessionware.demo.render import Renderer
 from sessionware.demo.state import who
 from sessionware.session import Session
@@ -32,34 +33,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
-_SECURITY_HEADERS = [
-    (b"content-security-policy", _CSP.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"same-origin"),
-    (b"x-frame-options", b"DENY"),
-]
-#: One year, and the subdomains (RFC 6797 §6.1); no ``preload``: that is a site's own call.
-_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
-_MESSAGES = {
-    403: (
-        "This request was refused",
-        "The form did not come from this site, or it was open too long. Nothing was "
-        "changed. Go back, reload the page and try again.",
-    ),
-    413: (
-        "This form is too large",
-        "The form sent more data than this site accepts. Nothing was changed.",
-    ),
-    503: (
-        "Temporarily unavailable",
-        "The session store cannot be reached right now, so nobody can be signed in. "
-        "This usually clears up within seconds.",
-    ),
-}
+_SECURITY_HEADERS = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS]
+_HSTS = (HSTS[0].encode(), HSTS[1].encode())
+_MESSAGES = MESSAGES
 
 
 def security_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
@@ -93,24 +69,18 @@ class NoStoreForUsers:
             return
 
         async def wrapped(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                session = scope.get("session")
-                if isinstance(session, Session) and (
-                    not session.is_new or session.destroyed or session.get_meta("uid")
-                ):
-                    headers = [
-                        (k, v)
-                        for k, v in message.get("headers", ())
-                        if k.lower() != b"cache-control"
-                    ]
-                    headers.append((b"cache-control", b"no-store"))
-                    vary = _header(headers, b"vary")
-                    if vary is None:
-                        headers.append((b"vary", b"Cookie"))
-                    elif b"cookie" not in vary.lower():
-                        headers = [(k, v) for k, v in headers if k.lower() != b"vary"]
-                        headers.append((b"vary", vary + b", Cookie"))
-                    message["headers"] = headers
+            if message["type"] == "http.response.start" and tied_to_session(scope.get("session")):
+                headers = [
+                    (k, v) for k, v in message.get("headers", ()) if k.lower() != b"cache-control"
+                ]
+                headers.append((b"cache-control", b"no-store"))
+                vary = _header(headers, b"vary")
+                if vary is None:
+                    headers.append((b"vary", b"Cookie"))
+                elif b"cookie" not in vary.lower():
+                    headers = [(k, v) for k, v in headers if k.lower() != b"vary"]
+                    headers.append((b"vary", vary + b", Cookie"))
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, wrapped)

@@ -19,7 +19,7 @@ from sessionware import __version__
 from sessionware.csrf import csrf_token
 from sessionware.declaration import format_duration
 
-__all__ = ["NOTICES", "Renderer", "flash"]
+__all__ = ["NOTICES", "Renderer", "flash", "flash_to", "take_flashes", "wants_json"]
 
 _FLASH_KEY = "flash"
 
@@ -30,22 +30,60 @@ NOTICES: dict[str, tuple[str, str]] = {
 }
 
 
+def flash_to(session: Any, kind: str, text: str) -> None:
+    """Queue a message in ``session`` (any framework's) for the next page."""
+    queue = session.get(_FLASH_KEY) or []
+    queue.append([kind, text])
+    session[_FLASH_KEY] = queue[-5:]
+
+
 def flash(request: Request, kind: str, text: str) -> None:
     """Queue a message for the next page of a signed-in user."""
-    queue = request.session.get(_FLASH_KEY) or []
-    queue.append([kind, text])
-    request.session[_FLASH_KEY] = queue[-5:]
+    flash_to(request.session, kind, text)
 
 
-def _take_flashes(request: Request) -> list[tuple[str, str]]:
+def take_flashes(session: Any, code: str | None) -> list[tuple[str, str]]:
+    """The queued messages of ``session`` (taken out), then the notice ``?m=code`` picks."""
     out: list[tuple[str, str]] = []
-    session = request.scope.get("session")
     if session is not None and not session.is_new and _FLASH_KEY in session:
         out = [(k, t) for k, t in session.pop(_FLASH_KEY)]
-    code = request.query_params.get("m")
     if code in NOTICES:
         out.append(NOTICES[code])
     return out
+
+
+def _take_flashes(request: Request) -> list[tuple[str, str]]:
+    return take_flashes(request.scope.get("session"), request.query_params.get("m"))
+
+
+def wants_json(accept: str, path: str) -> bool:
+    """Whether an error is answered in JSON: the client asked for it, or the API path."""
+    return "application/json" in accept or path == "/me"
+
+
+def error_json(title: str, message: str, retry_after: int | None) -> dict[str, Any]:
+    """An error's JSON body."""
+    body: dict[str, Any] = {"error": title, "detail": message}
+    if retry_after:
+        body["retry_after"] = retry_after
+    return body
+
+
+def error_context(
+    status: int,
+    title: str,
+    message: str,
+    retry_after: int | None,
+    links: list[tuple[str, str]] | None,
+) -> dict[str, Any]:
+    """The context of ``error.html``."""
+    return {
+        "status": status,
+        "title": title,
+        "message": message,
+        "retry_after": retry_after,
+        "links": links if links is not None else [("/", "Back to the start page")],
+    }
 
 
 def _csrf(request: Request) -> str:
@@ -124,6 +162,28 @@ class Renderer:
             "timezone": datetime.datetime.now().astimezone().tzname() or "local time",
         }
 
+    def render(
+        self,
+        name: str,
+        context: dict[str, Any] | None,
+        *,
+        user: Any,
+        csrf: str,
+        flashes: list[tuple[str, str]],
+        request: Any = None,
+    ) -> str:
+        """Render ``name`` with what every page shows; framework-free."""
+        ctx: dict[str, Any] = {
+            **self.globals,
+            "request": request,
+            "user": user,
+            "csrf": csrf,
+            "flashes": flashes,
+            "page": name.removesuffix(".html"),
+        }
+        ctx.update(context or {})
+        return self.env.get_template(name).render(ctx)
+
     def page(
         self,
         request: Request,
@@ -134,17 +194,14 @@ class Renderer:
         headers: dict[str, str] | None = None,
     ) -> HTMLResponse:
         """Render ``name`` with the user, CSRF token and flashes filled in."""
-        state = request.state
-        ctx: dict[str, Any] = {
-            **self.globals,
-            "request": request,
-            "user": getattr(state, "user", None),
-            "csrf": _csrf(request),
-            "flashes": _take_flashes(request),
-            "page": name.removesuffix(".html"),
-        }
-        ctx.update(context or {})
-        html = self.env.get_template(name).render(ctx)
+        html = self.render(
+            name,
+            context,
+            user=getattr(request.state, "user", None),
+            csrf=_csrf(request),
+            flashes=_take_flashes(request),
+            request=request,
+        )
         return HTMLResponse(html, status_code=status, headers=headers)
 
     def error(
@@ -159,23 +216,13 @@ class Renderer:
     ) -> Response:
         """An error page, or JSON for clients that asked for JSON."""
         headers = {"Retry-After": str(retry_after)} if retry_after else None
-        if "application/json" in request.headers.get("accept", "") or request.url.path == "/me":
-            body: dict[str, Any] = {"error": title, "detail": message}
-            if retry_after:
-                body["retry_after"] = retry_after
+        if wants_json(request.headers.get("accept", ""), request.url.path):
+            body = error_json(title, message, retry_after)
             return JSONResponse(body, status_code=status, headers=headers)
-        if links is None:
-            links = [("/", "Back to the start page")]
         return self.page(
             request,
             "error.html",
-            {
-                "status": status,
-                "title": title,
-                "message": message,
-                "retry_after": retry_after,
-                "links": links,
-            },
+            error_context(status, title, message, retry_after, links),
             status=status,
             headers=headers,
         )

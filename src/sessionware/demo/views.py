@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import quote
 
@@ -11,6 +10,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from sessionware import auth
 from sessionware.declaration import declare, format_duration
+from sessionware.demo.pages import BAD_LOGIN, MAX_FIELDS, USERNAME
 from sessionware.demo.render import flash
 from sessionware.demo.state import check_password, demo, safe_next, who
 from sessionware.exceptions import StoreUnavailableError
@@ -29,11 +29,9 @@ __all__ = [
     "register_submit",
 ]
 
-_USERNAME = re.compile(r"[A-Za-z0-9._-]{3,32}")
-_BAD_LOGIN = "Wrong username or password."
-#: The sign-in and registration forms have at most five fields (with ``_csrf``); a body
-#: with more is a 400 before it is parsed further, and no form takes a file.
-_MAX_FIELDS = 8
+_USERNAME = USERNAME
+_BAD_LOGIN = BAD_LOGIN
+_MAX_FIELDS = MAX_FIELDS
 
 
 def _field(form: Any, name: str) -> str:
