@@ -174,7 +174,9 @@ def _cmd_cookies(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from sessionware.demo.serve import serve
 
-    return serve(store=args.store, host=args.host, port=args.port, tls=args.tls)
+    return serve(
+        store=args.store, host=args.host, port=args.port, tls=args.tls, framework=args.framework
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -214,6 +216,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8000, help="port (8000)")
     demo.add_argument(
         "--tls", action="store_true", help="serve https with a self-signed certificate"
+    )
+    demo.add_argument(
+        "--framework",
+        choices=("starlette", "flask"),
+        default="starlette",
+        help="the app to serve: Starlette under uvicorn (default) or Flask under gunicorn",
     )
     demo.set_defaults(func=_cmd_demo)
     return parser

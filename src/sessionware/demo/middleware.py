@@ -108,7 +108,7 @@ class FriendlyErrors:
                 kind = _header(headers, b"content-type") or b""
                 if wants_html and status in _MESSAGES and kind.startswith(b"text/plain"):
                     replacing = True
-                    await self._page(scope, status, _header(headers, b"retry-after"), send)
+                    await self._page(scope, status, headers, send)
                     return
                 have = {k.lower() for k, _ in headers}
                 headers.extend(h for h in security_headers(scope) if h[0] not in have)
@@ -119,8 +119,11 @@ class FriendlyErrors:
 
         await self.app(scope, receive, wrapped)
 
-    async def _page(self, scope: Scope, status: int, retry: bytes | None, send: Send) -> None:
+    async def _page(
+        self, scope: Scope, status: int, original: list[tuple[bytes, bytes]], send: Send
+    ) -> None:
         title, text = _MESSAGES[status]
+        retry = _header(original, b"retry-after")
         retry_after = int(retry) if retry and retry.isdigit() else None
         request = Request(scope)
         if isinstance(scope.get("session"), Session) and "app" in scope:
@@ -129,7 +132,14 @@ class FriendlyErrors:
         response.headers["cache-control"] = "no-store"
         for name, value in security_headers(scope):
             response.headers[name.decode()] = value.decode()
+        # The page replaces the body, not what the layers below said about the session
+        # and the refusal: their Vary and Set-Cookie go out with it.
+        kept = [(k, v) for k, v in original if k.lower() in (b"vary", b"set-cookie")]
         await send(
-            {"type": "http.response.start", "status": status, "headers": response.raw_headers}
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*response.raw_headers, *kept],
+            }
         )
         await send({"type": "http.response.body", "body": response.body})
