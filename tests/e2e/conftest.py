@@ -1,6 +1,7 @@
-"""End-to-end fixtures: the demo served by a real uvicorn (``sessionware demo --tls``)
-on a free port with a fresh SQLite file, an "evil" https page on another port, and
-Debian's chromium driven by playwright's sync API.
+"""End-to-end fixtures: the demo served by a real server (``sessionware demo --tls``:
+the Starlette app under uvicorn, then ``--framework flask`` under gunicorn; every test
+runs against both) on a free port with a fresh SQLite file, an "evil" https page on
+another port, and Debian's chromium driven by playwright's sync API.
 
 Every test here is marked ``e2e``. The servers are subprocesses or threads this
 module starts, and it stops exactly those.
@@ -24,6 +25,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 from tests.servers import free_port, stop, wait_ready
 
 CHROMIUM = "/usr/bin/chromium"
+#: The demo's two apps, one contract: each e2e test runs against both.
+FRAMEWORKS = ("starlette", "flask")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "correct horse battery"
 
@@ -53,6 +56,7 @@ class Demo:
     url: str
     folder: Path
     log: Path
+    framework: str = "starlette"
 
     @property
     def cert(self) -> Path:
@@ -63,11 +67,14 @@ class Demo:
         return self.folder / ".sessionware" / "demo-key.pem"
 
 
-@pytest.fixture(scope="session")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    """``sessionware demo --tls`` on a free port, in a fresh folder (no SESSION_SECRET:
-    the demo makes its own)."""
-    folder = tmp_path_factory.mktemp("demo")
+@pytest.fixture(scope="session", params=FRAMEWORKS)
+def demo(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Demo]:
+    """``sessionware demo --tls --framework F`` on a free port, in a fresh folder (no
+    SESSION_SECRET: the demo makes its own)."""
+    framework: str = request.param
+    folder = tmp_path_factory.mktemp(f"demo-{framework}")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SESSION_", "REMEMBER_"))}
     env.update(ENV)
@@ -80,6 +87,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
                 "sessionware.cli",
                 "demo",
                 "--tls",
+                "--framework",
+                framework,
                 "--port",
                 str(port),
                 "--store",
@@ -93,7 +102,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     url = f"https://127.0.0.1:{port}"
     try:
         wait_ready(url, proc, log)
-        yield Demo(url=url, folder=folder, log=log)
+        yield Demo(url=url, folder=folder, log=log, framework=framework)
     finally:
         stop(proc)
 
