@@ -1,5 +1,9 @@
 """Fixtures for the demo's HTTP contract tests: the real app on a real SQLite file,
-driven in-process through ``httpx.ASGITransport`` by a small cookie-keeping client.
+driven in-process by a small cookie-keeping client.
+
+Every test that builds the demo runs twice, once per ``framework``: the Starlette app
+through ``httpx.ASGITransport``, and the Flask app (:mod:`sessionware.demo.flask_app`)
+through ``httpx.WSGITransport`` on a worker thread, as a threaded WSGI server runs it.
 """
 
 from __future__ import annotations
@@ -9,11 +13,13 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import httpx
 import pytest
-from starlette.applications import Starlette
+from flask import Flask
 
 from sessionware.demo import DemoSettings, create_app
+from sessionware.demo.flask_app import create_app as create_flask_app
 from sessionware.stores.base import Store
 
 SECRET = "demo-test-secret-" + "s" * 40
@@ -22,13 +28,43 @@ PASSWORD = "correct horse battery"
 _CSRF = re.compile(r'name="_csrf" value="([^"]+)"')
 
 
+#: The demo's two apps, one contract.
+FRAMEWORKS = ("starlette", "flask")
+
+
+class WSGIOnThread(httpx.AsyncBaseTransport):
+    """A WSGI app for an async client: each request on a worker thread, like a
+    threaded WSGI server, so the app's blocking calls never run on the event loop."""
+
+    def __init__(self, app: Any) -> None:
+        self.sync = httpx.WSGITransport(app=app, remote_addr="127.0.0.1")
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        plain = httpx.Request(request.method, request.url, headers=request.headers, content=body)
+
+        def call() -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+            response = self.sync.handle_request(plain)
+            return response.status_code, response.headers.raw, response.read()
+
+        status, headers, content = await anyio.to_thread.run_sync(call)
+        return httpx.Response(status, headers=headers, content=content, request=request)
+
+
+def transport(app: Any) -> httpx.AsyncBaseTransport:
+    """How a client reaches ``app``: ASGI in-process, or WSGI on a thread."""
+    if isinstance(app, Flask):
+        return WSGIOnThread(app)
+    return httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+
+
 class Client:
     """One browser: keeps its own cookies (so tests see every Set-Cookie) and sends
     the headers a browser sends on a same-origin form post."""
 
-    def __init__(self, app: Starlette) -> None:
+    def __init__(self, app: Any) -> None:
         self.http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 50000)),
+            transport=transport(app),
             base_url=ORIGIN,
             headers={"user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0 demo-test"},
         )
@@ -103,23 +139,30 @@ class Client:
         return await self.submit("/login", "/login", data)
 
 
+@pytest.fixture(params=FRAMEWORKS)
+def framework(request: pytest.FixtureRequest) -> str:
+    """Which of the demo's two apps the test drives."""
+    name: str = request.param
+    return name
+
+
 @pytest.fixture
-def make_app(tmp_path: Path) -> Callable[..., Starlette]:
+def make_app(tmp_path: Path, framework: str) -> Callable[..., Any]:
     """Build the demo on a fresh SQLite file; ``env`` sets timeouts and limits."""
 
-    def build(
-        env: dict[str, str] | None = None, store: Store | None = None, **kw: Any
-    ) -> Starlette:
+    def build(env: dict[str, str] | None = None, store: Store | None = None, **kw: Any) -> Any:
         environ = {"SESSION_SECRET": SECRET, **(env or {})}
         db = tmp_path / "demo.sqlite3"
         settings = DemoSettings.load(environ, store=f"sqlite:///{db}", **kw)
+        if framework == "flask":
+            return create_flask_app(settings, store=store)
         return create_app(settings, store=store)
 
     return build
 
 
 @pytest.fixture
-async def app(make_app: Callable[..., Starlette]) -> AsyncIterator[Starlette]:
+async def app(make_app: Callable[..., Any]) -> AsyncIterator[Any]:
     """The demo with default settings; its store is closed afterwards."""
     application = make_app()
     yield application
@@ -127,7 +170,7 @@ async def app(make_app: Callable[..., Starlette]) -> AsyncIterator[Starlette]:
 
 
 @pytest.fixture
-async def new_client(app: Starlette) -> AsyncIterator[Callable[[], Client]]:
+async def new_client(app: Any) -> AsyncIterator[Callable[[], Client]]:
     """Open more browsers on the same app; all are closed at the end."""
     opened: list[Client] = []
 

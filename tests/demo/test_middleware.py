@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 
 from sessionware.demo import DemoSettings, create_app
+from sessionware.demo.flask_app import create_app as create_flask_app
 from sessionware.exceptions import ConfigurationError
-from tests.demo.conftest import SECRET
+from tests.demo.conftest import SECRET, transport
 
 pytestmark = pytest.mark.anyio
 
@@ -20,9 +22,11 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 
 @pytest.fixture
-async def build(tmp_path: Path) -> AsyncIterator[Callable[..., Starlette]]:
-    """Build the demo on a fresh SQLite file, with ``tls``, ``env`` and the bound ``host``."""
-    made: list[Starlette] = []
+async def build(tmp_path: Path, framework: str) -> AsyncIterator[Callable[..., Starlette]]:
+    """Build the demo (on either framework) on a fresh SQLite file, with ``tls``, ``env``
+    and the bound ``host``."""
+    made: list[Any] = []
+    factory = create_flask_app if framework == "flask" else create_app
 
     def make(
         *, tls: bool = False, env: dict[str, str] | None = None, host: str | None = None
@@ -30,7 +34,7 @@ async def build(tmp_path: Path) -> AsyncIterator[Callable[..., Starlette]]:
         environ = {"SESSION_SECRET": SECRET, **(env or {})}
         db = tmp_path / f"demo{len(made)}.sqlite3"
         settings = DemoSettings.load(environ, store=f"sqlite:///{db}", tls=tls)
-        app = create_app(settings, host=host)
+        app: Any = factory(settings, host=host)
         made.append(app)
         return app
 
@@ -39,10 +43,8 @@ async def build(tmp_path: Path) -> AsyncIterator[Callable[..., Starlette]]:
         await app.state.demo.store.close()
 
 
-def browser(app: Starlette, base: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 50000)), base_url=base
-    )
+def browser(app: Any, base: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=transport(app), base_url=base)
 
 
 async def test_hsts_on_every_https_response(build: Callable[..., Starlette]) -> None:
