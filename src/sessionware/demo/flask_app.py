@@ -21,7 +21,13 @@ from urllib.parse import quote
 
 import flask
 from flask import Flask, Response, g, request
-from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, NotFound
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    InternalServerError,
+    MethodNotAllowed,
+    NotFound,
+)
 
 from sessionware.auth import sync as auth
 from sessionware.auth.current import (
@@ -527,11 +533,11 @@ def _http_error(exc: Exception) -> Response:
     if _session() is not None:
         who()
     response = _error(status, title, text, retry_after=retry, links=links)
-    if isinstance(exc, HTTPException) and status == 405:
-        allowed = exc.get_headers().copy()
-        for name, value in allowed:
-            if name.lower() == "allow":
-                response.headers["allow"] = value
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        # In Starlette's order (GET, HEAD, then the rest): werkzeug's is a set's.
+        order = {"GET": 0, "HEAD": 1}
+        methods = sorted(exc.valid_methods, key=lambda m: (order.get(m, 2), m))
+        response.headers["allow"] = ", ".join(methods)
     return response
 
 
