@@ -54,6 +54,13 @@ class App:
         if path.startswith("/lazy/"):
             environ["PATH_INFO"] = path[len("/lazy") :]
             return self._lazy(environ, start_response)
+        if path == "/legacy-write":
+            environ[SESSION_KEY]["via"] = "write"
+            if self.before_start is not None:
+                self.before_start()
+            write = start_response("200 OK", [("Content-Type", "text/plain")])
+            write(b"written through write()")
+            return []
         if path == "/started-then-denied":
             environ[SESSION_KEY]["tried"] = "1"
             start_response("200 OK", [("Content-Type", "text/plain")])
@@ -182,6 +189,7 @@ class Client:
             environ["HTTP_COOKIE"] = f"{COOKIE}={self.value}"
         setup_testing_defaults(environ)
         seen: list[tuple[str, list[tuple[str, str]]]] = []
+        written: list[bytes] = []
 
         def start_response(
             status: str, headers: list[tuple[str, str]], exc_info: Any = None
@@ -189,11 +197,11 @@ class Client:
             if seen and exc_info is None:
                 raise AssertionError("start_response called twice without exc_info")
             seen.append((status, headers))
-            return lambda data: None
+            return written.append  # the legacy write() callable
 
         body = self.app(environ, start_response)
         try:
-            data = b"".join(body)
+            data = b"".join([*written, *body])
         finally:
             body.close()  # type: ignore[attr-defined]
         status, headers = seen[-1]
@@ -591,6 +599,22 @@ def test_store_lost_while_the_app_runs_is_a_503_not_a_half_answer(
     redis_server.start()
     assert client.get("/set?user=bob").status == 200
     assert client.get("/read").json() == {"user": "bob"}
+
+
+def test_legacy_write_calls_after_a_late_503_are_dropped(
+    redis_server: RedisServer, redis_store: RedisStore
+) -> None:
+    """An app that sends its body through the write() callable: its writes reach the
+    client normally, and are dropped when the store failed and the 503 replaced them."""
+    app = App()
+    client, _ = wrap(redis_store, app)
+    r = client.get("/legacy-write")
+    assert r.status == 200 and r.body == b"written through write()"
+    assert len(r.set_cookies) == 1
+    app.before_start = redis_server.stop
+    r = client.get("/legacy-write")
+    assert_503(r)
+    assert b"written" not in r.body
 
 
 def test_sqlite_file_turned_to_garbage_is_a_503_then_recovers(
