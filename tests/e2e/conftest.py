@@ -102,6 +102,7 @@ def demo(
     url = f"https://127.0.0.1:{port}"
     try:
         wait_ready(url, proc, log)
+        _serving["framework"] = framework
         yield Demo(url=url, folder=folder, log=log, framework=framework)
     finally:
         stop(proc)
@@ -192,10 +193,15 @@ def new_context(browser: Browser) -> Iterator[Callable[[], BrowserContext]]:
         ctx.close()
 
 
+#: The framework of the demo now serving (the session fixture runs one at a time).
+_serving = {"framework": "starlette"}
+
+
 def shot(page: Page, name: str) -> Path:
-    """Save a full-page screenshot to test-artifacts/."""
+    """Save a full-page screenshot to test-artifacts/ (``flask-`` first for the Flask app)."""
     ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
+    prefix = "" if _serving["framework"] == "starlette" else _serving["framework"] + "-"
+    path = ARTIFACTS / f"{prefix}{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
 

@@ -1,6 +1,7 @@
 """The reference app: every part of sessionware working, served by ``sessionware demo``.
 
-``create_app(DemoSettings.load())`` builds it; see :mod:`sessionware.demo.app`.
+``create_app(DemoSettings.load())`` builds it; see :mod:`sessionware.demo.app`. The
+same contract on Flask is :mod:`sessionware.demo.flask_app` (``--framework flask``).
 """
 
 from __future__ import annotations
