@@ -314,3 +314,16 @@ async def test_touch_is_not_repeated_at_the_end_of_the_request(core: SessionCore
     clock.advance(120)  # well past touch_interval
     await s.touch()
     assert core.plan(s, clock.now) is None
+
+
+@pytest.mark.anyio
+async def test_repr_does_not_count_as_reading_the_session(core: SessionCore) -> None:
+    """Logging a session (repr) leaves it unread, so the response gets no Vary: Cookie."""
+    fresh = Session(core, None, None)
+    assert "new keys=[]" in repr(fresh)
+    assert not fresh.accessed
+    s = await stored(core, a=1)
+    loaded = Session(core, s.id, await core.store.load(s.key))
+    assert "?" in repr(loaded) and not loaded.accessed
+    loaded.get("a")
+    assert "['a']" in repr(loaded) and loaded.accessed

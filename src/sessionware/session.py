@@ -285,8 +285,11 @@ class BaseSession(MutableMapping[str, Any]):
         items.clear()
 
     def __repr__(self) -> str:
+        # Not through _items(): printing or logging a session must not count as reading
+        # it (that would add Vary: Cookie to the response).
         state = "new" if self.is_new else "loaded"
-        return f"<Session {state} keys={sorted(self._items()) if self._data is not None else '?'}>"
+        keys = sorted(self._data) if self._data is not None else "?"
+        return f"<{type(self).__name__} {state} keys={keys}>"
 
     # -- metadata (for sessionware.auth and friends) ---------------------------
 
