@@ -11,9 +11,11 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -55,3 +57,40 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         else:
             proc.kill()
         proc.wait(timeout=5)
+
+
+def start_demo(folder: Path, framework: str, env: dict[str, str]) -> tuple[str, Any]:
+    """``sessionware demo --tls --framework F`` in ``folder`` on a free port, with the
+    environment minus any SESSION_* / REMEMBER_* plus ``env``; returns (url, process)
+    once it answers (its output in ``folder/server.log``)."""
+    port = free_port()
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("SESSION_", "REMEMBER_"))}
+    full.update(env)
+    log = folder / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sessionware.cli",
+                "demo",
+                "--tls",
+                "--framework",
+                framework,
+                "--port",
+                str(port),
+                "--store",
+                f"sqlite:///{folder / 'demo.sqlite3'}",
+            ],
+            cwd=folder,
+            env=full,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"https://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc, log)
+    except BaseException:
+        stop(proc)
+        raise
+    return url, proc

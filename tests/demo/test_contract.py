@@ -8,18 +8,14 @@ module starts them and stops exactly those.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.servers import free_port, stop, wait_ready
+from tests.servers import start_demo, stop
 
 PASSWORD = "correct horse battery"
 SECRET = "contract-test-secret-" + "c" * 40
@@ -48,41 +44,6 @@ _KEY_HEADERS = (
 )
 #: Cookie attributes whose value is compared (Expires is compared by presence only).
 _VALUED = ("path", "samesite", "max-age", "domain")
-
-
-def start_demo(folder: Path, framework: str, env: dict[str, str]) -> tuple[str, Any]:
-    """``sessionware demo --tls --framework F`` in ``folder``; returns (url, process)."""
-    port = free_port()
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("SESSION_", "REMEMBER_"))}
-    full.update(env)
-    log = folder / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sessionware.cli",
-                "demo",
-                "--tls",
-                "--framework",
-                framework,
-                "--port",
-                str(port),
-                "--store",
-                f"sqlite:///{folder / 'demo.sqlite3'}",
-            ],
-            cwd=folder,
-            env=full,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"https://127.0.0.1:{port}"
-    try:
-        wait_ready(url, proc, log)
-    except BaseException:
-        stop(proc)
-        raise
-    return url, proc
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,7 @@ module starts, and it stops exactly those.
 
 from __future__ import annotations
 
-import os
 import ssl
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,7 +19,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from tests.servers import free_port, stop, wait_ready
+from tests.servers import free_port, start_demo, stop
 
 CHROMIUM = "/usr/bin/chromium"
 #: The demo's two apps, one contract: each e2e test runs against both.
@@ -75,33 +72,9 @@ def demo(
     SESSION_SECRET: the demo makes its own)."""
     framework: str = request.param
     folder = tmp_path_factory.mktemp(f"demo-{framework}")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SESSION_", "REMEMBER_"))}
-    env.update(ENV)
+    url, proc = start_demo(folder, framework, ENV)
     log = folder / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sessionware.cli",
-                "demo",
-                "--tls",
-                "--framework",
-                framework,
-                "--port",
-                str(port),
-                "--store",
-                f"sqlite:///{folder / 'demo.sqlite3'}",
-            ],
-            cwd=folder,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"https://127.0.0.1:{port}"
     try:
-        wait_ready(url, proc, log)
         _serving["framework"] = framework
         yield Demo(url=url, folder=folder, log=log, framework=framework)
     finally:
