@@ -29,17 +29,12 @@ from starlette.staticfiles import StaticFiles
 from sessionware.asgi import SessionMiddleware
 from sessionware.csrf import CSRFMiddleware
 from sessionware.demo import devices, views
-from sessionware.demo.config import build
 from sessionware.demo.middleware import FriendlyErrors, NoStoreForUsers
 from sessionware.demo.pages import TITLES
-from sessionware.demo.render import Renderer
 from sessionware.demo.settings import DemoSettings
-from sessionware.demo.state import DemoState, demo, who
-from sessionware.demo.users import UserDB
+from sessionware.demo.state import demo, prepare, who
 from sessionware.exceptions import HasherBusyError, HTTPError, StoreUnavailableError
-from sessionware.passwords import PasswordHasher, PasswordPolicy
 from sessionware.remember import RememberMeMiddleware
-from sessionware.stores import from_url
 from sessionware.stores.base import Store
 from sessionware.throttle import TooManyAttemptsError
 
@@ -115,22 +110,8 @@ def create_app(
     ``host`` is the address the server binds; with it (or ``ALLOWED_HOSTS``) only
     loopback names and that address are accepted in ``Host``.
     """
-    cfg = build(settings, host=host)
-    store = store if store is not None else from_url(settings.store_url)
-    renderer = Renderer(
-        store_kind=str(getattr(store, "kind", type(store).__name__)),
-        tls=settings.tls,
-        idle=cfg.session.idle,
-        absolute=cfg.session.absolute,
-    )
-    state = DemoState(
-        users=UserDB(settings.users_db),
-        hasher=PasswordHasher(),
-        policy=PasswordPolicy(),
-        renderer=renderer,
-        config=cfg,
-        store=store,
-    )
+    state = prepare(settings, store, host)
+    cfg, store, renderer = state.config, state.store, state.renderer
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -39,7 +39,7 @@ from sessionware.auth.current import (
 from sessionware.config import SessionConfig
 from sessionware.csrf.check import Refusal
 from sessionware.declaration import declare, format_duration
-from sessionware.demo.config import RECENT_LOGIN, DemoConfig, build
+from sessionware.demo.config import RECENT_LOGIN
 from sessionware.demo.pages import (
     BAD_LOGIN,
     MAX_FIELDS,
@@ -50,7 +50,6 @@ from sessionware.demo.pages import (
     tied_to_session,
 )
 from sessionware.demo.render import (
-    Renderer,
     error_context,
     error_json,
     flash_to,
@@ -58,20 +57,18 @@ from sessionware.demo.render import (
     wants_json,
 )
 from sessionware.demo.settings import DemoSettings
-from sessionware.demo.state import safe_next
-from sessionware.demo.users import User, UserDB
+from sessionware.demo.state import DemoState, prepare, safe_next
+from sessionware.demo.users import User
 from sessionware.exceptions import HasherBusyError, HTTPError, StoreUnavailableError
 from sessionware.flask import Sessionware, current_view
 from sessionware.flask.csrf import CSRFProtect, csrf_token
 from sessionware.flask.extension import FlaskSession
-from sessionware.passwords import PasswordHasher, PasswordPolicy
 from sessionware.request import RequestView
-from sessionware.stores import from_url
 from sessionware.stores.base import Store, SyncStore
 from sessionware.throttle import TooManyAttemptsError
 from sessionware.wsgi import SESSION_KEY
 
-__all__ = ["DemoFlask", "FlaskDemoState", "create_app", "from_env"]
+__all__ = ["DemoFlask", "create_app", "from_env"]
 
 log = logging.getLogger("sessionware.demo")
 
@@ -97,21 +94,9 @@ _SESSION_OPTIONS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class FlaskDemoState:
-    """The app's long-lived parts, kept on ``app.state.demo`` (as the Starlette app's)."""
-
-    users: UserDB
-    hasher: PasswordHasher
-    policy: PasswordPolicy
-    renderer: Renderer
-    config: DemoConfig
-    store: Store
-
-
 @dataclass(slots=True)
 class _AppState:
-    demo: FlaskDemoState
+    demo: DemoState
     settings: DemoSettings
 
 
@@ -124,7 +109,7 @@ class DemoFlask(Flask):
 # -- request helpers ----------------------------------------------------------------
 
 
-def _demo() -> FlaskDemoState:
+def _demo() -> DemoState:
     app = flask.current_app
     assert isinstance(app, DemoFlask)
     return app.state.demo
@@ -624,22 +609,8 @@ def create_app(
     settings: DemoSettings, *, store: Store | None = None, host: str | None = None
 ) -> DemoFlask:
     """Build the reference app on Flask; every setting is checked here, before serving."""
-    cfg = build(settings, host=host)
-    store = store if store is not None else from_url(settings.store_url)
-    renderer = Renderer(
-        store_kind=str(getattr(store, "kind", type(store).__name__)),
-        tls=settings.tls,
-        idle=cfg.session.idle,
-        absolute=cfg.session.absolute,
-    )
-    state = FlaskDemoState(
-        users=UserDB(settings.users_db),
-        hasher=PasswordHasher(),
-        policy=PasswordPolicy(),
-        renderer=renderer,
-        config=cfg,
-        store=store,
-    )
+    state = prepare(settings, store, host)
+    cfg, store = state.config, state.store
     app = DemoFlask(
         __name__,
         static_folder=str(Path(__file__).parent / "static"),

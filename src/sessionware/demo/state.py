@@ -9,13 +9,14 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 
 from sessionware.auth import current_user_id
-from sessionware.demo.config import DemoConfig
+from sessionware.demo.config import DemoConfig, build
 from sessionware.demo.render import Renderer
+from sessionware.demo.settings import DemoSettings
 from sessionware.demo.users import User, UserDB
 from sessionware.passwords import PasswordHasher, PasswordPolicy
 from sessionware.stores.base import Store
 
-__all__ = ["DemoState", "check_password", "demo", "safe_next", "who"]
+__all__ = ["DemoState", "check_password", "demo", "prepare", "safe_next", "who"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,29 @@ class DemoState:
     renderer: Renderer
     config: DemoConfig
     store: Store
+
+
+def prepare(settings: DemoSettings, store: Store | None, host: str | None) -> DemoState:
+    """The parts both demo apps (Starlette and Flask) are built from; every setting is
+    checked here, before serving."""
+    from sessionware.stores import from_url
+
+    cfg = build(settings, host=host)
+    store = store if store is not None else from_url(settings.store_url)
+    renderer = Renderer(
+        store_kind=str(getattr(store, "kind", type(store).__name__)),
+        tls=settings.tls,
+        idle=cfg.session.idle,
+        absolute=cfg.session.absolute,
+    )
+    return DemoState(
+        users=UserDB(settings.users_db),
+        hasher=PasswordHasher(),
+        policy=PasswordPolicy(),
+        renderer=renderer,
+        config=cfg,
+        store=store,
+    )
 
 
 def demo(request: Request) -> DemoState:
