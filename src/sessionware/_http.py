@@ -22,6 +22,7 @@ __all__ = [
     "header",
     "is_https",
     "no_store",
+    "vary_with_cookie",
 ]
 
 Headers = Iterable[tuple[bytes, bytes]]
@@ -70,13 +71,26 @@ def client_ip(headers: Headers, peer: str | None, trust_proxy: int) -> str | Non
 # -- response headers (ASGI's byte pairs; a WSGI adapter encodes its own to use them) --
 
 
+def vary_with_cookie(value: str | None) -> str | None:
+    """The Vary value that also names ``Cookie``, or None when ``value`` already covers it.
+
+    So no cache serves one user's page to another (CVE-2023-30861).
+    """
+    if not value:
+        return "Cookie"
+    parts = [p.strip().lower() for p in value.split(",")]
+    if "cookie" in parts or "*" in parts:
+        return None
+    return value + ", Cookie"
+
+
 def add_vary_cookie(headers: list[tuple[bytes, bytes]]) -> None:
-    """Add ``Cookie`` to Vary so no cache serves one user's page to another (CVE-2023-30861)."""
+    """Add ``Cookie`` to the Vary line of ASGI header pairs (see :func:`vary_with_cookie`)."""
     for i, (name, value) in enumerate(headers):
         if name.lower() == b"vary":
-            parts = [p.strip().lower() for p in value.split(b",")]
-            if b"cookie" not in parts and b"*" not in parts:
-                headers[i] = (name, value + b", Cookie")
+            changed = vary_with_cookie(value.decode("latin-1"))
+            if changed is not None:
+                headers[i] = (name, changed.encode("latin-1"))
             return
     headers.append((b"vary", b"Cookie"))
 

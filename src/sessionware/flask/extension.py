@@ -36,6 +36,7 @@ from flask import Flask, Request, Response, request
 from flask.sessions import SessionInterface, SessionMixin
 
 from sessionware import remember as _remember
+from sessionware._http import vary_with_cookie
 from sessionware.config import SessionConfig, seconds
 from sessionware.core import OutageLog, SessionCore
 from sessionware.exceptions import ConfigurationError, HTTPError, StoreUnavailableError
@@ -310,7 +311,10 @@ class _Interface(SessionInterface):
             return
         if out is None:
             return
-        response.vary.add("Cookie")
+        # The header itself, not response.vary: werkzeug parses and rebuilds a HeaderSet.
+        vary = vary_with_cookie(response.headers.get("Vary"))
+        if vary is not None:
+            response.headers["Vary"] = vary
         for value in out.cookies:
             response.headers.add("Set-Cookie", value)
         if out.no_store:
