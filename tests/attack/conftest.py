@@ -1,11 +1,14 @@
-"""Attack fixtures: the real demo served by uvicorn with several worker processes
-sharing one real store, and the store URLs to run it on.
+"""Attack fixtures: the real demo served with several worker processes sharing one
+real store -- the Starlette app by uvicorn, the Flask app by gunicorn (gthread workers,
+as ``sessionware demo --framework flask`` serves it) -- and the store URLs to run it on.
+Every test using ``live_demo`` runs against both apps: one HTTP contract.
 
 ``live_demo(store_url, env=..., workers=2)`` is a factory (a context manager) that
 yields the base URL of a fresh server on a free port of 127.0.0.1, in its own folder
 (its users' SQLite file lives there); the URL also carries the server's ``pid`` and
 ``cpu_seconds()`` of its workers. It stops exactly the process it started, by
-its PID (uvicorn's supervisor takes its workers down with it).
+its PID (uvicorn's supervisor and gunicorn's arbiter take their workers down
+with them).
 """
 
 from __future__ import annotations
@@ -56,9 +59,54 @@ class ServerURL(str):
 LiveDemo = Callable[..., AbstractContextManager[ServerURL]]
 
 
-@pytest.fixture
-def live_demo(tmp_path_factory: pytest.TempPathFactory) -> LiveDemo:
-    """A factory: ``with live_demo(store_url, env={...}, workers=2) as url: ...``."""
+def _command(framework: str, port: int, workers: int) -> list[str]:
+    """The server command line: uvicorn for Starlette; for Flask, gunicorn with the
+    worker class, threads and proxy settings of ``sessionware.demo.serve``."""
+    if framework == "flask":
+        return [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "sessionware.demo.flask_app:from_env()",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "8",
+            "--log-level",
+            "warning",
+            "--graceful-timeout",
+            "5",
+            "--forwarded-allow-ips",
+            "",
+            "--no-control-socket",
+        ]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "sessionware.demo.app:from_env",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-server-header",
+    ]
+
+
+@pytest.fixture(params=["starlette", "flask"])
+def live_demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> LiveDemo:
+    """A factory: ``with live_demo(store_url, env={...}, workers=2) as url: ...``, for
+    each of the demo's two apps."""
+    framework: str = request.param
 
     @contextmanager
     def start(
@@ -75,22 +123,7 @@ def live_demo(tmp_path_factory: pytest.TempPathFactory) -> LiveDemo:
         log = folder / "server.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "sessionware.demo.app:from_env",
-                    "--factory",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--workers",
-                    str(workers),
-                    "--log-level",
-                    "warning",
-                    "--no-server-header",
-                ],
+                _command(framework, port, workers),
                 cwd=folder,
                 env=environ,
                 stdout=out,

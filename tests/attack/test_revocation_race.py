@@ -1,6 +1,7 @@
 """Revocation races against the live demo: a thief replays a stolen remember-me cookie
-in sixteen parallel loops, over real sockets, against two uvicorn workers sharing one
-real store, while the owner changes the password or signs out every other device.
+in sixteen parallel loops, over real sockets, against two worker processes sharing one
+real store (the Starlette and the Flask demo), while the owner changes the password or
+signs out every other device.
 After the owner's request returns, nothing the thief holds may sign in."""
 
 from __future__ import annotations

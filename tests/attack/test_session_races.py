@@ -1,6 +1,6 @@
-"""Session races against the live demo (two uvicorn workers, one real store): a restore
-flood, forms opened in parallel right after a login, and requests still in flight with
-the pre-login id when a new login lands."""
+"""Session races against the live demo (two worker processes, one real store; the
+Starlette and the Flask demo): a restore flood, forms opened in parallel right after a
+login, and requests still in flight with the pre-login id when a new login lands."""
 
 from __future__ import annotations
 

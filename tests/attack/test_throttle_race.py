@@ -1,6 +1,7 @@
 """Attacks on the login throttle with real concurrency: parallel guesses against the
-demo served by two uvicorn workers sharing one real store, password spraying from many
-addresses while the owner signs in, registration floods and oversized forms."""
+demo served by two worker processes sharing one real store, password spraying from many
+addresses while the owner signs in, registration floods and oversized forms; each against
+the Starlette and the Flask demo."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio.to_thread
 import httpx
 import pytest
 from starlette.applications import Starlette
 
 from sessionware.demo import DemoSettings, create_app
+from sessionware.demo.flask_app import DemoFlask
+from sessionware.demo.flask_app import create_app as create_flask_app
 from sessionware.stores import from_url
 from tests.attack.conftest import PASSWORD, SECRET, LiveDemo
 
@@ -133,24 +137,50 @@ async def test_parallel_registrations_from_one_ip_are_capped(
 # -- spraying from many addresses, in-process (the demo believes no proxy header) ---------
 
 
-@pytest.fixture
-async def demo_app(store_url: str, tmp_path: Path) -> AsyncIterator[Starlette]:
-    """The demo app on a real shared store, driven in-process."""
+DemoApp = Starlette | DemoFlask
+
+
+@pytest.fixture(params=["starlette", "flask"])
+async def demo_app(
+    request: pytest.FixtureRequest, store_url: str, tmp_path: Path
+) -> AsyncIterator[DemoApp]:
+    """The demo app (each of the two) on a real shared store, driven in-process."""
     environ = {"SESSION_SECRET": SECRET, **ENV}
     settings = DemoSettings.load(environ, store=store_url, users_db=str(tmp_path / "users.sqlite3"))
     store = from_url(store_url)
-    app = create_app(settings, store=store)
+    make = create_flask_app if request.param == "flask" else create_app
+    app = make(settings, store=store)
     yield app
     await store.close()
 
 
-def browser(app: Starlette, ip: str) -> httpx.AsyncClient:
+class _ThreadedWSGI(httpx.AsyncBaseTransport):
+    """httpx's WSGI transport for an async client: each request runs the WSGI app on a
+    worker thread, as gunicorn's gthread workers do (so parallel requests overlap)."""
+
+    def __init__(self, app: DemoFlask, ip: str) -> None:
+        self._sync = httpx.WSGITransport(app=app, remote_addr=ip)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        def call() -> tuple[int, httpx.Headers, bytes]:
+            response = self._sync.handle_request(request)
+            return response.status_code, response.headers, response.read()
+
+        status, headers, body = await anyio.to_thread.run_sync(call)
+        return httpx.Response(status, headers=headers, content=body)
+
+
+def browser(app: DemoApp, ip: str) -> httpx.AsyncClient:
     """A client that connects from ``ip`` and keeps no cookies of its own."""
-    transport = httpx.ASGITransport(app=app, client=(ip, 41000))
+    transport: httpx.AsyncBaseTransport
+    if isinstance(app, DemoFlask):
+        transport = _ThreadedWSGI(app, ip)
+    else:
+        transport = httpx.ASGITransport(app=app, client=(ip, 41000))
     return httpx.AsyncClient(transport=transport, base_url="http://demo.test")
 
 
-async def test_spraying_from_many_ips_does_not_lock_the_owner_out(demo_app: Starlette) -> None:
+async def test_spraying_from_many_ips_does_not_lock_the_owner_out(demo_app: DemoApp) -> None:
     """An attacker spraying the account from 120 addresses spends its account-wide
     budget: a browser the owner never used is refused, while the owner's own browser,
     known by its device cookie, signs in every time."""
@@ -184,7 +214,7 @@ async def test_spraying_from_many_ips_does_not_lock_the_owner_out(demo_app: Star
     assert rate == 1.0, owner_codes
 
 
-async def test_form_with_thousands_of_fields_is_a_400(demo_app: Starlette) -> None:
+async def test_form_with_thousands_of_fields_is_a_400(demo_app: DemoApp) -> None:
     """A sign-in or registration body of 5,000 fields is refused with a 400 once the cap
     is passed, and spends nothing of the login budget."""
     body = "&".join(f"f{n}=x" for n in range(5000))
