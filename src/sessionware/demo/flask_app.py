@@ -45,7 +45,7 @@ from sessionware.demo.pages import (
     MAX_FIELDS,
     MESSAGES,
     TITLES,
-    USERNAME,
+    registration_problem,
     security_headers,
     tied_to_session,
 )
@@ -250,13 +250,7 @@ def register_submit() -> Response:
     state = _demo()
     form = _form()
     username, password = _field(form, "username").strip(), _field(form, "password")
-    error = None
-    if not USERNAME.fullmatch(username):
-        error = "Choose a username of 3 to 32 letters, digits, dots, dashes or underscores."
-    else:
-        problems = state.policy.problems(password, user_inputs=[username])
-        if problems:
-            error = " ".join(problems)
+    error = registration_problem(state.policy, username, password)
     user = None
     if error is None:
         state.config.registration.sync.check(_view())  # 429 before any hashing

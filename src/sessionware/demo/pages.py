@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from sessionware.passwords import PasswordPolicy
 from sessionware.session import BaseSession
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "SECURITY_HEADERS",
     "TITLES",
     "USERNAME",
+    "registration_problem",
     "security_headers",
     "tied_to_session",
 ]
@@ -74,6 +76,15 @@ BAD_LOGIN = "Wrong username or password."
 #: The sign-in and registration forms have at most five fields (with ``_csrf``); a body
 #: with more is a 400 before it is parsed further, and no form takes a file.
 MAX_FIELDS = 8
+
+
+def registration_problem(policy: PasswordPolicy, username: str, password: str) -> str | None:
+    """What is wrong with a registration form (shown to the user), or None: the same
+    rules, in the same words, on both demo apps."""
+    if not USERNAME.fullmatch(username):
+        return "Choose a username of 3 to 32 letters, digits, dots, dashes or underscores."
+    problems = policy.problems(password, user_inputs=[username])
+    return " ".join(problems) if problems else None
 
 
 def security_headers(https: bool) -> tuple[tuple[str, str], ...]:

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from sessionware import auth
 from sessionware.declaration import declare, format_duration
-from sessionware.demo.pages import BAD_LOGIN, MAX_FIELDS, USERNAME
+from sessionware.demo.pages import BAD_LOGIN, MAX_FIELDS, registration_problem
 from sessionware.demo.render import flash
 from sessionware.demo.state import check_password, demo, safe_next, who
 from sessionware.exceptions import StoreUnavailableError
@@ -29,9 +29,6 @@ __all__ = [
     "register_submit",
 ]
 
-_USERNAME = USERNAME
-_BAD_LOGIN = BAD_LOGIN
-_MAX_FIELDS = MAX_FIELDS
 
 
 def _field(form: Any, name: str) -> str:
@@ -68,7 +65,7 @@ async def register_form(request: Request) -> Response:
 
 async def _form(request: Request) -> Any:
     """The posted form, refused with a 400 past a handful of fields or any file."""
-    return await request.form(max_files=0, max_fields=_MAX_FIELDS)
+    return await request.form(max_files=0, max_fields=MAX_FIELDS)
 
 
 async def register_submit(request: Request) -> Response:
@@ -76,13 +73,7 @@ async def register_submit(request: Request) -> Response:
     state = demo(request)
     form = await _form(request)
     username, password = _field(form, "username").strip(), _field(form, "password")
-    error = None
-    if not _USERNAME.fullmatch(username):
-        error = "Choose a username of 3 to 32 letters, digits, dots, dashes or underscores."
-    else:
-        problems = state.policy.problems(password, user_inputs=[username])
-        if problems:
-            error = " ".join(problems)
+    error = registration_problem(state.policy, username, password)
     user = None
     if error is None:
         await state.config.registration.check(request)  # 429 before any hashing
@@ -137,7 +128,7 @@ async def login_submit(request: Request) -> Response:
         user = state.users.by_name(username) if username else None
         if not await check_password(request, user, password) or user is None:
             wait = await attempt.failed()
-            error = _BAD_LOGIN + (f" Wait {wait} seconds before trying again." if wait else "")
+            error = BAD_LOGIN + (f" Wait {wait} seconds before trying again." if wait else "")
             return state.renderer.page(
                 request,
                 "login.html",
