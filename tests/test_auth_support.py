@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 import redis.asyncio
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -45,12 +46,46 @@ from sessionware.core import Outgoing, SessionCore
 from sessionware.remember import RememberConfig, RememberMeMiddleware
 from sessionware.session import Session, SyncSession
 from sessionware.stores import MemoryStore, SQLiteStore, Store
+from sessionware.stores.base import StoreBase
 from sessionware.throttle import LoginThrottle
 
 STORES = ["memory", "sqlite", "redis", "postgres"]
 SECRET = "test-secret-" + "x" * 40
 REDIS_URL = "redis://127.0.0.1:6379/0"
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@contextmanager
+def sync_store(kind: str, folder: Path) -> Iterator[StoreBase]:
+    """A real store of ``kind`` (memory, sqlite, redis, postgres), used through its sync
+    face: SQLite in ``folder``, Redis under a prefix of its own and PostgreSQL in tables
+    of its own, both removed afterwards."""
+    s: StoreBase
+    if kind == "memory":
+        s = MemoryStore(development=True)
+    elif kind == "sqlite":
+        s = SQLiteStore(folder / "sessions.db")
+    elif kind == "redis":
+        from sessionware.stores.redis import RedisStore
+
+        s = RedisStore.from_url(REDIS_URL, prefix=f"swsync{uuid.uuid4().hex[:10]}:")
+    else:
+        from sessionware.stores.postgres import PostgresStore
+
+        s = PostgresStore(POSTGRES_URL, table="sw_sync_" + uuid.uuid4().hex[:12])
+    try:
+        yield s
+    finally:
+        if kind == "postgres":
+            s.sync.drop()
+        s.sync.close()
+        if kind == "redis":
+            raw = redis.Redis.from_url(REDIS_URL)  # raw: keys are binary digests
+            try:
+                for key in raw.scan_iter(match=s.prefix + "*", count=1000):  # type: ignore[attr-defined]
+                    raw.delete(key)
+            finally:
+                raw.close()
 BASE = "https://testserver"
 
 

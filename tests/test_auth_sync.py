@@ -21,13 +21,11 @@ import inspect
 import logging
 import textwrap
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from sessionware import SessionConfig, auth, remember
 from sessionware.auth import devices, generation, revocation
@@ -53,7 +51,6 @@ from sessionware.exceptions import (
 from sessionware.remember import RememberConfig, on_request_sync, read_token, series_key
 from sessionware.session import Session
 from sessionware.signing import Signer
-from sessionware.stores import MemoryStore, SQLiteStore
 from sessionware.stores.base import StoreBase
 from sessionware.throttle import (
     Attempt,
@@ -64,13 +61,12 @@ from sessionware.throttle import (
     SyncRegistrationThrottle,
 )
 from tests.test_auth_support import (
-    POSTGRES_URL,
-    REDIS_URL,
     SECRET,
     STORES,
     Clock,
     HandView,
     SyncHandAdapter,
+    sync_store,
 )
 
 #: The module (``sessionware.auth.login`` is also the name of the function it defines).
@@ -87,30 +83,8 @@ THREADS = 16
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreBase]:
     """A real store, used only through its sync face; Redis under a per-test prefix and
     PostgreSQL in tables of its own, both removed afterwards."""
-    s: StoreBase
-    if request.param == "memory":
-        s = MemoryStore(development=True)
-    elif request.param == "sqlite":
-        s = SQLiteStore(tmp_path / "sessions.db")
-    elif request.param == "redis":
-        from sessionware.stores.redis import RedisStore
-
-        s = RedisStore.from_url(REDIS_URL, prefix=f"swsync{uuid.uuid4().hex[:10]}:")
-    else:
-        from sessionware.stores.postgres import PostgresStore
-
-        s = PostgresStore(POSTGRES_URL, table="sw_sync_" + uuid.uuid4().hex[:12])
-    yield s
-    if request.param == "postgres":
-        s.sync.drop()
-    s.sync.close()
-    if request.param == "redis":
-        raw = redis.Redis.from_url(REDIS_URL)  # raw: keys are binary digests
-        try:
-            for key in raw.scan_iter(match=s.prefix + "*", count=1000):  # type: ignore[attr-defined]
-                raw.delete(key)
-        finally:
-            raw.close()
+    with sync_store(request.param, tmp_path) as s:
+        yield s
 
 
 @pytest.fixture
