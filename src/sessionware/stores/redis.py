@@ -317,7 +317,7 @@ class RedisStore(StoreBase):
         """The synchronous face; ConfigurationError if the store has no synchronous client."""
         if self._sender is None and self._sync_build is None:
             raise ConfigurationError(_NO_SYNC)
-        return SyncFace(self)
+        return super().sync  # made once, as for every store
 
     @property
     def sync_client(self) -> Any:
