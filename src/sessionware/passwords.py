@@ -31,9 +31,12 @@ from functools import lru_cache, partial
 from importlib import resources
 from typing import ParamSpec, TypeVar
 
-from argon2 import PasswordHasher as _Argon2
-from argon2 import Type
-from argon2.exceptions import InvalidHashError, VerificationError
+from sessionware._extras import requires
+
+with requires("auth"):
+    from argon2 import PasswordHasher as _Argon2
+    from argon2 import Type
+    from argon2.exceptions import InvalidHashError, VerificationError
 
 from sessionware.exceptions import ConfigurationError, HasherBusyError, SessionwareError
 

@@ -4,13 +4,23 @@ Only ``application/x-www-form-urlencoded`` and ``multipart/form-data`` are searc
 any other body must carry the token in the header. The reading itself (capped, and
 handed on to the app unchanged) is the adapter's: the ASGI middleware buffers and
 replays ``receive``, a WSGI adapter reads ``wsgi.input``.
+
+python-multipart is a dependency of sessionware, imported here at module level: without
+it a token in a multipart form could not be read and every such post would be refused
+with 403. A broken installation therefore fails when the CSRF layer is imported (at
+start-up), with the command that fixes it, never request by request.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
+
+from sessionware._extras import requires
+
+with requires("core"):
+    from python_multipart.exceptions import FormParserError
+    from python_multipart.multipart import MultipartParser, parse_options_header
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -19,8 +29,6 @@ __all__ = ["FORM_TYPES", "form_field", "is_form"]
 
 #: The media types whose body is searched for the token field.
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-
-log = logging.getLogger("sessionware")
 
 #: A token field longer than this is not a token; stop collecting it.
 _MAX_FIELD = 1024
@@ -54,22 +62,7 @@ def _urlencoded_field(body: bytes, name: str) -> str | None:
     return None
 
 
-_warned = False
-
-
 def _multipart_field(body: bytes, content_type: str, name: str) -> str | None:
-    global _warned
-    try:
-        from python_multipart.exceptions import FormParserError
-        from python_multipart.multipart import MultipartParser, parse_options_header
-    except ImportError:  # python-multipart ships with the demo and test extras
-        if not _warned:
-            _warned = True
-            log.error(
-                "python-multipart is not installed: CSRF tokens in multipart forms cannot be "
-                "read (install sessionware[demo] or send the token in the header)"
-            )
-        return None
     _, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if not boundary:

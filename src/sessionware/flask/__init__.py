@@ -9,26 +9,30 @@ Modules: ``extension`` (the extension and Flask's session interface), ``login``
 
 from __future__ import annotations
 
-from sessionware.flask.csrf import CSRFProtect, csrf_input, csrf_token
-from sessionware.flask.extension import FlaskSession, Sessionware, current_view, extension
-from sessionware.flask.login import (
-    AnonymousUser,
-    AnonymousUserMixin,
-    DeviceSession,
-    UserMixin,
-    confirm_login,
-    current_user,
-    fresh_login_required,
-    login_fresh,
-    login_required,
-    login_user,
-    logout_everywhere,
-    logout_user,
-    password_changed,
-    revoke,
-    safe_next,
-    sessions_of,
-)
+from sessionware._extras import requires
+
+# A missing Flask names the extra to install instead of a bare ModuleNotFoundError.
+with requires("flask"):
+    from sessionware.flask.csrf import CSRFProtect, csrf_input, csrf_token
+    from sessionware.flask.extension import FlaskSession, Sessionware, current_view, extension
+    from sessionware.flask.login import (
+        AnonymousUser,
+        AnonymousUserMixin,
+        DeviceSession,
+        UserMixin,
+        confirm_login,
+        current_user,
+        fresh_login_required,
+        login_fresh,
+        login_required,
+        login_user,
+        logout_everywhere,
+        logout_user,
+        password_changed,
+        revoke,
+        safe_next,
+        sessions_of,
+    )
 
 __all__ = [
     "AnonymousUser",

@@ -37,10 +37,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-import psycopg
-from psycopg import errors as pgerr
-from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed
+from sessionware._extras import requires
+
+with requires("postgres"):
+    import psycopg
+    from psycopg import errors as pgerr
+    from psycopg.types.json import Jsonb
+    from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed
 
 from sessionware._ops import Op, adrive, drive
 from sessionware.exceptions import (

@@ -48,12 +48,15 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
-from redis.asyncio.cluster import RedisCluster as AsyncCluster
-from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import NoBackoff
-from redis.cluster import RedisCluster as SyncCluster
-from redis.retry import AbstractRetry
-from redis.retry import Retry as SyncRetry
+from sessionware._extras import requires
+
+with requires("redis"):
+    from redis.asyncio.cluster import RedisCluster as AsyncCluster
+    from redis.asyncio.retry import Retry as AsyncRetry
+    from redis.backoff import NoBackoff
+    from redis.cluster import RedisCluster as SyncCluster
+    from redis.retry import AbstractRetry
+    from redis.retry import Retry as SyncRetry
 
 from sessionware._ops import Op, adrive, drive
 from sessionware.exceptions import ConfigurationError, SessionCollisionError, StoreError
