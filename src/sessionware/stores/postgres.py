@@ -422,6 +422,16 @@ class PostgresStore(StoreBase):
         )
         return int(n)
 
+    def _op_user_ids(self) -> Op[list[str]]:
+        """Every user with a live session, from the user index (``sessionware sessions list``)."""
+        rows = yield _Stmt(
+            f"SELECT DISTINCT u.user_id FROM {self._users} u JOIN {self.table} s "
+            "ON s.key = u.key WHERE s.expires > %s ORDER BY u.user_id",
+            (self._clock(),),
+            "rows",
+        )
+        return [_dec(r[0]) for r in rows]
+
     def _op_drop(self) -> Op[None]:
         """Drop both tables; both faces then create them again on their next call."""
         yield _Stmt(f"DROP TABLE IF EXISTS {self._users}")
@@ -433,6 +443,10 @@ class PostgresStore(StoreBase):
     async def purge_expired(self) -> int:
         """Delete expired rows and dangling index rows; how many records went."""
         return await self._adrive(self._op_purge_expired())
+
+    async def user_ids(self) -> list[str]:
+        """Every user with a live session (for ``sessionware sessions list`` without --user)."""
+        return await self._adrive(self._op_user_ids())
 
     async def drop(self) -> None:
         """Drop both tables (for tests and teardown)."""

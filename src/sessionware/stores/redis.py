@@ -451,6 +451,28 @@ class RedisStore(StoreBase):
         yield from self._forget(user_id, targets)
         return sum(int(r) for r in removed)
 
+    def _op_user_ids(self) -> Op[list[str]]:
+        """Every user id with a session set, by SCAN over ``<prefix>u{*}`` sets (an operator's
+        listing, ``sessionware sessions list``: it walks the keyspace, never use it per request).
+
+        Not on Cluster, whose keys are spread over nodes that one SCAN does not visit.
+        """
+        if self.cluster:
+            raise ConfigurationError(
+                "on Redis Cluster the user index is spread over every node, which one SCAN "
+                "cannot walk: list one user's sessions with --user ID"
+            )
+        # SCAN's MATCH is a glob: escape the prefix's own glob characters.
+        glob = b"".join(b"\\" + bytes([c]) if c in b"*?[]\\" else bytes([c]) for c in self._prefix)
+        pattern = glob + b"u{*}"
+        start, found = len(self._prefix) + 2, set[str]()
+        cursor: Any = 0
+        while True:
+            cursor, keys = yield ("SCAN", cursor, "MATCH", pattern, "COUNT", 1000, "TYPE", "set")
+            found.update(_text(k[start:-1]) for k in keys)
+            if int(cursor) == 0:
+                return sorted(found)
+
     def _op_ping(self) -> Op[None]:
         """Check that Redis answers (StoreUnavailableError if not); for health checks."""
         yield ("PING",)
@@ -464,6 +486,10 @@ class RedisStore(StoreBase):
     async def delete_user_sessions(self, user_id: str, keep: str | None = None) -> int:
         """Delete every session of the user but ``keep``; return how many were live."""
         return await self._adrive(self._op_delete_user_sessions(user_id, keep))
+
+    async def user_ids(self) -> list[str]:
+        """Every user id with a session set (``sessionware sessions list`` without --user)."""
+        return await self._adrive(self._op_user_ids())
 
     async def ping(self) -> None:
         """Check that Redis answers (StoreUnavailableError if not); for health checks."""
