@@ -1,15 +1,28 @@
-"""The ``sessionware`` command: secrets, sessions, purging, the cookie table and the demo."""
+"""The ``sessionware`` command: secrets, sessions, purging, the cookie table and the demo.
+
+Every failure is one line on stderr: exit 2 for a mistake in the command (a bad URL,
+a missing option), 1 when the command was right but could not be done (no store at
+that URL, a server that does not answer, a missing optional package). Commands that
+work on a store never create one: they first ask :mod:`sessionware._store_probe`
+whether there is one.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import logging
 import os
 import secrets
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TextIO, TypeVar
 
+from sessionware import __version__
+from sessionware._extras import MissingDependencyError
+from sessionware._store_probe import NoStoreError, check_store, sqlite_hint
 from sessionware.exceptions import ConfigurationError, StoreError, StoreUnavailableError
 
 __all__ = ["main", "progress"]
@@ -23,6 +36,10 @@ class _UsageError(Exception):
     """A mistake the user can fix: one line on stderr, exit code 2."""
 
 
+class _Failure(Exception):
+    """The command was right but could not be done: one line on stderr, exit code 1."""
+
+
 def progress(done: int, total: int, out: TextIO, *, width: int = 30) -> None:
     """Draw a one-line progress bar on ``out`` (a terminal's stderr)."""
     share = done / total if total else 1.0
@@ -33,18 +50,32 @@ def progress(done: int, total: int, out: TextIO, *, width: int = 30) -> None:
     out.flush()
 
 
-def _store(url: str | None) -> Any:
-    from sessionware.stores import from_url
-
+def _store_url(url: str | None) -> str:
     url = url or os.environ.get("SESSION_STORE")
     if not url:
         raise _UsageError("no store given: pass --store URL or set SESSION_STORE")
-    return from_url(url)
+    return url
+
+
+def _existing_store(url: str | None) -> Any:
+    """The store at ``url``, which must already exist: a typo creates nothing."""
+    from sessionware.stores import from_url
+
+    url = _store_url(url)
+    check_store(url)  # first: building a SQLite store would create the file
+    try:
+        return from_url(url)
+    except ConfigurationError as exc:
+        hint = sqlite_hint(url) if url.lower().startswith("sqlite:") else ""
+        raise ConfigurationError(f"{exc}{hint}") from None
 
 
 async def _with_store(url: str | None, fn: Callable[[Any], Awaitable[T]]) -> T:
-    store = _store(url)
+    store = _existing_store(url)
     try:
+        ping = getattr(store, "ping", None)
+        if ping is not None:  # Redis: "unreachable" before any other answer
+            await ping()
         return await fn(store)
     finally:
         await store.close()
@@ -70,10 +101,13 @@ async def _list(store: Any, user: str | None) -> list[tuple[str, Any]]:
         user_ids = getattr(store, "user_ids", None)
         if user_ids is None:
             raise _UsageError(
-                f"the {getattr(store, 'kind', 'given')} store cannot list every user: "
+                f"the {getattr(store, 'kind', 'given')} store keeps no list of its users: "
                 "pass --user ID"
             )
-        users = await user_ids()
+        try:
+            users = await user_ids()
+        except ConfigurationError as exc:  # Redis Cluster says why
+            raise _UsageError(str(exc)) from None
     rows: list[tuple[str, Any]] = []
     for uid in users:
         rows.extend((uid, entry) for entry in await sessions_of(store, uid))
@@ -159,20 +193,57 @@ def _cmd_purge(args: argparse.Namespace) -> int:
 
 
 def _cmd_cookies(args: argparse.Namespace) -> int:
-    from sessionware.declaration import as_table
-    from sessionware.demo.config import declaration
-    from sessionware.demo.settings import DemoSettings
+    from sessionware.declaration import as_table, declare
 
-    settings = DemoSettings.load(tls=args.tls, make_secret=False)
-    print(as_table(declaration(settings)))
+    if args.demo:
+        from sessionware.demo.config import declaration
+        from sessionware.demo.settings import DemoSettings
+
+        settings = DemoSettings.load(tls=args.tls, make_secret=False)
+        print(as_table(declaration(settings)))
+        return 0
+    from sessionware._app_settings import from_app, from_environment
+
+    found = from_app(args.app) if args.app else from_environment()
+    print(f"# cookies of {found.source}{', served over https' if args.tls else ''}")
+    cookies = declare(
+        found.session,
+        remember=found.remember,
+        throttle=found.throttle,
+        secure=True if args.tls else None,
+    )
+    print(as_table(cookies))
     return 0
 
 
 # -- demo --------------------------------------------------------------------
 
 
+def _port_free(host: str, port: int) -> None:
+    """Fail before the demo prints "open http://..." when the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # As uvicorn and gunicorn bind: a port in TIME_WAIT after a restart is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise _Failure(
+                    f"port {port} on {host} is already in use (another demo still running?): "
+                    f"stop that server, or pick another port: --port {port + 1}"
+                ) from None
+            raise _UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from sessionware.demo.serve import serve
+    from sessionware._extras import requires
+
+    if not 0 < args.port < 65536:
+        raise _UsageError(f"--port must be 1-65535, got {args.port}")
+    _port_free(args.host, args.port)
+    with requires("demo"):
+        from sessionware.demo.serve import serve
 
     return serve(
         store=args.store, host=args.host, port=args.port, tls=args.tls, framework=args.framework
@@ -184,16 +255,33 @@ def _parser() -> argparse.ArgumentParser:
         prog="sessionware",
         description="Secure server-side sessions: tools for operators, and the reference app.",
     )
+    parser.add_argument("--version", action="version", version=f"sessionware {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("secret", help="print a new strong secret for SESSION_SECRET")
 
-    sessions = sub.add_parser("sessions", help="list or revoke users' sessions")
+    def command(parent: Any, name: str, summary: str, details: str = "") -> Any:
+        """A subcommand whose --help starts with what it does (and says more if needed)."""
+        return parent.add_parser(
+            name, help=summary, description=summary[0].upper() + summary[1:] + "." + details
+        )
+
+    command(
+        sub,
+        "secret",
+        "print a new strong secret for SESSION_SECRET",
+        " 48 random bytes, url-safe: put it first in SESSION_SECRET to rotate.",
+    )
+
+    store_note = (
+        " The store must exist already (an app made it): a mistyped URL is reported, never "
+        "created. memory:// cannot be used: it lives inside the app's own process."
+    )
+    sessions = command(sub, "sessions", "list or revoke users' sessions", store_note)
     ssub = sessions.add_subparsers(dest="action", required=True, metavar="ACTION")
-    ls = ssub.add_parser("list", help="list live sessions (of one user, or every user)")
+    ls = command(ssub, "list", "list live sessions (of one user, or every user)", store_note)
     ls.add_argument("--user", metavar="ID", help="only this user id")
     ls.add_argument("--store", metavar="URL", help=_STORE_HELP)
     ls.set_defaults(func=_cmd_sessions_list)
-    rv = ssub.add_parser("revoke", help="end one session of a user, or all of them")
+    rv = command(ssub, "revoke", "end one session of a user, or all of them", store_note)
     rv.add_argument("--user", metavar="ID", required=True, help="the user id")
     which = rv.add_mutually_exclusive_group(required=True)
     which.add_argument("--handle", metavar="H", help="the session's handle (from `sessions list`)")
@@ -201,16 +289,40 @@ def _parser() -> argparse.ArgumentParser:
     rv.add_argument("--store", metavar="URL", help=_STORE_HELP)
     rv.set_defaults(func=_cmd_sessions_revoke)
 
-    purge = sub.add_parser("purge", help="remove expired session records (SQL stores)")
+    purge = command(
+        sub,
+        "purge",
+        "remove expired session records (SQL stores)",
+        " Redis expires records by itself. Run it from cron or a timer, e.g. hourly."
+        + store_note,
+    )
     purge.add_argument("--store", metavar="URL", help=_STORE_HELP)
     purge.add_argument("--quiet", action="store_true", help="no progress bar")
     purge.set_defaults(func=_cmd_purge)
 
-    cookies = sub.add_parser("cookies", help="print the demo's cookie declaration as a table")
-    cookies.add_argument("--tls", action="store_true", help="as served with `demo --tls`")
+    cookies = command(
+        sub,
+        "cookies",
+        "print the cookie declaration of your app as a table",
+        " The settings come from --app module:attr (your Starlette/FastAPI or Flask app, a "
+        "factory, or a SessionConfig), else from the environment (SESSION_*), or --demo.",
+    )
+    source = cookies.add_mutually_exclusive_group()
+    source.add_argument(
+        "--app", metavar="MODULE:ATTR", help="your app, e.g. myapp.main:app (imported)"
+    )
+    source.add_argument("--demo", action="store_true", help="the reference app's cookies")
+    cookies.add_argument(
+        "--tls", action="store_true", help="as served over https (with --demo: `demo --tls`)"
+    )
     cookies.set_defaults(func=_cmd_cookies)
 
-    demo = sub.add_parser("demo", help="run the reference app (SQLite by default)")
+    demo = command(
+        sub,
+        "demo",
+        "run the reference app (SQLite by default)",
+        " Needs the demo extra: pip install 'sessionware[demo]'.",
+    )
     demo.add_argument("--store", metavar="URL", help=_STORE_HELP + " (default: that file)")
     demo.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     demo.add_argument("--port", type=int, default=8000, help="port (8000)")
@@ -234,16 +346,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "secret":
         print(secrets.token_urlsafe(48))
         return 0
+    # Our one line says what went wrong; psycopg's pool would first log its retries.
+    logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
+    name = f"sessionware {args.command}"
+
+    def say(text: str) -> None:
+        # One line, whatever a driver put in the message.
+        print(f"{name}: {' '.join(text.split())}", file=sys.stderr)
+
     try:
         result: int = args.func(args)
     except (_UsageError, ConfigurationError) as exc:
-        print(f"sessionware {args.command}: error: {exc}", file=sys.stderr)
+        say(f"error: {exc}")
         return 2
+    except (_Failure, NoStoreError, MissingDependencyError) as exc:
+        say(f"error: {exc}")
+        return 1
     except StoreUnavailableError as exc:
-        print(f"sessionware {args.command}: the store cannot be reached: {exc}", file=sys.stderr)
+        say(f"the store cannot be reached: {exc}")
         return 1
     except StoreError as exc:  # e.g. a missing table: the message says the fix
-        print(f"sessionware {args.command}: the store failed: {exc}", file=sys.stderr)
+        say(f"the store failed: {exc}")
         return 1
     except KeyboardInterrupt:
         return 130
