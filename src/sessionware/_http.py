@@ -23,6 +23,7 @@ __all__ = [
     "is_https",
     "no_store",
     "vary_with_cookie",
+    "with_vary_cookie",
 ]
 
 Headers = Iterable[tuple[bytes, bytes]]
@@ -38,10 +39,11 @@ def header(headers: Headers, name: bytes) -> str | None:
 
 def cookie_header(headers: Headers) -> str | None:
     """The Cookie header, several lines joined with ``"; "`` as HTTP/2 splits them."""
-    values = [v.decode("latin-1") for k, v in headers if k == b"cookie"]
-    if not values:
-        return None
-    return values[0] if len(values) == 1 else "; ".join(values)
+    value = None
+    for k, v in headers:  # a plain loop: on every request, and cheaper than a list
+        if k == b"cookie":
+            value = v.decode("latin-1") if value is None else f"{value}; {v.decode('latin-1')}"
+    return value
 
 
 def forwarded(headers: Headers, name: bytes, trust_proxy: int) -> str | None:
@@ -84,6 +86,9 @@ def vary_with_cookie(value: str | None) -> str | None:
     return value + ", Cookie"
 
 
+_VARY_COOKIE = (b"vary", b"Cookie")
+
+
 def add_vary_cookie(headers: list[tuple[bytes, bytes]]) -> None:
     """Add ``Cookie`` to the Vary line of ASGI header pairs (see :func:`vary_with_cookie`)."""
     for i, (name, value) in enumerate(headers):
@@ -93,6 +98,17 @@ def add_vary_cookie(headers: list[tuple[bytes, bytes]]) -> None:
                 headers[i] = (name, changed.encode("latin-1"))
             return
     headers.append((b"vary", b"Cookie"))
+
+
+def with_vary_cookie(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """A copy of ASGI header pairs whose Vary line names ``Cookie`` (the app's list is
+    left alone: a response object may be sent more than once)."""
+    for name, _ in headers:
+        if name.lower() == b"vary":
+            copy = list(headers)
+            add_vary_cookie(copy)
+            return copy
+    return [*headers, _VARY_COOKIE]
 
 
 def no_store(headers: list[tuple[bytes, bytes]]) -> None:

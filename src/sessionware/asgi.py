@@ -20,14 +20,14 @@ from starlette.types import Receive as Receive
 from starlette.types import Scope as Scope
 from starlette.types import Send as Send
 
-from sessionware._http import add_vary_cookie, cookie_header, no_store
+from sessionware._http import cookie_header, no_store, with_vary_cookie
 from sessionware._plain import send_plain
 from sessionware.config import SessionConfig, SessionOptions
 from sessionware.core import OutageLog, SessionCore
 from sessionware.exceptions import HTTPError, StoreUnavailableError
 from sessionware.request import VIEW_KEY
 from sessionware.session import Session
-from sessionware.stores.base import Store
+from sessionware.stores.base import Store, inline_loader
 
 __all__ = ["EXTRA_COOKIES", "AsgiView", "SessionMiddleware", "add_cookie", "get_session"]
 
@@ -107,6 +107,7 @@ class SessionMiddleware:
         self.app = app
         self.core = SessionCore.build(store, secrets, config, options, adapter="SessionMiddleware")
         self._outage = OutageLog()
+        self._load_inline = inline_loader(self.core.store)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -118,7 +119,12 @@ class SessionMiddleware:
             # core.begin's steps, with the one load awaited directly (every request).
             cookie = cookie_header(scope["headers"])
             found = core.read_cookie(cookie)
-            fields = None if found is None else await core.store.load(found[1])
+            if found is None:
+                fields = None
+            elif self._load_inline is not None:
+                fields = self._load_inline(found[1])
+            else:
+                fields = await core.store.load(found[1])
             session, after = core.opened(cookie, found, fields, Session)
             if after is not None:
                 await core.arun(after)
@@ -143,23 +149,25 @@ class SessionMiddleware:
             if message["type"] != "http.response.start":
                 return  # only after a 503 replaced the response: drop the app's body
             started = True
+            extra = scope.get(EXTRA_COOKIES)
+            if extra is None and core.untouched(session):
+                # The common read: nothing to write, no cookie; only Vary if it was used.
+                if session.accessed or session.had_cookie:
+                    message["headers"] = with_vary_cookie(message.get("headers", ()))
+                await send(message)
+                return
             try:
-                cookies: list[str]
-                if core.untouched(session):
-                    cookies = []  # the common read: skip the operation
-                else:
-                    cookies = await core.arun(
-                        core.finish(session, message["status"], scope["headers"], scope["scheme"])
-                    )
+                cookies = await core.arun(
+                    core.finish(session, message["status"], scope["headers"], scope["scheme"])
+                )
             except StoreUnavailableError as exc:
                 self._outage(exc)
                 await self._unavailable(scope, send)
                 started = False
                 return
-            out = core.outgoing(session, cookies, scope.get(EXTRA_COOKIES))
+            out = core.outgoing(session, cookies, extra)
             if out is not None:
-                headers = list(message.get("headers", ()))
-                add_vary_cookie(headers)
+                headers = with_vary_cookie(message.get("headers", ()))
                 for value in out.cookies:
                     headers.append((b"set-cookie", value.encode("latin-1")))
                 if out.no_store:

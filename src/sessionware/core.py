@@ -289,6 +289,18 @@ class SessionCore:
 
         The common case, a live record, needs nothing more: ``(session, None)``.
         """
+        if fields is not None:
+            # The common case inline (found is set whenever fields are): a live record.
+            try:
+                now = self.clock()
+                live = (
+                    now - int(fields["a"]) < self._idle
+                    and now - int(fields["c"]) < self._absolute
+                )
+            except (KeyError, ValueError):
+                live = False
+            if live:
+                return cls(self, found[0], fields, found[1]), None  # type: ignore[index]
         sid, key = found if found is not None else (None, None)
         session, expired = self.open(sid, fields, self.clock(), key, cls)
         if sid is None and cookie and cookie_values(cookie, self.config.cookie_name):
@@ -366,7 +378,14 @@ class SessionCore:
 
         Synchronous, so adapters can skip awaiting :meth:`finish` on the common read.
         """
-        return not session.issued and not self._rolling and self._quiet(session, self.clock())
+        return (
+            not self._rolling
+            and not self._resave
+            and not session.is_new
+            and not session.issued
+            and session.unchanged()
+            and self.clock() - (session.last_seen or 0) < self._touch
+        )
 
     def _quiet(self, session: BaseSession, now: float) -> bool:
         """A loaded session this request did not change, with no expiry refresh due."""

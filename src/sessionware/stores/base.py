@@ -178,6 +178,21 @@ class SyncStore(Protocol):
     def close(self) -> None: ...
 
 
+def inline_loader(store: object) -> Callable[[str], Fields | None] | None:
+    """``store.load_inline`` when the store's ``load`` is the one written beside it.
+
+    A subclass that overrides ``load`` (to count, cache or wrap it) is awaited as
+    written, never bypassed.
+    """
+    fn: Callable[[str], Fields | None] | None = getattr(store, "load_inline", None)
+    if fn is None:
+        return None
+    for cls in type(store).__mro__:
+        if "load" in cls.__dict__:
+            return fn if "load_inline" in cls.__dict__ else None
+    return None
+
+
 class StoreBase:
     """Both faces of a store from one set of operations.
 
@@ -188,6 +203,12 @@ class StoreBase:
     ``user_ids``, ...) follow the same rule: an ``_op_<name>`` and a one-line async
     method; the sync face finds them by name.
     """
+
+    #: A plain function that reads one live record without waiting on a network (an
+    #: in-process dict, a local file in WAL mode), or None. The ASGI adapter calls it on
+    #: the loop instead of awaiting :meth:`load`: that read is on every request, and a
+    #: coroutine and its frame cost more than the read itself.
+    load_inline: Callable[[str], Fields | None] | None = None
 
     def _drive(self, op: Op[T]) -> T:
         raise NotImplementedError

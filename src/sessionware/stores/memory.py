@@ -119,8 +119,8 @@ class MemoryStore(StoreBase):
             while len(self._data) > self._max:
                 self._data.popitem(last=False)
 
-    def _op_load(self, key: str) -> Op[Fields | None]:
-        """The live record for ``key``, refreshing its LRU position."""
+    def load_inline(self, key: str) -> Fields | None:
+        """The live record for ``key``, refreshing its LRU position (no I/O: any face)."""
         entry = self._data.get(key)  # one dict read is atomic: no lock on the hot path
         if entry is None:
             return None
@@ -131,6 +131,10 @@ class MemoryStore(StoreBase):
                     self._data.move_to_end(key)
                 return fields
         return entry[0]
+
+    def _op_load(self, key: str) -> Op[Fields | None]:
+        """The live record for ``key`` (see :meth:`load_inline`)."""
+        return self.load_inline(key)
         yield  # unreachable: makes this a generator, an operation like any store's
 
     def _op_create(self, key: str, fields: Fields, ttl: float) -> Op[None]:
@@ -232,12 +236,8 @@ class MemoryStore(StoreBase):
     # -- the async face -------------------------------------------------------------
 
     async def load(self, key: str) -> Fields | None:
-        """The live record at ``key``, or None.
-
-        Runs the operation here rather than through :meth:`_adrive`: ``load`` is on
-        every request, and this saves a coroutine per call.
-        """
-        return await _arun(self._op_load(key))
+        """The live record at ``key``, or None."""
+        return self.load_inline(key)
 
     async def purge_expired(self) -> int:
         """Remove expired records; return how many (``store.sync`` has it too)."""

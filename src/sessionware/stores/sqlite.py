@@ -282,18 +282,26 @@ class SQLiteStore(StoreBase):
 
     # -- the operations ------------------------------------------------------------
 
-    def _op_load(self, key: str) -> Op[Fields | None]:
-        """Read one live record (a read: on the loop for the async face)."""
-        row = yield _Job(lambda conn, now: conn.execute(_LIVE, (key, now)).fetchone(), False)
+    def load_inline(self, key: str) -> Fields | None:
+        """Read one live record on this thread's connection (in WAL mode a reader never
+        waits for a writer, so the async face runs it on the loop)."""
+        try:
+            conn = getattr(self._local, "conn", None) or self._conn()
+            row = conn.execute(_LIVE, (key, self._clock())).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise _store_error(exc) from exc
+        except UnicodeEncodeError as exc:
+            raise _store_error(exc) from None
         return json.loads(row[0]) if row else None
 
-    async def load(self, key: str) -> Fields | None:
-        """The live record at ``key``, or None.
+    def _op_load(self, key: str) -> Op[Fields | None]:
+        """Read one live record (see :meth:`load_inline`)."""
+        return self.load_inline(key)
+        yield  # unreachable: makes this a generator, an operation like any store's
 
-        A read, which the async face runs inline anyway: driven here with the sync
-        driver, a coroutine less on every request.
-        """
-        return self._drive(self._op_load(key))
+    async def load(self, key: str) -> Fields | None:
+        """The live record at ``key``, or None."""
+        return self.load_inline(key)
 
     def _op_create(self, key: str, fields: Fields, ttl: float) -> Op[None]:
         """Insert a new record; an existing live key is a collision."""
