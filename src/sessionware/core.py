@@ -411,6 +411,9 @@ class SessionCore:
         When the record vanished meanwhile (destroyed or revoked by another request)
         nothing is written and the session is left empty: never resurrected.
         """
+        ending = session.ending()
+        if ending is not None:
+            yield from ending  # clear() emptied a stored session: end it first
         now = self.clock()
         w = self.plan(session, now, force=force)
         if w is None:

@@ -26,8 +26,9 @@ The core reads and changes a session only through its public methods
 
 from __future__ import annotations
 
+import copy as _copy
 import json
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sessionware._ops import Op, adrive, drive
@@ -40,13 +41,33 @@ if TYPE_CHECKING:
     from sessionware.request import RequestView
     from sessionware.stores.base import Store
 
-__all__ = ["CSRF_FIELD", "BaseSession", "Fields", "Session", "SyncSession", "dumps", "loads"]
+__all__ = [
+    "CSRF_FIELD",
+    "ON_END",
+    "ORDER_FIELD",
+    "BaseSession",
+    "Fields",
+    "Session",
+    "SyncSession",
+    "dumps",
+    "loads",
+]
 
 #: Metadata field holding the session's CSRF secret; dropped by ``regenerate()`` so a
 #: new id always comes with a new CSRF secret.
 CSRF_FIELD = "k"
 
+#: Metadata field holding the order of the keys (a JSON list), for stores that do not
+#: keep the order fields were written in.
+ORDER_FIELD = "o"
+
 Fields = Mapping[str, str]
+
+#: Operations that end what a session owns outside its record when :meth:`~BaseSession.clear`
+#: ends it, each given the record's key and last fields. :mod:`sessionware.auth` adds
+#: the one for logins (user index entry, remember-me series) when imported, so this
+#: module needs to know nothing of logins.
+ON_END: list[Callable[[str, Fields], Op[None]]] = []
 
 _SEP = (",", ":")
 _encode = json.JSONEncoder(separators=_SEP, ensure_ascii=False, allow_nan=False).encode
@@ -82,10 +103,51 @@ def _dump_key(key: str, value: Any) -> str:
         ) from exc
 
 
-class BaseSession(MutableMapping[str, Any]):
-    """The session of one request: a mutable mapping of plain JSON data.
+# The dict's own methods, untracked, for the session's internals.
+_getitem = dict.__getitem__
+_setitem = dict.__setitem__
+_delitem = dict.__delitem__
+_contains = dict.__contains__
+_iter = dict.__iter__
+_reversed = dict.__reversed__
+_len = dict.__len__
+_eq = dict.__eq__
+_ne = dict.__ne__
+_get = dict.get
+_keys = dict.keys
+_values = dict.values
+_items = dict.items
+_pop = dict.pop
+_popitem = dict.popitem
+_clear = dict.clear
+_update = dict.update
 
-    Adapters hand out :class:`Session` (async verbs) or :class:`SyncSession`.
+
+def _fill(session: dict[str, Any], fields: Fields) -> bool:
+    """Decode the stored values into ``session``, in their recorded order; return
+    whether any is a list or dict."""
+    nested = False
+    order = fields.get(ORDER_FIELD)
+    if order is not None:
+        for k in loads(order):
+            v = fields.get("." + k) if isinstance(k, str) else None
+            if v is not None:
+                _setitem(session, k, loads(v))
+                nested = nested or v[:1] in ("[", "{")
+    for k, v in fields.items():
+        if k[:1] == "." and (order is None or not _contains(session, k[1:])):
+            _setitem(session, k[1:], loads(v))
+            nested = nested or v[:1] in ("[", "{")
+    return nested
+
+
+class BaseSession(dict[str, Any]):
+    """The session of one request: a ``dict`` of plain JSON data that knows what changed.
+
+    Adapters hand out :class:`Session` (async verbs) or :class:`SyncSession`. Being a
+    real dict (as Flask's session is), it goes to ``json.dumps``, ``|``, ``==`` and
+    ``isinstance(session, dict)`` checks unchanged; every mutating method records the
+    keys it touched, so only those are written. ``copy()`` returns a plain dict.
 
     Nested containers may be changed in place (``session["cart"].append(x)``): they
     are compared with what was loaded when the response starts.
@@ -93,8 +155,8 @@ class BaseSession(MutableMapping[str, Any]):
 
     __slots__ = (
         "_core",
-        "_data",
         "_dirty",
+        "_ending",
         "_fields",
         "_id",
         "_loaded_key",
@@ -118,6 +180,7 @@ class BaseSession(MutableMapping[str, Any]):
         key: str | None = None,
     ) -> None:
         self._core = core
+        self._ending: tuple[str, Fields] | None = None
         self._reset(session_id, fields, key)
         self.had_cookie = session_id is not None
         self.accessed = False
@@ -128,20 +191,34 @@ class BaseSession(MutableMapping[str, Any]):
         self.superseded = False
         self.issued = False
 
-    def _reset(self, session_id: str | None, fields: Fields | None, key: str | None = None) -> None:
+    def _reset(
+        self,
+        session_id: str | None,
+        fields: Fields | None,
+        key: str | None = None,
+        *,
+        keep_data: bool = False,
+    ) -> None:
         self._id = session_id if fields is not None else None
         if fields is None or not session_id:
             self._loaded_key = None
         else:
             self._loaded_key = key or self._core.key(session_id)
         self._fields: Fields = fields if fields is not None else {}
-        self._data: dict[str, Any] | None = None if fields is not None else {}
-        # Whether decoded stored values include a list or dict (which the handler may
-        # change in place): only then must the response compare them with the record.
-        self._nested = False
-        self._dirty: set[str] = set()
+        # Keys this request set or deleted, in order (a dict: a set's order would
+        # depend on PYTHONHASHSEED and reach the store).
+        self._dirty: dict[str, None] = {}
         self._meta: dict[str, str | None] = {}
         self.is_new = fields is None
+        if keep_data:
+            # Whether values include a list or dict (which the handler may change in
+            # place): only then must the response compare them with the record.
+            self._nested = any(type(v) in (dict, list) for v in _values(self))
+            return
+        _clear(self)
+        # Decoded at once, not on first read: json.dumps and dict(session) read a dict's
+        # storage directly, so lazily filled data would look empty to them.
+        self._nested = _fill(self, self._fields) if fields else False
 
     # -- identity -------------------------------------------------------------
 
@@ -156,6 +233,11 @@ class BaseSession(MutableMapping[str, Any]):
     def key(self) -> str:
         """The store key of this session (SHA-256 of the id): safe to keep, useless as a cookie."""
         return self._loaded_key or self._core.key(self.id)
+
+    @property
+    def stored(self) -> bool:
+        """Whether this session has a record in the store now (it was loaded or written)."""
+        return self._loaded_key is not None
 
     @property
     def store(self) -> Store:
@@ -193,6 +275,12 @@ class BaseSession(MutableMapping[str, Any]):
         """Whether this request changed any value or metadata."""
         return bool(self._dirty or self._meta) or bool(self._changed_containers())
 
+    @modified.setter
+    def modified(self, value: bool) -> None:
+        # Flask's idiom for "save even though I changed a nested value in place".
+        if value:
+            self._dirty.update(dict.fromkeys(_keys(self)))
+
     @property
     def created(self) -> float | None:
         """When the session was created (epoch seconds), or None if it is new."""
@@ -205,26 +293,19 @@ class BaseSession(MutableMapping[str, Any]):
         a = self._fields.get("a")
         return float(a) if a is not None else None
 
-    # -- mapping --------------------------------------------------------------
-
-    def _items(self) -> dict[str, Any]:
-        self.accessed = True
-        data = self._data
-        if data is None:
-            data = {}
-            nested = False
-            for k, v in self._fields.items():
-                if k[:1] == ".":
-                    data[k[1:]] = loads(v)
-                    nested = nested or v[:1] in ("[", "{")
-            self._data = data
-            self._nested = nested
-        return data
+    # -- the dict, with every change recorded ----------------------------------
 
     def __getitem__(self, key: str) -> Any:
-        return self._items()[key]
+        self.accessed = True
+        return _getitem(self, key)
 
     def __setitem__(self, key: str, value: Any) -> None:
+        self.accessed = True
+        self._check(key, value)
+        _setitem(self, key, value)
+        self._dirty[key] = None
+
+    def _check(self, key: Any, value: Any) -> None:
         if not isinstance(key, str):
             raise TypeError(f"session keys must be str, not {type(key).__name__}")
         text = _dump_key(key, value)
@@ -234,62 +315,146 @@ class BaseSession(MutableMapping[str, Any]):
                 f"session value for key {key!r} is {size} bytes, over max_size="
                 f"{self._core.config.max_size}; keep large data elsewhere and store its id"
             )
-        self._items()[key] = value
-        self._dirty.add(key)
 
     def __delitem__(self, key: str) -> None:
-        del self._items()[key]
-        self._dirty.add(key)
+        self.accessed = True
+        _delitem(self, key)
+        self._dirty[key] = None
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._items())
+        self.accessed = True
+        return _iter(self)
+
+    def __reversed__(self) -> Iterator[str]:
+        self.accessed = True
+        return _reversed(self)
 
     def __len__(self) -> int:
-        return len(self._items())
+        self.accessed = True
+        return _len(self)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._items()
+        self.accessed = True
+        return _contains(self, key)
+
+    def __eq__(self, other: object) -> bool:
+        self.accessed = True
+        return _eq(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        self.accessed = True
+        return _ne(self, other)
 
     def get(self, key: str, default: Any = None) -> Any:
         """Return the value for ``key``, or ``default``."""
-        return self._items().get(key, default)
+        self.accessed = True
+        return _get(self, key, default)
+
+    def keys(self) -> Any:
+        """The keys (a live view, as a dict's)."""
+        self.accessed = True
+        return _keys(self)
+
+    def values(self) -> Any:
+        """The values (a live view, as a dict's)."""
+        self.accessed = True
+        return _values(self)
+
+    def items(self) -> Any:
+        """The ``(key, value)`` pairs (a live view, as a dict's)."""
+        self.accessed = True
+        return _items(self)
+
+    def copy(self) -> dict[str, Any]:
+        """A plain dict of the values (a snapshot: not a session, not tracked)."""
+        self.accessed = True
+        return dict(_items(self))
+
+    __copy__ = copy
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        return _copy.deepcopy(self.copy(), memo)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (self.copy(),))
+
+    def __or__(self, other: Any) -> dict[str, Any]:  # type: ignore[override]
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        merged = self.copy()
+        merged.update(other)
+        return merged
+
+    def __ror__(self, other: Any) -> dict[str, Any]:  # type: ignore[override]
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        merged = dict(other)
+        merged.update(self.copy())
+        return merged
+
+    def __ior__(self, other: Any) -> BaseSession:  # type: ignore[override]
+        self.update(other)
+        return self
 
     def setdefault(self, key: str, default: Any = None) -> Any:
         """Return the value for ``key``, setting it to ``default`` first if missing."""
-        items = self._items()
-        if key not in items:
+        if not self.__contains__(key):
             self[key] = default
-        return items[key]
+        return _getitem(self, key)
 
     def pop(self, key: str, *default: Any) -> Any:
         """Remove ``key`` and return its value (or ``default``)."""
-        items = self._items()
-        if key in items:
-            self._dirty.add(key)
-        return items.pop(key, *default)
+        self.accessed = True
+        if _contains(self, key):
+            self._dirty[key] = None
+        return _pop(self, key, *default)
 
-    def update(self, other: Any = None, /, **kwargs: Any) -> None:
+    def popitem(self) -> tuple[str, Any]:
+        """Remove and return the last ``(key, value)`` pair set, as a dict does (LIFO)."""
+        self.accessed = True
+        key, value = _popitem(self)
+        self._dirty[key] = None
+        return key, value
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
         """Set several keys; each value is checked before any is set."""
-        pairs = dict(other or {}, **kwargs)
+        pairs = dict(other if other is not None else (), **kwargs)
         for k, v in pairs.items():
-            if not isinstance(k, str):
-                raise TypeError(f"session keys must be str, not {type(k).__name__}")
-            _dump_key(k, v)
+            self._check(k, v)
+        self.accessed = True
         for k, v in pairs.items():
-            self[k] = v
+            _setitem(self, k, v)
+            self._dirty[k] = None
 
     def clear(self) -> None:
-        """Remove every user value (metadata such as the login stays)."""
-        items = self._items()
-        self._dirty.update(items)
-        items.clear()
+        """End the session: every value *and* the login it holds.
+
+        ``request.session.clear()`` is how most Starlette and Flask apps log out, so a
+        stored session is ended as ``auth.logout`` ends it when the response starts:
+        its record deleted, its user's index entry and remember-me series removed, the
+        cookie cleared. Values set afterwards start a new session with a new id.
+        """
+        self.accessed = True
+        self._dirty.update(dict.fromkeys(_keys(self)))
+        _clear(self)
+        if self._loaded_key is not None and self._ending is None:
+            self._ending = (self._loaded_key, self._fields)
+        for name in (*self._fields, *self._meta):
+            if name[:1] != "." and name not in ("c", "a", ORDER_FIELD):
+                self._meta[name] = None
+
+    @classmethod
+    def fromkeys(cls, *args: Any, **kwargs: Any) -> Any:
+        """Not for sessions (they belong to a request): a plain dict."""
+        return dict.fromkeys(*args, **kwargs)
 
     def __repr__(self) -> str:
-        # Not through _items(): printing or logging a session must not count as reading
-        # it (that would add Vary: Cookie to the response).
+        # Not through the tracked reads: printing or logging a session must not count as
+        # reading it (that would add Vary: Cookie to the response).
         state = "new" if self.is_new else "loaded"
-        keys = sorted(self._data) if self._data is not None else "?"
-        return f"<{type(self).__name__} {state} keys={keys}>"
+        return f"<{type(self).__name__} {state} keys={sorted(_keys(self))}>"
+
+    __str__ = __repr__
 
     # -- metadata (for sessionware.auth and friends) ---------------------------
 
@@ -301,22 +466,22 @@ class BaseSession(MutableMapping[str, Any]):
 
     def set_meta(self, name: str, value: str | None) -> None:
         """Set (or with ``None`` delete) a metadata field."""
-        if not name or name[0] == "." or name in ("c", "a"):
+        if not name or name[0] == "." or name in ("c", "a", ORDER_FIELD):
             raise ValueError(f"{name!r} is not a metadata field name")
         self._meta[name] = value
 
     # -- change tracking (used by the core) ------------------------------------
 
     def _changed_containers(self) -> list[str]:
-        data = self._data
-        if data is None or not self._nested:
+        if not self._nested:
             return []
         out = []
-        for k, v in data.items():
+        fields = self._fields
+        for k, v in _items(self):
             if (
                 k not in self._dirty
                 and isinstance(v, (dict, list))
-                and _dump_key(k, v) != self._fields.get("." + k)
+                and _dump_key(k, v) != fields.get("." + k)
             ):
                 out.append(k)
         return out
@@ -325,19 +490,28 @@ class BaseSession(MutableMapping[str, Any]):
         """Fields this request set, and fields it deleted."""
         sets: dict[str, str] = {}
         dels: list[str] = []
-        data = self._data
-        if data is not None:
-            for k in (*self._dirty, *self._changed_containers()):
-                if k in data:
-                    sets["." + k] = _dump_key(k, data[k])
-                elif "." + k in self._fields:
-                    dels.append("." + k)
+        fields = self._fields
+        reordered = False
+        for k in (*self._dirty, *self._changed_containers()):
+            if _contains(self, k):
+                sets["." + k] = _dump_key(k, _getitem(self, k))
+                reordered = reordered or "." + k not in fields
+            elif "." + k in fields:
+                dels.append("." + k)
+                reordered = True
         for name, value in self._meta.items():
             if value is None:
-                if name in self._fields:
+                if name in fields:
                     dels.append(name)
             else:
                 sets[name] = value
+        if reordered:
+            # The key order, for stores that keep fields unordered (jsonb, large Redis
+            # hashes): a hint only, so concurrent writers cannot lose data through it.
+            if _len(self) > 1:
+                sets[ORDER_FIELD] = _encode(list(_keys(self)))
+            elif ORDER_FIELD in fields:
+                dels.append(ORDER_FIELD)
         return sets, dels
 
     def all_fields(self) -> dict[str, str]:
@@ -354,14 +528,16 @@ class BaseSession(MutableMapping[str, Any]):
 
     def unchanged(self) -> bool:
         """Whether this request changed no value, nested value or metadata."""
-        return not self._dirty and not self._meta and not self._changed_containers()
+        return (
+            not self._dirty
+            and not self._meta
+            and self._ending is None
+            and not self._changed_containers()
+        )
 
     def commit(self, session_id: str, fields: Fields, key: str | None = None) -> None:
         """Make ``fields`` the new baseline after a successful write."""
-        data = self._data
-        self._reset(session_id, fields, key)
-        self._data = data
-        self._nested = data is not None and any(isinstance(v, (dict, list)) for v in data.values())
+        self._reset(session_id, fields, key, keep_data=True)
 
     def renew_id(self) -> None:
         """Draw a new id for a session not stored yet (its first one collided)."""
@@ -376,20 +552,45 @@ class BaseSession(MutableMapping[str, Any]):
         """The store's record was refreshed at ``accessed``: move the baseline with it."""
         self._fields = {**self._fields, "a": accessed}
 
+    def ending(self) -> Op[None] | None:
+        """The operation that ends the record :meth:`clear` emptied, if it did (the core
+        runs it before writing): None in every other request."""
+        if self._ending is None:
+            return None
+        return self._end()
+
+    def _end(self) -> Op[None]:
+        key, fields = self._ending or ("", {})
+        self._ending = None
+        if self._loaded_key == key:
+            # Not regenerated since the clear: this record is the one to end.
+            yield Call("delete", (key,))
+            values = _items(self)
+            after = {k: v for k, v in values}
+            meta: dict[str, str | None] = {n: v for n, v in self._meta.items() if v is not None}
+            self._reset(None, None)
+            _update(self, after)
+            self._dirty = dict.fromkeys(after)
+            self._meta = meta
+            self._nested = any(type(v) in (dict, list) for v in after.values())
+            self.destroyed = True
+        for hook in ON_END:
+            yield from hook(key, fields)
+
     # -- lifecycle (express-session's verbs), each written once as an operation --
 
     def _regenerate(self) -> Op[None]:
-        self._items()
+        self.accessed = True
         old = self._loaded_key
         if old is not None:
             # The marker first: a request that finds the record gone must also find it.
             yield from self._core.mark_moved(old)
             yield Call("delete", (old,))
             for name in self._fields:
-                keep = name[:1] != "." and name not in ("c", "a", CSRF_FIELD)
+                keep = name[:1] != "." and name not in ("c", "a", ORDER_FIELD, CSRF_FIELD)
                 if keep and name not in self._meta:
                     self._meta[name] = self._fields[name]
-            self._dirty.update(self._data or {})
+            self._dirty.update(dict.fromkeys(_keys(self)))
         self._meta.pop(CSRF_FIELD, None)
         self._id = self._core.new_id()
         self._loaded_key = None
@@ -418,11 +619,12 @@ class BaseSession(MutableMapping[str, Any]):
             self.lose()
         else:
             self._reset(self._id, fields)
+            self.accessed = True
 
     def _increment(self, key: str, amount: int) -> Op[int]:
         if isinstance(amount, bool) or not isinstance(amount, int):
             raise TypeError("increment() needs an int amount")
-        current = self._items().get(key, 0)
+        current = _get(self, key, 0)
         if isinstance(current, bool) or not isinstance(current, int):
             raise TypeError(f"session value for key {key!r} is not an int; cannot increment it")
         if self._loaded_key is None or self.modified:
@@ -439,7 +641,7 @@ class BaseSession(MutableMapping[str, Any]):
             raise StoreError("the session no longer exists in the store")
         # The new value becomes the baseline: nothing left for the response to write.
         self._fields = {**self._fields, "." + key: str(value)}
-        self._items()[key] = value
+        _setitem(self, key, value)
         return int(value)
 
     def _touch(self) -> Op[None]:

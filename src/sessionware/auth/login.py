@@ -45,11 +45,11 @@ from sessionware.auth.fields import (
 from sessionware.csrf.token import new_secret
 from sessionware.exceptions import ConfigurationError
 from sessionware.request import RequestView
-from sessionware.session import CSRF_FIELD, BaseSession, Session
+from sessionware.session import CSRF_FIELD, ON_END, BaseSession, Fields, Session
 from sessionware.stores.base import Call
 from sessionware.tokens import log_id, new_handle
 
-__all__ = ["begin", "login", "logout", "reauthenticate"]
+__all__ = ["begin", "end_record", "login", "logout", "reauthenticate"]
 
 security_log = logging.getLogger("sessionware.security")
 
@@ -276,3 +276,19 @@ def _logout(request: RequestLike) -> Op[None]:
 async def logout(request: RequestLike) -> None:
     """Delete the session (its cookie is cleared), and revoke and clear remember-me too."""
     return await async_session(request, "sessionware.auth.sync.logout").core.arun(_logout(request))
+
+
+def end_record(key: str, fields: Fields) -> Op[None]:
+    """End what a login keeps outside its record, once ``session.clear()`` deleted it:
+    the user's index entry and the remember-me series (the browser's remember-me
+    cookie then finds no series and is cleared on its next request)."""
+    user = fields.get(USER)
+    if user is not None:
+        yield Call("unlink", (user, key))
+        security_log.info("logout user=%s (session cleared)", user)
+    series = fields.get(SERIES)
+    if series:
+        yield from _series.revoke_series(series)
+
+
+ON_END.append(end_record)

@@ -63,7 +63,7 @@ _LOGIN_OPTIONS = {"login_view", "refresh_view", "fresh_max_age", "remember"}
 L = TypeVar("L", bound=Callable[[str], Any])
 
 
-class FlaskSession(SyncSession, SessionMixin):  # type: ignore[override]
+class FlaskSession(SyncSession, SessionMixin):
     """A sessionware session that Flask accepts as ``flask.session`` (a SessionMixin).
 
     ``session.permanent`` is kept for Flask's API; lifetime is sessionware's idle and
