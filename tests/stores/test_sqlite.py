@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import stat
@@ -9,13 +10,15 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
-from sessionware.exceptions import StoreUnavailableError
+from sessionware.exceptions import SessionCollisionError, StoreError, StoreUnavailableError
 from sessionware.stores import SQLiteStore
 from sessionware.stores.base import Store
 from tests.stores.contract import ManualClock, StoreContract, new_key
@@ -459,3 +462,74 @@ def test_every_500th_create_purges_expired_rows(tmp_path: Path) -> None:
         assert store.sync.count() == _PURGE_EVERY - 1
     finally:
         store.sync.close()
+
+
+# -- group commit ---------------------------------------------------------------------
+
+
+def _commits(store: SQLiteStore) -> list[int]:
+    """Count the COMMITs the store's connections run, through SQLite's commit hook."""
+    seen: list[int] = []
+    original = store._connect
+
+    def connect() -> Any:
+        conn = original()
+        conn.set_trace_callback(lambda sql: seen.append(1) if sql == "COMMIT" else None)
+        return conn
+
+    store._connect = connect  # type: ignore[method-assign]
+    return seen
+
+
+@pytest.mark.anyio
+async def test_writes_of_one_loop_turn_commit_together_and_all_land(tmp_path: Path) -> None:
+    """200 concurrent writes (different keys and different fields of one key) all land,
+    in far fewer transactions than writes: the writer groups what queued meanwhile."""
+    store = SQLiteStore(tmp_path / "s.db")
+    commits = _commits(store)
+    now = int(time.time())
+    await store.create("shared", {"c": str(now), "a": str(now)}, 600)
+    creates = [store.create(f"k{i}", {".v": str(i)}, 600) for i in range(100)]
+    applies = [store.apply("shared", {f".f{i}": str(i)}, [], 600) for i in range(100)]
+    commits.clear()
+    results = await asyncio.gather(*creates, *applies)
+    assert results[100:] == [True] * 100
+    for i in range(100):
+        assert await store.load(f"k{i}") == {".v": str(i)}
+    shared = await store.load("shared")
+    assert shared is not None
+    assert {k: v for k, v in shared.items() if k.startswith(".f")} == {
+        f".f{i}": str(i) for i in range(100)
+    }
+    assert 1 <= len(commits) < 20
+    await store.close()
+
+
+@pytest.mark.anyio
+async def test_one_failing_write_in_a_group_fails_alone(tmp_path: Path) -> None:
+    """A write the database refuses fails with its own error; the others of its group land."""
+    store = SQLiteStore(tmp_path / "s.db")
+    good = [store.create(f"ok{i}", {".v": "1"}, 600) for i in range(5)]
+    bad = store.create("bad", {".v": "\ud800"}, 600)  # a lone surrogate: no UTF-8 form
+    results = await asyncio.gather(*good[:3], bad, *good[3:], return_exceptions=True)
+    assert isinstance(results[3], StoreError)
+    assert "not valid Unicode" in str(results[3])
+    assert [r for i, r in enumerate(results) if i != 3] == [None] * 5
+    for i in range(5):
+        assert await store.load(f"ok{i}") == {".v": "1"}
+    assert await store.load("bad") is None
+    await store.close()
+
+
+@pytest.mark.anyio
+async def test_a_create_collision_in_a_group_leaves_the_others_alone(tmp_path: Path) -> None:
+    """Two creates of one key in one group: exactly one wins, the rest of the group lands."""
+    store = SQLiteStore(tmp_path / "s.db")
+    calls = [store.create("same", {".v": str(i)}, 600) for i in range(2)]
+    calls += [store.create(f"other{i}", {".v": "x"}, 600) for i in range(3)]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert sum(isinstance(r, SessionCollisionError) for r in results[:2]) == 1
+    assert results[2:] == [None] * 3
+    for i in range(3):
+        assert await store.load(f"other{i}") == {".v": "x"}
+    await store.close()

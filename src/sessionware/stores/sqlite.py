@@ -116,6 +116,29 @@ def _write(fn: Callable[[sqlite3.Connection, float], T]) -> Op[T]:
     return result
 
 
+class _Group:
+    """One event loop's writes waiting for the writer thread (see ``_aperform``)."""
+
+    __slots__ = ("queued", "running")
+
+    def __init__(self) -> None:
+        self.queued: list[tuple[_Job[Any], asyncio.Future[Any]]] = []
+        self.running = False
+
+
+def _settle(
+    batch: list[tuple[_Job[Any], asyncio.Future[Any]]], outcomes: list[tuple[bool, Any]]
+) -> None:
+    """Give each waiting write its outcome (a request cancelled meanwhile takes none)."""
+    for (_, done), (ok, value) in zip(batch, outcomes, strict=True):
+        if done.done():
+            continue
+        if ok:
+            done.set_result(value)
+        else:
+            done.set_exception(value)
+
+
 class SQLiteStore(StoreBase):
     """Sessions in a SQLite file; safe for many threads and several processes sharing it."""
 
@@ -143,6 +166,9 @@ class SQLiteStore(StoreBase):
         self._lock = threading.Lock()  # guards _opened, _local and _writer
         self._writer: ThreadPoolExecutor | None = None
         self._writes = itertools.count(1)  # next() is atomic: threads share it safely
+        # Per event loop: a store may serve several loops (one per thread, or tests).
+        self._groups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Group]
+        self._groups = weakref.WeakKeyDictionary()
         if self.path == ":memory:" or self.path.startswith("file:"):
             raise ValueError(
                 "SQLiteStore needs a file path; for in-memory sessions use MemoryStore"
@@ -227,13 +253,81 @@ class SQLiteStore(StoreBase):
         except UnicodeEncodeError as exc:
             raise _store_error(exc) from None
 
+    def _perform_group(self, jobs: list[_Job[Any]]) -> list[tuple[bool, Any]]:
+        """Run several write jobs in ONE transaction (group commit); each job's outcome.
+
+        One ``BEGIN IMMEDIATE`` ... ``COMMIT`` for every write one event-loop turn
+        queued: the lock, the WAL append and the commit are paid once for the group.
+        If anything fails, the whole transaction is rolled back and each job runs again
+        in a transaction of its own, so every write gets its own answer.
+        """
+        if len(jobs) > 1:
+            try:
+                conn = self._conn()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    now = self._clock()
+                    results = [job.fn(conn, now) for job in jobs]
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                return [(True, result) for result in results]
+            except Exception:  # noqa: S110 -- each job is retried alone just below
+                pass
+        outcomes: list[tuple[bool, Any]] = []
+        for job in jobs:
+            try:
+                outcomes.append((True, self._perform(job)))
+            except Exception as exc:
+                outcomes.append((False, exc))
+        return outcomes
+
     async def _aperform(self, job: _Job[T]) -> T:
         """Reads inline on the loop; writes on the writer thread, so the loop never
-        waits on the file lock."""
+        waits on the file lock, grouped: the writes queued while the writer is busy
+        (or in the same loop turn) commit together in one transaction."""
         if not job.write:
             return self._perform(job)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer_thread(), self._perform, job)
+        group = self._groups.get(loop)
+        if group is None:
+            group = self._groups[loop] = _Group()
+        done: asyncio.Future[T] = loop.create_future()
+        group.queued.append((job, done))
+        if not group.running:
+            group.running = True
+            loop.call_soon(self._flush, loop, group)  # after this turn's other writes
+        return await done
+
+    def _flush(self, loop: asyncio.AbstractEventLoop, group: _Group) -> None:
+        """Hand the queued writes to the writer thread as one group."""
+        batch, group.queued = group.queued, []
+        if not batch:
+            group.running = False
+            return
+        try:
+            running = loop.run_in_executor(
+                self._writer_thread(), self._perform_group, [job for job, _ in batch]
+            )
+        except Exception as exc:  # the executor was shut down under us
+            group.running = False
+            _settle(batch, [(False, exc)] * len(batch))
+            return
+
+        def finished(result: asyncio.Future[list[tuple[bool, Any]]]) -> None:
+            if result.cancelled():
+                outcomes: list[tuple[bool, Any]] = [(False, asyncio.CancelledError())]
+                outcomes *= len(batch)
+            elif result.exception() is not None:
+                outcomes = [(False, result.exception())] * len(batch)
+            else:
+                outcomes = result.result()
+            _settle(batch, outcomes)
+            self._flush(loop, group)  # the writes that queued meanwhile, if any
+
+        running.add_done_callback(finished)
 
     def _writer_thread(self) -> ThreadPoolExecutor:
         writer = self._writer
