@@ -40,6 +40,19 @@ def seconds(value: float | timedelta | None, what: str) -> float | None:
     return float(value)
 
 
+def _timeout(value: float | timedelta | None, what: str) -> float:
+    """A server-side timeout: required, since a session the server never ends is a
+    stolen cookie that works forever (ASVS 7.3.1/7.3.2)."""
+    found = seconds(value, what)
+    if found is None:
+        raise ConfigurationError(
+            f"{what}=None is not supported: sessions always end on the server. For long "
+            f"logins pass a long {what}, e.g. {what}=timedelta(days=14) (Starlette's "
+            "max_age), or keep the defaults and add remember-me (RememberMeMiddleware)"
+        )
+    return found
+
+
 class _Masked(tuple[str, ...]):
     """A tuple of secrets that never prints them."""
 
@@ -148,8 +161,8 @@ class SessionConfig:
             raise ConfigurationError("partitioned cookies must be Secure: set secure=True")
         if self.path and not self.path.startswith("/"):
             raise ConfigurationError("path must start with '/'")
-        idle = seconds(self.idle_timeout, "idle_timeout")
-        absolute = seconds(self.absolute_timeout, "absolute_timeout")
+        idle = _timeout(self.idle_timeout, "idle_timeout")
+        absolute = _timeout(self.absolute_timeout, "absolute_timeout")
         set_(self, "idle_timeout", idle)
         set_(self, "absolute_timeout", absolute)
         touch = seconds(self.touch_interval, "touch_interval")
@@ -171,6 +184,23 @@ class SessionConfig:
             raise ConfigurationError("max_sessions_per_user must be a positive int or None")
         if self.genid is not None and not callable(self.genid):
             raise ConfigurationError("genid must be a callable returning a new id")
+
+    def lifetime_warning(self) -> str | None:
+        """What is wrong when the cookie is set to outlive the session it points to.
+
+        Starlette's ``max_age`` is also how long its sessions live; here the server ends
+        a session after ``idle_timeout`` / ``absolute_timeout`` whatever the cookie says.
+        """
+        max_age, absolute = self.cookie_max_age, self.absolute
+        if max_age is None or max_age <= absolute:
+            return None
+        return (
+            f"max_age={max_age:g}s keeps the cookie after the session ends on the server "
+            f"(absolute_timeout={absolute:g}s, idle_timeout={self.idle:g}s): browsers "
+            "would send a dead cookie and users find themselves signed out. For sessions "
+            "that last as long as the cookie, raise absolute_timeout and idle_timeout to "
+            "max_age; otherwise lower max_age (or drop it for a browser-session cookie)"
+        )
 
     @property
     def idle(self) -> float:

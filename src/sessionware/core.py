@@ -134,6 +134,9 @@ class SessionCore:
         settings = ", ".join(f"{k}={v}" for k, v in config.describe().items())
         kind = getattr(store, "kind", type(store).__name__)
         log.info("effective session settings: store=%s, %s", kind, settings)
+        warning = config.lifetime_warning()
+        if warning is not None:
+            log.warning("%s", warning)
         return cls(config, store)
 
     def __init__(self, config: SessionConfig, store: Store) -> None:

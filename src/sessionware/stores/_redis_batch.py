@@ -81,8 +81,19 @@ def store_error(exc: BaseException) -> StoreError:
         detail = str(exc)[:160] if isinstance(exc, (rx.ConnectionError, OSError)) else ""
         reason = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
         return StoreUnavailableError(f"redis unavailable ({reason})")
-    word = str(exc).split(" ", 1)[0][:32] if isinstance(exc, rx.ResponseError) else ""
-    return StoreError(f"redis refused a command ({type(exc).__name__} {word})".replace(" )", ")"))
+    if isinstance(exc, rx.ResponseError):
+        word = str(exc).split(" ", 1)[0][:32]
+        return StoreError(
+            f"redis refused a command ({type(exc).__name__} {word})".replace(" )", ")")
+        )
+    # Anything else (RuntimeError: Event loop is closed, a DataError) keeps its first
+    # line: the cause is the one thing the reader needs, and it quotes no command.
+    return StoreError(f"redis refused a command ({type(exc).__name__}: {first_line(exc)})")
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text, at most 160 characters (for messages)."""
+    return str(exc).strip().split("\n", 1)[0][:160] or "no detail"
 
 
 def _resendable(commands: Sequence[Command]) -> bool:

@@ -116,6 +116,9 @@ def _store_error(exc: Exception, table: str) -> StoreError:
     if isinstance(exc, pgerr.ReadOnlySqlTransaction):
         # A fail-over left us on a standby: an outage until the pool reconnects.
         return StoreUnavailableError(f"PostgreSQL store unavailable ({name}: read-only server)")
+    if not isinstance(exc, psycopg.Error):
+        # Not the server's words (a closed pool, "Event loop is closed"): keep the cause.
+        return StoreError(f"PostgreSQL store failed ({name}: {_first_line(exc)})")
     # Other messages may quote a value (`invalid input syntax ... "abc"`): keep the class.
     state = getattr(exc, "sqlstate", None)
     code = f", SQLSTATE {state}" if state else ""
