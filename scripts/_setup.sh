@@ -11,6 +11,22 @@ setup_python() {
   .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${extras}]"
 }
 
+# setup_python_once EXTRAS: setup_python, skipped when nothing it depends on changed since
+# the last run with the same extras (pyproject.toml, the extras, the Python version), so
+# scripts/demo and scripts/docs start in about a second the second time. The project is
+# installed in editable mode: changes to its code need no reinstall.
+setup_python_once() {
+  local extras="$1" stamp=".venv/.sessionware-setup-${1//,/-}" want
+  want="$(cat pyproject.toml; echo "$extras"; python3 --version 2>&1)"
+  want="$(printf '%s' "$want" | sha256sum | cut -d' ' -f1)"
+  if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return 0
+  fi
+  echo "setting up .venv with the ${extras} extras (first run takes a minute)" >&2
+  setup_python "$extras"
+  printf '%s\n' "$want" > "$stamp"
+}
+
 setup_chromium() {
   if [ ! -x /usr/bin/chromium ]; then
     echo "installing Debian's chromium for the browser tests" >&2
