@@ -57,6 +57,9 @@ MEANING = {
     "max_sessions_per_user": "Live sessions one user may hold; a login past it ends that "
     "device's older sessions, then the least recently seen. `None`: no cap.",
     "clock": "A callable returning the time (seconds since the epoch), for tests.",
+    "legacy_cookies": "Old framework session cookies (readers from `sessionware.migrate`) "
+    "exchanged for server-side sessions on a visitor's first request during a migration "
+    "(see the [migration guides](migration/starlette.md)).",
     "store_url": "Where sessions live when no `store=` is given (see "
     "[Choosing a store](stores.md)). Never logged: it may hold a password.",
 }
