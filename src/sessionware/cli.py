@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TextIO, TypeVar
 
 from sessionware import __version__
+from sessionware._dates import when
 from sessionware._extras import MissingDependencyError
 from sessionware._store_probe import NoStoreError, check_store, sqlite_hint
 from sessionware.exceptions import ConfigurationError, StoreError, StoreUnavailableError
@@ -84,14 +85,6 @@ async def _with_store(url: str | None, fn: Callable[[Any], Awaitable[T]]) -> T:
 # -- sessions ----------------------------------------------------------------
 
 
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    import datetime
-
-    return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
-
-
 async def _list(store: Any, user: str | None) -> list[tuple[str, Any]]:
     from sessionware.auth import sessions_of
 
@@ -124,8 +117,8 @@ def _cmd_sessions_list(args: argparse.Namespace) -> int:
         (
             uid,
             e.handle,
-            _when(e.created),
-            _when(e.last_seen),
+            when(e.created),
+            when(e.last_seen),
             e.ip or "-",
             "yes" if e.remembered else "no",
             (e.user_agent or "-")[:60],
