@@ -1,130 +1,223 @@
-"""Core bench: bare Starlette vs sessionware (memory, SQLite) vs Starlette's sessions.
+"""Core bench: bare Starlette against sessionware and the floors any session layer pays.
 
-Run ``python bench/run.py`` (after ``./scripts/test`` or ``pip install -e '.[test,bench]'``).
-Each app is served by one uvicorn worker on 127.0.0.1 and driven by ``wrk`` with the
-same load; the table gives requests/s, p99 latency and the ratio to bare Starlette for
-a request that reads an existing session and one that writes it. Not part of the tests.
+Run ``python bench/run.py`` (after ``./scripts/test`` or ``pip install -e '.[test,bench]'``;
+needs ``wrk``, and ``redis-server`` for the Redis column). Every app is served by uvicorn
+on 127.0.0.1 and driven by ``wrk`` with the same load, in interleaved rounds; each cell
+is the median req/s of the rounds with its min-max and the median p99. Apps:
+
+- bare Starlette; a do-nothing ASGI middleware (``passthrough``: it only wraps
+  ``send``); a middleware that only adds ``Vary: Cookie`` (``vary``: the floor, since
+  any correct session layer must send it);
+- sessionware on MemoryStore, SQLiteStore and RedisStore (a redis-server the runner
+  starts on a spare port); Starlette's own signed-cookie SessionMiddleware.
+
+Scenarios: ``read`` (an existing session, one value read), ``write`` (a counter bumped),
+``create`` (no cookie: every request creates a session). Ratios are to bare Starlette
+and to the ``vary`` floor, per round, then the median. A WARNING says when the
+do-nothing middleware leaves 0.97-1.03 of bare: the run was too noisy to judge.
+
+``--setups asyncio-h11,uvloop-httptools`` runs both server set-ups, ``--workers 1,2``
+both process counts (with 2 workers nothing is pinned and MemoryStore is left out: its
+sessions are not shared between processes; SQLite uses one file for all workers).
+Not part of the tests; timing is never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
-import re
-import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# Pin the server and the load generator to separate cores when we can: on a 2-core
-# machine they otherwise fight over both, and the numbers swing by 10-20%.
-PIN = bool(shutil.which("taskset")) and (os.cpu_count() or 1) >= 2
-KINDS = ["bare", "passthrough", "memory", "sqlite", "starlette"]
-# A cookie shaped like sessionware's (name=<43-char id>.<43-char signature>).
-BARE_COOKIE = "sid=" + "i" * 43 + "." + "s" * 43
+if str(ROOT) not in sys.path:  # run as a script: make ``bench`` importable
+    sys.path.insert(0, str(ROOT))
+
+from bench import _common as c  # noqa: E402 - needs the path set just above
+
+KINDS = ["bare", "passthrough", "vary", "memory", "sqlite", "redis", "starlette"]
 LABELS = {
-    "passthrough": "do-nothing ASGI middleware",
     "bare": "bare Starlette",
+    "passthrough": "do-nothing ASGI middleware",
+    "vary": "Vary: Cookie only (floor)",
     "memory": "sessionware + MemoryStore",
     "sqlite": "sessionware + SQLiteStore",
+    "redis": "sessionware + RedisStore",
     "starlette": "Starlette SessionMiddleware",
 }
+SESSIONLESS = ("bare", "passthrough", "vary")
+SCENARIOS = {"read": "/read", "write": "/write", "create": "/login"}
+# Per-process state: with several workers a session made in one is unknown to another.
+NOT_SHARED = ("memory",)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@dataclass
+class Server:
+    """One app being served."""
+
+    kind: str
+    port: int
+    cookie: str
+    proc: subprocess.Popen[bytes]
 
 
-def serve(kind: str, port: int, loop: str, http: str) -> subprocess.Popen[bytes]:
+def resolve_setup(text: str) -> tuple[str, str]:
+    """``loop-http`` (``auto`` allowed, as uvicorn picks it) into uvicorn's two options."""
+    loop, sep, http = text.partition("-")
+    if not sep or loop not in ("auto", "asyncio", "uvloop") or http not in (
+        "auto", "h11", "httptools"
+    ):  # fmt: skip
+        raise SystemExit(
+            f"bad set-up {text!r}: use loop-http, e.g. asyncio-h11 or uvloop-httptools"
+        )
+    if loop == "auto":
+        loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    if http == "auto":
+        http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    for name in (loop, http):
+        if name in ("uvloop", "httptools") and importlib.util.find_spec(name) is None:
+            raise SystemExit(f"{name} is not installed: pip install -e '.[bench]'")
+    return loop, http
+
+
+def serve(kind: str, loop: str, http: str, workers: int, env: dict[str, str]) -> Server:
+    """Start uvicorn for ``kind`` and wait until it answers."""
+    port = c.free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "bench.apps:make_app", "--factory",
+           "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+           "--no-access-log", "--log-level", "warning", "--loop", loop, "--http", http]  # fmt: skip
     # One hash seed for every server: dict layouts (and so speed) then match across them.
-    env = dict(os.environ, BENCH_KIND=kind, PYTHONPATH=str(ROOT), PYTHONHASHSEED="0")
-    cmd = [
-        sys.executable, "-m", "uvicorn", "bench.apps:make_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
-        "--loop", loop, "--http", http,
-    ]
-    if PIN:
-        cmd = ["taskset", "-c", "0", *cmd]  # the server on one core, wrk on the other
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/read", timeout=1).read()
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.terminate()
-    raise SystemExit(f"{kind}: server did not start")
+    env = dict(env, BENCH_KIND=kind, PYTHONPATH=str(ROOT), PYTHONHASHSEED="0")
+    proc = c.launch(c.pinned(c.SERVER_CORE if workers == 1 else None, cmd), env)
+    try:
+        c.wait_http(f"http://127.0.0.1:{port}/read", proc, LABELS[kind])
+        cookie = (
+            c.BARE_COOKIE
+            if kind in SESSIONLESS
+            else c.session_cookie(f"http://127.0.0.1:{port}/write")
+        )
+    except BaseException:
+        c.stop(proc)
+        raise
+    return Server(kind, port, cookie, proc)
 
 
-def session_cookie(port: int) -> str:
-    resp = urllib.request.urlopen(f"http://127.0.0.1:{port}/write", timeout=2)
-    cookies = [v.split(";", 1)[0] for k, v in resp.headers.items() if k.lower() == "set-cookie"]
-    return "; ".join(cookies)
+def run_batch(
+    kinds: list[str], loop: str, http: str, workers: int, env: dict[str, str],
+    args: argparse.Namespace,
+) -> dict[tuple[str, str], list[c.Sample]]:  # fmt: skip
+    """Serve every app at once, then drive them in interleaved rounds."""
+    samples: dict[tuple[str, str], list[c.Sample]] = defaultdict(list)
+    servers: list[Server] = []
+    core = c.WRK_CORE if workers == 1 else None
+    scenarios = args.scenarios.split(",")
+
+    def one(rnd: int, scenario: str, server: Server) -> c.Sample:
+        print(f"  round {rnd + 1}: {scenario:6} {LABELS[server.kind]}", flush=True)
+        jar = "" if scenario == "create" else server.cookie
+        url = f"http://127.0.0.1:{server.port}{SCENARIOS[scenario]}"
+        got = c.wrk(url, jar, args.seconds, args.connections, args.threads, core)
+        samples[(server.kind, scenario)].append(got)
+        return got
+
+    try:
+        for kind in kinds:
+            servers.append(serve(kind, loop, http, workers, env))
+        c.interleave(args.rounds, scenarios, servers, one)
+    finally:
+        for server in servers:
+            c.stop(server.proc)
+    return samples
 
 
-def wrk(url: str, cookie: str, seconds: int, conns: int) -> tuple[float, float]:
-    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", url]
-    if cookie:
-        cmd[1:1] = ["-H", f"Cookie: {cookie}"]
-    if PIN:
-        cmd = ["taskset", "-c", "1", *cmd]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)] if m else 0.0
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if non2xx:
-        raise SystemExit(f"{url}: {non2xx.group(1)} failed responses")
-    return rps, p99
+def report(
+    kinds: list[str], samples: dict[tuple[str, str], list[c.Sample]], title: str,
+    args: argparse.Namespace,
+) -> str:  # fmt: skip
+    """The table of one batch, and the noise warnings under it."""
+    rows = []
+    warnings = []
+    for scenario in args.scenarios.split(","):
+        bare = samples.get(("bare", scenario), [])
+        floor = samples.get(("vary", scenario), [])
+        for kind in kinds:
+            cell = samples[(kind, scenario)]
+            s = c.summarize(cell)
+            rows.append([
+                LABELS[kind], scenario, f"{s.median:.0f}", s.spread, f"{s.p99_ms:.2f}",
+                c.fmt_ratio(c.paired_ratio(cell, bare) if bare else None),
+                c.fmt_ratio(c.paired_ratio(cell, floor) if floor else None),
+            ])  # fmt: skip
+        if bare and ("passthrough", scenario) in samples:
+            warn = c.noise_warning(c.paired_ratio(samples[("passthrough", scenario)], bare))
+            if warn:
+                warnings.append(f"{scenario}: {warn}")
+    head = ["app", "scenario", "req/s", "min-max", "p99 ms", "vs bare", "vs vary"]
+    return "\n".join([f"\n{title}\n", c.table(head, rows), *warnings])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3, help="best of N runs per cell")
-    parser.add_argument("--kinds", default=",".join(KINDS))
-    parser.add_argument("--loop", default="auto", help="uvicorn --loop (auto: uvloop if installed)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=5, help="per wrk run")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median)")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="apps, comma-separated")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--loop", default="auto", help="uvicorn --loop (auto: uvloop if any)")
     parser.add_argument("--http", default="auto", help="uvicorn --http (auto: httptools if any)")
+    parser.add_argument(
+        "--setups", default="", help="loop-http pairs, e.g. asyncio-h11,uvloop-httptools"
+    )
+    parser.add_argument("--workers", default="1", help="uvicorn worker counts, e.g. 1,2")
     args = parser.parse_args()
-    if not shutil.which("wrk"):
-        raise SystemExit("wrk is missing: apt-get install wrk")
     kinds = args.kinds.split(",")
-    results: dict[tuple[str, str], tuple[float, float]] = {}
-    servers: dict[str, tuple[subprocess.Popen[bytes], int, str]] = {}
-    try:
-        for kind in kinds:
-            port = free_port()
-            proc = serve(kind, port, args.loop, args.http)
-            # Bare Starlette sets no cookie, but gets the same Cookie header as the
-            # sessionware apps: parsing those request bytes is the server's cost, not ours.
-            cookie = BARE_COOKIE if kind in ("bare", "passthrough") else session_cookie(port)
-            servers[kind] = (proc, port, cookie)
-        # Rounds interleave the apps, so a slow spell of the machine hits them all alike.
-        for _ in range(args.rounds):
-            for scenario in ("read", "write"):
-                for kind in kinds:
-                    _, port, cookie = servers[kind]
-                    url = f"http://127.0.0.1:{port}/{scenario}"
-                    r = wrk(url, cookie, args.seconds, args.connections)
-                    results[(kind, scenario)] = max(results.get((kind, scenario), (0.0, 0.0)), r)
-    finally:
-        for proc, _, _ in servers.values():
-            proc.terminate()
-            proc.wait(10)
-    print(f"\n{'app':32} {'scenario':8} {'req/s':>9} {'p99 ms':>8} {'vs bare':>8}")
-    for scenario in ("read", "write"):
-        bare = results.get(("bare", scenario), (0.0, 0.0))[0]
-        for kind in kinds:
-            rps, p99 = results[(kind, scenario)]
-            ratio = f"{rps / bare:.2f}" if bare else "-"
-            print(f"{LABELS[kind]:32} {scenario:8} {rps:9.0f} {p99:8.2f} {ratio:>8}")
+    unknown = set(kinds) - set(KINDS) | set(args.scenarios.split(",")) - set(SCENARIOS)
+    if unknown or args.rounds < 1:
+        raise SystemExit(
+            f"unknown {', '.join(sorted(unknown))}; kinds: {', '.join(KINDS)}; "
+            f"scenarios: {', '.join(SCENARIOS)}; --rounds at least 1"
+        )
+    c.need("wrk", *(["redis-server"] if "redis" in kinds else []))
+    setups = [resolve_setup(s) for s in (args.setups or f"{args.loop}-{args.http}").split(",")]
+    counts = [int(n) for n in args.workers.split(",")]
+    names = ", ".join(f"--loop {lp} --http {h}" for lp, h in setups)
+    print(c.machine_facts(f"uvicorn {names}; workers {args.workers}"), flush=True)
+    tables = []
+    with tempfile.TemporaryDirectory(prefix="sw-bench-") as tmp:
+        env = dict(os.environ)
+        redis_proc = None
+        if "redis" in kinds:
+            redis_proc, env["BENCH_REDIS"] = c.start_redis(tmp, c.SERVER_CORE)
+        try:
+            for n, (loop, http) in enumerate(setups):
+                for workers in counts:
+                    batch = [k for k in kinds if workers == 1 or k not in NOT_SHARED]
+                    env["BENCH_SQLITE"] = os.path.join(tmp, f"s{n}w{workers}.sqlite3")
+                    title = (
+                        f"uvicorn --loop {loop} --http {http} --workers {workers}; "
+                        f"wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s; "
+                        f"median of {args.rounds} interleaved rounds"
+                        + ("" if workers == 1 else "; nothing pinned, MemoryStore left out")
+                    )
+                    print(f"\nrunning: {title}", flush=True)
+                    samples = run_batch(batch, loop, http, workers, env, args)
+                    tables.append(report(batch, samples, title, args))
+                    print(tables[-1], flush=True)
+        finally:
+            if redis_proc is not None:
+                c.stop(redis_proc)
+    print("\nratios: per round, req/s over bare Starlette's (vs bare) or the Vary-only "
+          "middleware's (vs vary) in the same round, then the median over rounds")  # fmt: skip
+    if len(tables) > 1:
+        print("\n".join(["\n== all tables ==", *tables]))
 
 
 if __name__ == "__main__":
