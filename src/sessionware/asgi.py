@@ -27,7 +27,7 @@ from sessionware.core import OutageLog, SessionCore
 from sessionware.exceptions import HTTPError, StoreUnavailableError
 from sessionware.request import VIEW_KEY
 from sessionware.session import Session
-from sessionware.stores.base import Store, inline_loader
+from sessionware.stores.base import Store, inline_loader, never_waits
 
 __all__ = ["EXTRA_COOKIES", "AsgiView", "SessionMiddleware", "add_cookie", "get_session"]
 
@@ -108,6 +108,7 @@ class SessionMiddleware:
         self.core = SessionCore.build(store, secrets, config, options, adapter="SessionMiddleware")
         self._outage = OutageLog()
         self._load_inline = inline_loader(self.core.store)
+        self._inline = never_waits(self.core.store)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -157,9 +158,8 @@ class SessionMiddleware:
                 await send(message)
                 return
             try:
-                cookies = await core.arun(
-                    core.finish(session, message["status"], scope["headers"], scope["scheme"])
-                )
+                finish = core.finish(session, message["status"], scope["headers"], scope["scheme"])
+                cookies = core.run(finish) if self._inline else await core.arun(finish)
             except StoreUnavailableError as exc:
                 self._outage(exc)
                 await self._unavailable(scope, send)

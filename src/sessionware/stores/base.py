@@ -193,6 +193,25 @@ def inline_loader(store: object) -> Callable[[str], Fields | None] | None:
     return None
 
 
+_FACE = ("load", "create", "apply", "delete", "incr", "link", "unlink", "keys_of")
+
+
+def never_waits(store: object) -> bool:
+    """Whether every call of ``store`` completes without waiting (``never_waits`` is set
+    where its face methods are written): an async adapter may then run operations with
+    plain calls on ``store.sync``. A subclass that overrides a method is awaited as
+    written."""
+    if not getattr(store, "never_waits", False):
+        return False
+    mro = type(store).__mro__
+    for cls in mro:
+        if "never_waits" in cls.__dict__:
+            return True
+        if any(name in cls.__dict__ for name in _FACE):
+            return False
+    return False
+
+
 class StoreBase:
     """Both faces of a store from one set of operations.
 
@@ -209,6 +228,8 @@ class StoreBase:
     #: the loop instead of awaiting :meth:`load`: that read is on every request, and a
     #: coroutine and its frame cost more than the read itself.
     load_inline: Callable[[str], Fields | None] | None = None
+    #: Every operation completes without waiting on anything (an in-process dict).
+    never_waits = False
 
     def _drive(self, op: Op[T]) -> T:
         raise NotImplementedError

@@ -72,6 +72,7 @@ class MemoryStore(StoreBase):
     """A dict with expiry and optional LRU eviction; operations are atomic under one lock."""
 
     kind = "memory"
+    never_waits = True
 
     def __init__(
         self,
