@@ -7,6 +7,7 @@ plain calls.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -41,6 +42,8 @@ class DeviceSession:
     #: False for a remembered browser whose session has ended: its remember-me cookie
     #: would still sign it in, so it is listed (and revocable) all the same.
     session_active: bool = True
+    #: When the browser's remember-me token expires (epoch seconds), if it holds one.
+    remembered_until: float | None = None
 
 
 def split(target: StoreOrRequest) -> tuple[Store, RequestView | None]:
@@ -69,6 +72,24 @@ def _sessions_of(target: StoreOrRequest, user_id: str) -> Op[list[DeviceSession]
     _, request = split(target)
     current = current_key(request)
     records = yield from index.records(user_id)
+    series = dict((yield from _series.series_of(user_id)))
+    # One browser is one row: the sessions one remember-me series made (the one the
+    # browser lost at a restart, the one its cookie restored, parallel tabs) are the
+    # same device, and revoking that row ends them all with the series.
+    chosen: dict[str, tuple[str, Mapping[str, str]]] = {}
+    for key, f in records:
+        group = f.get(SERIES) or key
+        is_current = current is not None and index.same(key, current)
+        held = chosen.get(group)
+        if (
+            held is None
+            or is_current
+            or (
+                not (current is not None and index.same(held[0], current))
+                and (_num(f.get("a")) or 0) > (_num(held[1].get("a")) or 0)
+            )
+        ):
+            chosen[group] = (key, f)
     out = [
         DeviceSession(
             handle=f.get(HANDLE, ""),
@@ -79,12 +100,12 @@ def _sessions_of(target: StoreOrRequest, user_id: str) -> Op[list[DeviceSession]
             user_agent=f.get(USER_AGENT),
             current=current is not None and index.same(key, current),
             remembered=f.get(REMEMBERED) == "1",
+            remembered_until=_until(series.get(f.get(SERIES) or "")),
         )
-        for key, f in records
+        for key, f in chosen.values()
     ]
-    in_use = {f.get(SERIES) for _, f in records}
-    for key, f in (yield from _series.series_of(user_id)):
-        if key in in_use or not f.get("h"):
+    for key, f in series.items():
+        if key in chosen or not f.get("h"):
             continue
         out.append(
             DeviceSession(
@@ -97,17 +118,25 @@ def _sessions_of(target: StoreOrRequest, user_id: str) -> Op[list[DeviceSession]
                 current=False,
                 remembered=True,
                 session_active=False,
+                remembered_until=_until(f),
             )
         )
     out.sort(key=lambda d: d.last_seen or 0, reverse=True)
     return out
 
 
+def _until(fields: Mapping[str, str] | None) -> float | None:
+    """A series record's absolute expiry, or None without a series."""
+    return _num(fields.get("x")) if fields is not None else None
+
+
 async def sessions_of(target: StoreOrRequest, user_id: str) -> list[DeviceSession]:
     """The user's devices, most recently seen first, each with a revocation handle.
 
-    A device is a live session, or a remember-me series whose session has ended (it
-    would sign the browser back in, so it is listed with ``session_active=False``).
+    A device is a live session (the sessions one remember-me series made count as one
+    browser: the current one, else the last seen, is listed), or a remember-me series
+    whose session has ended (it would sign the browser back in, so it is listed with
+    ``session_active=False``).
     """
     return await arunner(target, "sessionware.auth.sync.sessions_of").arun(
         _sessions_of(target, user_id)
