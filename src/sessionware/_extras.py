@@ -23,6 +23,10 @@ EXTRAS: dict[str, tuple[frozenset[str], str]] = {
     "postgres": (frozenset({"psycopg", "psycopg_pool"}), "PostgresStore"),
     "auth": (frozenset({"argon2"}), "sessionware.passwords (Argon2id hashing)"),
     "flask": (frozenset({"flask", "werkzeug"}), "sessionware.flask"),
+    "migrate": (
+        frozenset({"itsdangerous"}),
+        "sessionware.migrate (reading Starlette's and Flask's old session cookies)",
+    ),
     "demo": (
         frozenset({"uvicorn", "jinja2", "argon2", "cryptography", "flask", "gunicorn"}),
         "the reference app (sessionware demo)",

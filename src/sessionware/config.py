@@ -53,6 +53,21 @@ def _timeout(value: float | timedelta | None, what: str) -> float:
     return found
 
 
+def _check_legacy(cookies: Sequence[Any]) -> None:
+    """Old cookies must be readers (``sessionware.migrate``), given as a list."""
+    if isinstance(cookies, (str, bytes)) or not isinstance(cookies, Sequence):
+        raise ConfigurationError(
+            "legacy_cookies must be a list, e.g. [StarletteCookie(secret_key=OLD_SECRET)] "
+            "from sessionware.migrate"
+        )
+    for cookie in cookies:
+        if not (callable(getattr(cookie, "read", None)) and getattr(cookie, "cookie_name", None)):
+            raise ConfigurationError(
+                f"legacy_cookies holds {type(cookie).__name__}: use StarletteCookie(...) or "
+                "FlaskCookie(...) from sessionware.migrate"
+            )
+
+
 class _Masked(tuple[str, ...]):
     """A tuple of secrets that never prints them."""
 
@@ -87,6 +102,7 @@ class SessionOptions(TypedDict, total=False):
     max_sessions_per_user: int | None
     clock: Callable[[], float] | None
     store_url: str | None
+    legacy_cookies: Sequence[Any]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,10 +130,16 @@ class SessionConfig:
     #: Live sessions one user may hold; a login past it ends that user's least recently
     #: seen session (None: no limit). Bounds what a remember-me replay loop can mint.
     max_sessions_per_user: int | None = 32
+    #: Where "now" comes from (epoch seconds). Tests pass a clock they move by hand:
+    #: ``time.time`` is read once when the core is built, so patching it later does not
+    #: reach sessionware.
     clock: Callable[[], float] | None = field(default=None, repr=False)
     #: Where sessions live when no ``store=`` is given (``SESSION_STORE``); see
     #: :func:`sessionware.stores.from_url`. Never logged: it may hold a password.
     store_url: str | None = field(default=None, repr=False)
+    #: Old framework session cookies to exchange for server-side sessions during a
+    #: migration (:class:`sessionware.migrate.StarletteCookie`, ``FlaskCookie``).
+    legacy_cookies: Sequence[Any] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -182,6 +204,8 @@ class SessionConfig:
         cap = self.max_sessions_per_user
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
             raise ConfigurationError("max_sessions_per_user must be a positive int or None")
+        _check_legacy(self.legacy_cookies)
+        set_(self, "legacy_cookies", tuple(self.legacy_cookies))
         if self.genid is not None and not callable(self.genid):
             raise ConfigurationError("genid must be a callable returning a new id")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, NamedTuple, TypeVar
 
@@ -30,6 +31,7 @@ from sessionware.exceptions import (
     SessionCollisionError,
     SessionTooLargeError,
 )
+from sessionware.migrate import LegacyCookie, adopted_id
 from sessionware.session import BaseSession, Fields, Session
 from sessionware.signing import Signer
 from sessionware.stores.base import Call, Store, SyncStore, acall, call
@@ -56,8 +58,14 @@ def moved_key(key: str) -> str:
     return "mv:" + key
 
 
-class Write(NamedTuple):
-    """One store write decided by the core (a tuple: made on every write)."""
+def spent_key(key: str) -> str:
+    """The store key of the marker saying an old cookie's session ``key`` was made once."""
+    return "lg:" + key
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One store write decided by the core."""
 
     kind: Literal["create", "apply"]
     key: str
@@ -153,6 +161,7 @@ class SessionCore:
         self._resave = config.resave
         self._rolling = config.rolling
         self._sync: SyncStore | None = None
+        self._legacy = tuple(config.legacy_cookies) or None
         #: Make one store call on the store's async face (a partial: no extra frame on
         #: the hot path).
         self.aperform: Callable[[Call], Awaitable[Any]] = partial(acall, store)
@@ -308,6 +317,8 @@ class SessionCore:
             # A bad or stale cookie of exactly our name: clear it if we answer. A mere
             # substring test would also match "x__Host-sid=" and clear a stranger's.
             session.had_cookie = True
+        if sid is None and self._legacy is not None and cookie:
+            return session, self._adopt(session, cookie)  # an old framework's cookie?
         if key is None or (fields is not None and not expired):
             return session, None
         return session, self._after_open(session, key, expired)
@@ -317,6 +328,46 @@ class SessionCore:
             yield Call("delete", (key,))
         else:
             session.superseded = yield from self.superseded(key)
+
+    def _adopt(self, session: BaseSession, cookie: str) -> Op[None]:
+        """Exchange a valid old framework cookie for a server-side session holding its
+        data (see :mod:`sessionware.migrate`): one session per old cookie, however many
+        requests carry it at once, and never again once that session has ended."""
+        for legacy in self._legacy or ():
+            for value in cookie_values(cookie, legacy.cookie_name):
+                data = legacy.read(value) if len(value) <= 8192 else None
+                if data is None:
+                    continue  # tampered, expired, another secret: no session
+                session.legacy = legacy
+                sid = adopted_id(self.config.secrets[0], legacy.cookie_name, value)
+                key = store_key(sid)
+                now = self.clock()
+                fields = yield Call("load", (key,))
+                if fields is None or not self.alive(fields, now):
+                    if (yield Call("load", (spent_key(key),))) is not None:
+                        security_log.info("an old session cookie came back after its session ended")
+                        return
+                    fields = yield from self._create_adopted(session, key, data, now)
+                    if fields is None:
+                        return
+                    yield Call("incr", (spent_key(key), "n", 1, legacy.lifetime))
+                    log.info("old session cookie exchanged for a server-side session")
+                session.adopt(sid, fields, key)
+                return
+
+    def _create_adopted(
+        self, session: BaseSession, key: str, data: dict[str, Any], now: float
+    ) -> Op[Fields | None]:
+        draft = type(session)(self, None, None)
+        draft.update(data)
+        record = draft.all_fields()
+        record["c"] = record["a"] = str(int(now))
+        try:
+            yield Call("create", (key, record, self.ttl(now, now)))
+        except SessionCollisionError:
+            # A parallel request with the same old cookie made it first: join it.
+            return (yield Call("load", (key,)))  # type: ignore[no-any-return]
+        return record
 
     def superseded(self, key: str) -> Op[bool]:
         """Whether the record at ``key`` was replaced by ``regenerate()`` lately.
@@ -399,12 +450,7 @@ class SessionCore:
 
     def _check_size(self, fields: Fields) -> None:
         # Bytes, as stored: a character count would let non-ASCII text pass 4x the limit.
-        # (isascii() is a flag lookup: only non-ASCII text is encoded to be measured.)
-        size = 0
-        for k, v in fields.items():
-            size += (len(k) if k.isascii() else len(k.encode())) + (
-                len(v) if v.isascii() else len(v.encode())
-            )
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in fields.items())
         if size > self.config.max_size:
             raise SessionTooLargeError(
                 f"the session would be {size} bytes, over max_size={self.config.max_size}; "
@@ -526,10 +572,28 @@ class SessionCore:
                     "without https; for local http development pass cookie_name='sid'",
                     cfg.cookie_name,
                 )
-            return [self.set_cookie(session, secure)]
-        if not live and session.had_cookie and not session.superseded:
-            return [self.clear_cookie(self.is_secure(headers, scheme))]
-        return []
+            cookies = [self.set_cookie(session, secure)]
+        elif not live and session.had_cookie and not session.superseded:
+            cookies = [self.clear_cookie(self.is_secure(headers, scheme))]
+        else:
+            cookies = []
+        if session.legacy is not None:
+            self._clear_legacy(session.legacy, cookies, headers, scheme)
+        return cookies
+
+    def _clear_legacy(
+        self,
+        legacy: LegacyCookie,
+        cookies: list[str],
+        headers: Iterable[tuple[bytes, bytes]],
+        scheme: str,
+    ) -> None:
+        """Add the deletion of the old framework cookie this request presented, unless our
+        own cookie has its name, Path and Domain and so replaces (or clears) it already."""
+        cfg = self.config
+        ours = (cfg.cookie_name, cfg.path, cfg.domain)
+        if (legacy.cookie_name, legacy.path, legacy.domain) != ours:
+            cookies.append(legacy.clear_cookie(self.is_secure(headers, scheme)))
 
     def outgoing(
         self, session: BaseSession, cookies: list[str], extra: list[str] | None

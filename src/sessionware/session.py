@@ -167,6 +167,7 @@ class BaseSession(dict[str, Any]):
         "had_cookie",
         "is_new",
         "issued",
+        "legacy",
         "regenerated",
         "superseded",
         "vanished",
@@ -190,6 +191,9 @@ class BaseSession(dict[str, Any]):
         #: The cookie's record was replaced by a login in this browser moments ago.
         self.superseded = False
         self.issued = False
+        #: The old framework cookie this request presented, to clear when it answers
+        #: (see :mod:`sessionware.migrate`).
+        self.legacy: Any = None
 
     def _reset(
         self,
@@ -538,6 +542,12 @@ class BaseSession(dict[str, Any]):
     def commit(self, session_id: str, fields: Fields, key: str | None = None) -> None:
         """Make ``fields`` the new baseline after a successful write."""
         self._reset(session_id, fields, key, keep_data=True)
+
+    def adopt(self, session_id: str, fields: Fields, key: str) -> None:
+        """Take the stored record ``fields`` as this request's session and hand its cookie
+        out with the response (an old framework's cookie was exchanged for it)."""
+        self._reset(session_id, fields, key)
+        self.issued = True
 
     def renew_id(self) -> None:
         """Draw a new id for a session not stored yet (its first one collided)."""
