@@ -258,7 +258,7 @@ async def test_anonymous_token_refused_once_a_session_exists(client: httpx.Async
     await start_session(client)
     r = await client.post("/thing", headers={**SAME, "X-CSRF-Token": anon})
     assert r.status_code == 403
-    assert r.text == "Forbidden: CSRF token invalid\n"
+    assert r.text == "Forbidden: CSRF token from before this session\n"
 
 
 # -- session tokens ----------------------------------------------------------------------

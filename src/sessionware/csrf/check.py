@@ -53,6 +53,7 @@ from sessionware.signing import Signer
 
 __all__ = [
     "SAFE_METHODS",
+    "STALE",
     "STATE_KEY",
     "CSRFCheck",
     "CSRFOptions",
@@ -63,6 +64,11 @@ __all__ = [
 
 #: Methods never checked (RFC 9110 §9.2.1 safe methods): they must not change state.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+#: The refusal reason for a form rendered before the browser had a session (a sign-in
+#: form left open in a second tab, posted after signing in in the first): its token is
+#: a valid anonymous one, so the cause is the session that began meanwhile, not a forgery.
+STALE = "CSRF token from before this session"
 
 #: Where :meth:`CSRFCheck.attach` leaves the check in ``view.state``.
 STATE_KEY = "sessionware.csrf"
@@ -221,22 +227,28 @@ class CSRFCheck:
         """None when ``token`` is this session's (or, with no session, a fresh anonymous one).
 
         A session's token is refused without its session, and an anonymous token once
-        a session exists, so neither crosses over.
+        a session exists, so neither crosses over; the latter with :data:`STALE`, so an
+        app can tell "this page is out of date" from "this form is not ours".
         """
         session = view.session
         has_session = not session.is_new
         if token is None:
             detail = "a session" if has_session else "no session, no Origin"
             return self._refuse(view, path, "CSRF token missing", detail)
+        config = session.config
         if has_session:
             ok = matches(token, decode_secret(session.get_meta(CSRF_FIELD)))
+            if not ok and self._anonymous(config, token):
+                return self._refuse(view, path, STALE)
         else:
-            config = session.config
-            ok = verify_anonymous(_anon_signer(config), token, _now(config), self.anonymous_max_age)
+            ok = self._anonymous(config, token)
         if ok:
             return None
         reason = "CSRF token invalid" if has_session else "CSRF token invalid or expired"
         return self._refuse(view, path, reason)
+
+    def _anonymous(self, config: SessionConfig, token: str) -> bool:
+        return verify_anonymous(_anon_signer(config), token, _now(config), self.anonymous_max_age)
 
     def body_too_large(self, view: RequestView, detail: str, *, path: str = "") -> Refusal:
         """The 413 for a form body past ``max_body_size`` (enforced in report_only too)."""
