@@ -42,6 +42,11 @@ try:
 except ImportError:  # optional: the pure-Python packer below writes the same bytes
     _pack_one = None
 
+try:  # redis-py's hiredis sentinel for "need more bytes" (see _lean_reader)
+    from redis._parsers.hiredis import NOT_ENOUGH_DATA as _NOT_ENOUGH
+except ImportError:
+    _NOT_ENOUGH = None
+
 __all__ = ["Batcher", "Command", "SyncSender", "pack", "store_error"]
 
 #: One Redis command: its name and arguments, e.g. ``("HGETALL", b"sw:...")``.
@@ -111,6 +116,40 @@ def _first_failure(replies: list[Any]) -> list[Any]:
     for reply in replies:
         if isinstance(reply, BaseException):
             raise store_error(reply) from None
+    return replies
+
+
+def _lean_reader(conn: Any) -> tuple[Any, asyncio.StreamReader] | None:
+    """The connection's hiredis reader and stream, when redis-py parses with hiredis.
+
+    Reading a batch's replies straight from them costs one ``gets()`` per reply,
+    where ``read_response`` adds a timeout context, error formatting and health-check
+    bookkeeping to each. Any other parser (or a redis-py whose internals moved) takes
+    the public path instead.
+    """
+    parser = getattr(conn, "_parser", None)
+    reader = getattr(parser, "_reader", None)
+    stream = getattr(parser, "_stream", None)
+    if _NOT_ENOUGH is None or not hasattr(reader, "gets") or stream is None:
+        return None
+    if not getattr(parser, "_connected", False):
+        return None
+    return reader, stream
+
+
+async def _read_replies(conn: Any, reader: Any, stream: asyncio.StreamReader, n: int) -> list[Any]:
+    """``n`` replies from a hiredis reader fed from ``stream``; error replies come back as
+    ResponseError values (hiredis builds them with redis-py's own ``parse_error``)."""
+    replies: list[Any] = []
+    while len(replies) < n:
+        reply = reader.gets()
+        if reply is _NOT_ENOUGH:
+            data = await stream.read(65536)
+            if not data:
+                raise rx.ConnectionError("Connection closed by server.")
+            reader.feed(data)
+            continue
+        replies.append(reply)
     return replies
 
 
@@ -224,19 +263,27 @@ class Batcher:
         conn = await pool.get_connection()
         try:
             await conn.send_packed_command(pack(commands), check_health=False)
-            replies: list[Any] = []
             try:
                 async with asyncio.timeout(self._timeout):
+                    lean = _lean_reader(conn)
+                    if lean is not None:
+                        return await _read_replies(conn, *lean, len(commands))
+                    replies: list[Any] = []
                     for _ in commands:
                         try:
                             # math.inf: no timer per reply; the one above covers the batch.
                             replies.append(await conn.read_response(timeout=math.inf))
                         except rx.ResponseError as exc:
                             replies.append(exc)  # the reply was read; the stream is in sync
+                    return replies
             except TimeoutError:
                 await conn.disconnect(nowait=True)
                 raise rx.TimeoutError("Timeout reading from redis") from None
-            return replies
+            except BaseException:
+                # Replies may be left unread (a broken socket, a cancelled read): this
+                # connection must never serve another batch out of step.
+                await conn.disconnect(nowait=True)
+                raise
         finally:
             await pool.release(conn)
 
