@@ -10,6 +10,7 @@ their median reported. Nothing here asserts a timing.
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import os
 import platform
 import re
@@ -123,6 +124,25 @@ def session_cookie(url: str) -> str:
     if not cookies:
         raise SystemExit(f"{url} set no cookie")
     return "; ".join(cookies)
+
+
+def resolve_setup(text: str) -> tuple[str, str]:
+    """``loop-http`` (``auto`` allowed, as uvicorn picks it) into uvicorn's two options."""
+    loop, sep, http = text.partition("-")
+    if not sep or loop not in ("auto", "asyncio", "uvloop") or http not in (
+        "auto", "h11", "httptools"
+    ):  # fmt: skip
+        raise SystemExit(
+            f"bad set-up {text!r}: use loop-http, e.g. asyncio-h11 or uvloop-httptools"
+        )
+    if loop == "auto":
+        loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    if http == "auto":
+        http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    for name in (loop, http):
+        if name in ("uvloop", "httptools") and importlib.util.find_spec(name) is None:
+            raise SystemExit(f"{name} is not installed: pip install -e '.[bench]'")
+    return loop, http
 
 
 # -- wrk --------------------------------------------------------------------------------

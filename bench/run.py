@@ -25,7 +25,6 @@ Not part of the tests; timing is never asserted.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import subprocess
 import sys
@@ -64,25 +63,6 @@ class Server:
     port: int
     cookie: str
     proc: subprocess.Popen[bytes]
-
-
-def resolve_setup(text: str) -> tuple[str, str]:
-    """``loop-http`` (``auto`` allowed, as uvicorn picks it) into uvicorn's two options."""
-    loop, sep, http = text.partition("-")
-    if not sep or loop not in ("auto", "asyncio", "uvloop") or http not in (
-        "auto", "h11", "httptools"
-    ):  # fmt: skip
-        raise SystemExit(
-            f"bad set-up {text!r}: use loop-http, e.g. asyncio-h11 or uvloop-httptools"
-        )
-    if loop == "auto":
-        loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    if http == "auto":
-        http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    for name in (loop, http):
-        if name in ("uvloop", "httptools") and importlib.util.find_spec(name) is None:
-            raise SystemExit(f"{name} is not installed: pip install -e '.[bench]'")
-    return loop, http
 
 
 def serve(kind: str, loop: str, http: str, workers: int, env: dict[str, str]) -> Server:
@@ -186,7 +166,7 @@ def main() -> None:
             f"scenarios: {', '.join(SCENARIOS)}; --rounds at least 1"
         )
     c.need("wrk", *(["redis-server"] if "redis" in kinds else []))
-    setups = [resolve_setup(s) for s in (args.setups or f"{args.loop}-{args.http}").split(",")]
+    setups = [c.resolve_setup(s) for s in (args.setups or f"{args.loop}-{args.http}").split(",")]
     counts = [int(n) for n in args.workers.split(",")]
     names = ", ".join(f"--loop {lp} --http {h}" for lp, h in setups)
     print(c.machine_facts(f"uvicorn {names}; workers {args.workers}"), flush=True)
