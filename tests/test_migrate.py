@@ -329,3 +329,35 @@ def test_legacy_option_costs_nothing_when_off() -> None:
     """With the option off the core holds no reader: opening a request checks one attribute."""
     core = SessionCore.build(MemoryStore(development=True), [SECRET], None, {}, adapter="t")
     assert core._legacy is None
+
+
+def test_flask_login_user_carried_into_sessionware_login() -> None:
+    """The guide's recipe: a Flask-Login user (``_user_id`` in Flask's cookie) is logged in
+    with sessionware.flask.login on the first request, with a new id and device entry."""
+    from sessionware.flask import UserMixin, current_user, login_user
+
+    class User(UserMixin):
+        def __init__(self, id: str) -> None:
+            self.id = id
+
+    store = MemoryStore(development=True)
+    app = new_flask(store, FlaskCookie(secret_key=OLD))
+    sw = app.extensions["sessionware"]
+    sw.user_loader(User)
+
+    @app.before_request
+    def carry_login() -> None:
+        if "_user_id" in flask.session and not current_user.is_authenticated:
+            login_user(User(flask.session.pop("_user_id")))
+
+    @app.get("/who")
+    def who() -> Any:
+        return {"user": current_user.get_id() if current_user.is_authenticated else None}
+
+    with app.test_client() as c:
+        c.set_cookie("session", flask_cookie(_user_id="42", _fresh=True))
+        assert c.get("/who").get_json() == {"user": "42"}
+        assert c.get_cookie("session") is None
+        assert c.get("/who").get_json() == {"user": "42"}  # on the new cookie alone
+        assert "_user_id" not in c.get("/me").get_json()
+    assert len(list(store.sync.keys_of("42"))) == 1
