@@ -136,7 +136,12 @@ def _fill(session: dict[str, Any], fields: Fields) -> bool:
                 nested = nested or v[:1] in ("[", "{")
     for k, v in fields.items():
         if k[:1] == "." and (order is None or not _contains(session, k[1:])):
-            _setitem(session, k[1:], loads(v))
+            # loads(), inline: this runs for every value of every loaded session.
+            try:
+                value, end = _scan(v, 0)
+            except StopIteration:
+                end = -1
+            _setitem(session, k[1:], value if end == len(v) else json.loads(v))
             nested = nested or v[:1] in ("[", "{")
     return nested
 
@@ -182,7 +187,6 @@ class BaseSession(dict[str, Any]):
     ) -> None:
         self._core = core
         self._ending: tuple[str, Fields] | None = None
-        self._reset(session_id, fields, key)
         self.had_cookie = session_id is not None
         self.accessed = False
         self.destroyed = False
@@ -191,6 +195,17 @@ class BaseSession(dict[str, Any]):
         #: The cookie's record was replaced by a login in this browser moments ago.
         self.superseded = False
         self.issued = False
+        if fields and session_id and key:
+            # A loaded record, the common case: what _reset does, inline (every request).
+            self._id: str | None = session_id
+            self._loaded_key: str | None = key
+            self._fields: Fields = fields
+            self._dirty: dict[str, None] = {}
+            self._meta: dict[str, str | None] = {}
+            self.is_new = False
+            self._nested = _fill(self, fields)
+        else:
+            self._reset(session_id, fields, key)
         #: The old framework cookie this request presented, to clear when it answers
         #: (see :mod:`sessionware.migrate`).
         self.legacy: Any = None
@@ -208,11 +223,11 @@ class BaseSession(dict[str, Any]):
             self._loaded_key = None
         else:
             self._loaded_key = key or self._core.key(session_id)
-        self._fields: Fields = fields if fields is not None else {}
+        self._fields = fields if fields is not None else {}
         # Keys this request set or deleted, in order (a dict: a set's order would
         # depend on PYTHONHASHSEED and reach the store).
-        self._dirty: dict[str, None] = {}
-        self._meta: dict[str, str | None] = {}
+        self._dirty = {}
+        self._meta = {}
         self.is_new = fields is None
         if keep_data:
             # Whether values include a list or dict (which the handler may change in
@@ -536,7 +551,7 @@ class BaseSession(dict[str, Any]):
             not self._dirty
             and not self._meta
             and self._ending is None
-            and not self._changed_containers()
+            and (not self._nested or not self._changed_containers())
         )
 
     def commit(self, session_id: str, fields: Fields, key: str | None = None) -> None:
