@@ -34,25 +34,21 @@ import importlib.util
 import json
 import os
 import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.request
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# Pin the server and the load generator to separate cores when we can: on a 2-core
-# machine they otherwise fight over both, and the numbers swing by 10-20%.
-PIN = bool(shutil.which("taskset")) and (os.cpu_count() or 1) >= 2
-# A cookie shaped like sessionware's (name=<43-char id>.<43-char signature>), sent to
-# bare Flask so it parses the same request bytes as the session apps.
-BARE_COOKIE = "sid=" + "i" * 43 + "." + "s" * 43
+if str(ROOT) not in sys.path:  # run as a script: make ``bench`` importable
+    sys.path.insert(0, str(ROOT))
+
+from bench import _common as c  # noqa: E402 - needs the path set just above
+
 SCENARIOS = {"read": "/read", "write": "/write", "create": "/login"}
 
 
@@ -63,7 +59,7 @@ class App:
     kind: str
     label: str
     shared: bool  # whether its sessions are shared by several worker processes
-    results: dict[str, tuple[float, float]] = field(default_factory=dict)
+    samples: dict[str, list[c.Sample]] = field(default_factory=lambda: defaultdict(list))
     lost: tuple[int, int] | None = None
 
 
@@ -77,92 +73,20 @@ APPS = [
 ]
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pinned(core: int, cmd: list[str]) -> list[str]:
-    """``cmd`` run on one core, when pinning is possible."""
-    return ["taskset", "-c", str(core), *cmd] if PIN else cmd
-
-
-def start_redis(workdir: str, core: int) -> tuple[subprocess.Popen[bytes], str]:
-    """A redis-server of the bench's own, on ``core`` (nothing persisted)."""
-    port = free_port()
-    cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-           "--appendonly", "no", "--dir", workdir]  # fmt: skip
-    proc = subprocess.Popen(pinned(core, cmd), stdout=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    return proc, f"redis://127.0.0.1:{port}/0"
-        except OSError:
-            time.sleep(0.05)
-    proc.terminate()
-    raise SystemExit("redis-server did not start")
-
-
 def serve(app: App, port: int, env: dict[str, str], workers: list[str]) -> subprocess.Popen[bytes]:
-    """Start gunicorn for ``app`` and wait until it answers."""
+    """Start gunicorn for ``app`` on the server core and wait until it answers."""
     cmd = [sys.executable, "-m", "gunicorn", "bench.flask.apps:make_app()",
            "--bind", f"127.0.0.1:{port}", *workers, "--log-level", "warning"]  # fmt: skip
     # One hash seed for every server: dict layouts (and so speed) then match across them.
     env = dict(env, BENCH_KIND=app.kind, PYTHONPATH=str(ROOT), PYTHONHASHSEED="0")
-    proc = subprocess.Popen(pinned(0, cmd), env=env, cwd=ROOT, start_new_session=True)
-    for _ in range(200):
-        if proc.poll() is not None:
-            raise SystemExit(f"{app.label}: gunicorn exited with {proc.returncode}")
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/read", timeout=1).read()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    stop(proc)
-    raise SystemExit(f"{app.label}: server did not start")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the gunicorn master we started (it stops its workers); SIGKILL to its
-    process group if it hangs."""
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
+    proc = c.launch(c.pinned(c.SERVER_CORE, cmd), env)
+    c.wait_http(f"http://127.0.0.1:{port}/read", proc, app.label)
+    return proc
 
 
 def session_cookie(port: int) -> str:
     """The Cookie header of a session a fresh /login hands out."""
-    resp = urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5)
-    cookies = [v.split(";", 1)[0] for k, v in resp.headers.items() if k.lower() == "set-cookie"]
-    if not cookies:
-        raise SystemExit(f"port {port}: /login set no cookie")
-    return "; ".join(cookies)
-
-
-def wrk(url: str, cookie: str, seconds: int, conns: int) -> tuple[float, float]:
-    """Requests/s and p99 (ms) of one wrk run; fails on any error or non-2xx answer."""
-    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", url]
-    if cookie:
-        cmd[1:1] = ["-H", f"Cookie: {cookie}"]
-    out = subprocess.run(pinned(1, cmd), capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
-    p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)] if m else 0.0
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if bad:
-        raise SystemExit(f"{url}: {bad.group(1)} failed responses")
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if errors:
-        raise SystemExit(f"{url}: {errors.group(0)}")
-    return rps, p99
+    return c.session_cookie(f"http://127.0.0.1:{port}/login")
 
 
 class Jar:
@@ -220,9 +144,9 @@ def lost_updates(port: int, clients: int, requests: int) -> tuple[int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=5, help="per wrk run")
+    parser.add_argument("--seconds", type=float, default=5, help="per wrk run")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections")
-    parser.add_argument("--rounds", type=int, default=2, help="best of N interleaved rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
     parser.add_argument("--apps", default="", help="comma-separated kinds (default: all)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--lost-clients", type=int, default=32)
@@ -235,54 +159,53 @@ def main() -> None:
         help="core for the bench's redis-server: 0 shares the server's (default), 1 wrk's",
     )
     args = parser.parse_args()
-    for tool in ("wrk", "redis-server"):
-        if not shutil.which(tool):
-            raise SystemExit(f"{tool} is missing: apt-get install {tool}")
+    c.need("wrk", "redis-server")
     apps = [a for a in APPS if not args.apps or a.kind in args.apps.split(",")]
     if importlib.util.find_spec("flask_session") is None:
         print("Flask-Session is not installed (pip install Flask-Session): column skipped")
         apps = [a for a in apps if a.kind != "flask-session"]
     scenarios = args.scenarios.split(",")
+    print(c.machine_facts(f"gunicorn sync worker; redis-server on core {args.redis_core}"))
     with tempfile.TemporaryDirectory(prefix="sw-flask-bench-") as tmp:
-        rproc, redis_url = start_redis(tmp, args.redis_core)
+        rproc, redis_url = c.start_redis(tmp, args.redis_core)
         env = dict(os.environ, BENCH_REDIS=redis_url)
         try:
             run_wrk(apps, scenarios, env, tmp, args)
             if not args.no_lost:
                 run_lost(apps, env, tmp, args)
         finally:
-            os.kill(rproc.pid, signal.SIGTERM)
-            rproc.wait(10)
+            c.stop(rproc)
     report(apps, scenarios, args)
 
 
 def run_wrk(
     apps: list[App], scenarios: list[str], env: dict[str, str], tmp: str, args: argparse.Namespace
 ) -> None:
-    """Every app up at once, driven by wrk in interleaved rounds (best of N per cell)."""
+    """Every app up at once, driven by wrk in interleaved rounds (median per cell)."""
     sync = ["--worker-class", "sync", "--workers", "1"]
     servers: dict[str, tuple[subprocess.Popen[bytes], int, str]] = {}
+
+    def one(rnd: int, name: str, app: App) -> c.Sample:
+        print(f"round {rnd + 1}: {name:6} {app.label}", flush=True)
+        _, port, cookie = servers[app.kind]
+        # "create" sends no cookie: every request starts a new session.
+        jar = "" if name == "create" else cookie
+        got = c.wrk(f"http://127.0.0.1:{port}{SCENARIOS[name]}", jar, args.seconds,
+                    args.connections)  # fmt: skip
+        app.samples[name].append(got)
+        return got
+
     try:
         for app in apps:
-            port = free_port()
+            port = c.free_port()
             app_env = dict(env, BENCH_SQLITE=os.path.join(tmp, "wrk.sqlite3"))
             proc = serve(app, port, app_env, sync)
-            cookie = BARE_COOKIE if app.kind == "bare" else session_cookie(port)
+            cookie = c.BARE_COOKIE if app.kind == "bare" else session_cookie(port)
             servers[app.kind] = (proc, port, cookie)
-        # Rounds interleave the apps, so a slow spell of the machine hits them all alike.
-        for rnd in range(args.rounds):
-            for name in scenarios:
-                for app in apps:
-                    print(f"round {rnd + 1}: {name:6} {app.label}", flush=True)
-                    _, port, cookie = servers[app.kind]
-                    # "create" sends no cookie: every request starts a new session.
-                    jar = "" if name == "create" else cookie
-                    url = f"http://127.0.0.1:{port}{SCENARIOS[name]}"
-                    got = wrk(url, jar, args.seconds, args.connections)
-                    app.results[name] = max(app.results.get(name, (0.0, 0.0)), got)
+        c.interleave(args.rounds, scenarios, apps, one)
     finally:
         for proc, _, _ in servers.values():
-            stop(proc)
+            c.stop(proc)
 
 
 def run_lost(apps: list[App], env: dict[str, str], tmp: str, args: argparse.Namespace) -> None:
@@ -292,31 +215,34 @@ def run_lost(apps: list[App], env: dict[str, str], tmp: str, args: argparse.Name
         if not app.shared:
             continue
         print(f"lost updates: {app.label}", flush=True)
-        port = free_port()
+        port = c.free_port()
         app_env = dict(env, BENCH_SQLITE=os.path.join(tmp, "lost.sqlite3"))
         proc = serve(app, port, app_env, gthread)
         try:
             app.lost = lost_updates(port, args.lost_clients, args.lost_requests)
         finally:
-            stop(proc)
+            c.stop(proc)
 
 
 def report(apps: list[App], scenarios: list[str], args: argparse.Namespace) -> None:
     """Print the tables."""
-    pin = f"server core 0, redis core {args.redis_core}, wrk core 1" if PIN else "no pinning"
+    pin = (
+        f"server core 0, redis core {args.redis_core}, wrk core 1" if c.can_pin() else "no pinning"
+    )
     print(
         f"\ngunicorn --worker-class sync --workers 1 ({pin}); wrk -t1 -c{args.connections} "
-        f"-d{args.seconds}s, best of {args.rounds} interleaved rounds; "
-        "ratio = req/s over bare Flask\n"
+        f"-d{args.seconds:g}s, median (min-max) of {args.rounds} interleaved rounds; "
+        "ratio = req/s over bare Flask's in the same round, median over rounds\n"
     )
     bare = next((a for a in apps if a.kind == "bare"), None)
-    print(f"{'app':30} {'scenario':8} {'req/s':>8} {'p99 ms':>8} {'vs bare':>8}")
+    rows = []
     for name in scenarios:
         for a in apps:
-            rps, p99 = a.results[name]
-            base = bare.results[name][0] if bare else 0.0
-            ratio = f"{rps / base:.2f}" if base else "-"
-            print(f"{a.label:30} {name:8} {rps:8.0f} {p99:8.2f} {ratio:>8}")
+            s = c.summarize(a.samples[name])
+            ratio = c.paired_ratio(a.samples[name], bare.samples[name]) if bare else None
+            rows.append([a.label, name, f"{s.median:.0f}", s.spread, f"{s.p99_ms:.2f}",
+                         c.fmt_ratio(ratio)])  # fmt: skip
+    print(c.table(["app", "scenario", "req/s", "min-max", "p99 ms", "vs bare"], rows))
     lost = [a for a in apps if a.lost is not None]
     if not lost:
         return
@@ -325,12 +251,14 @@ def report(apps: list[App], scenarios: list[str], args: argparse.Namespace) -> N
         f"{args.lost_clients} clients x {args.lost_requests} requests on ONE session, each "
         "bumping its own key, one shared cookie jar (MemoryStore: not shared by processes)\n"
     )
-    print(f"{'app':30} {'answered':>9} {'survived':>9} {'lost':>7} {'lost %':>7}")
+    rows = []
     for a in lost:
         assert a.lost is not None
         answered, survived = a.lost
         pct = 100 * (answered - survived) / answered if answered else 0.0
-        print(f"{a.label:30} {answered:9} {survived:9} {answered - survived:7} {pct:6.1f}%")
+        rows.append([a.label, str(answered), str(survived), str(answered - survived),
+                     f"{pct:.1f}%"])  # fmt: skip
+    print(c.table(["app", "answered", "survived", "lost", "lost %"], rows, left=1))
 
 
 if __name__ == "__main__":
