@@ -361,3 +361,35 @@ def test_flask_login_user_carried_into_sessionware_login() -> None:
         assert c.get("/who").get_json() == {"user": "42"}  # on the new cookie alone
         assert "_user_id" not in c.get("/me").get_json()
     assert len(list(store.sync.keys_of("42"))) == 1
+
+
+@pytest.mark.parametrize("payload", [b"!!not base64", b"WzEsMl0", b"e30"])
+async def test_validly_signed_garbage_is_no_session(payload: bytes) -> None:
+    """A cookie signed with the right key around a payload that is not base64, not an
+    object ([1,2]) or empty ({}) gives no session and no error."""
+    import hashlib
+
+    from flask.json.tag import TaggedJSONSerializer
+    from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+    flask_signer = URLSafeTimedSerializer(
+        OLD,
+        salt="cookie-session",
+        serializer=TaggedJSONSerializer(),
+        signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha1},
+    ).make_signer()
+    cookies = [
+        ("session", TimestampSigner(OLD).sign(payload).decode()),
+        ("old_flask", flask_signer.sign(payload).decode()),
+    ]
+    store = MemoryStore(development=True)
+    app = new_starlette(
+        store,
+        StarletteCookie(secret_key=OLD),
+        FlaskCookie(secret_key=OLD, cookie_name="old_flask"),
+    )
+    for name, value in cookies:
+        async with client(app, {name: value}) as c:
+            r = await c.get("/me")
+        assert r.status_code == 200 and r.json() == {}
+    assert len(store) == 0

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, NamedTuple, TypeVar
 
@@ -63,9 +62,8 @@ def spent_key(key: str) -> str:
     return "lg:" + key
 
 
-@dataclass(frozen=True, slots=True)
-class Write:
-    """One store write decided by the core."""
+class Write(NamedTuple):
+    """One store write decided by the core (a tuple: made on every write)."""
 
     kind: Literal["create", "apply"]
     key: str
@@ -339,6 +337,8 @@ class SessionCore:
                 if data is None:
                     continue  # tampered, expired, another secret: no session
                 session.legacy = legacy
+                if not data:
+                    return  # an empty old session: nothing to carry, the cookie is cleared
                 sid = adopted_id(self.config.secrets[0], legacy.cookie_name, value)
                 key = store_key(sid)
                 now = self.clock()
@@ -450,7 +450,12 @@ class SessionCore:
 
     def _check_size(self, fields: Fields) -> None:
         # Bytes, as stored: a character count would let non-ASCII text pass 4x the limit.
-        size = sum(len(k.encode()) + len(v.encode()) for k, v in fields.items())
+        # (isascii() is a flag lookup: only non-ASCII text is encoded to be measured.)
+        size = 0
+        for k, v in fields.items():
+            size += (len(k) if k.isascii() else len(k.encode())) + (
+                len(v) if v.isascii() else len(v.encode())
+            )
         if size > self.config.max_size:
             raise SessionTooLargeError(
                 f"the session would be {size} bytes, over max_size={self.config.max_size}; "

@@ -126,12 +126,12 @@ class StarletteCookie(_Cookie):
 
     def read(self, value: str) -> dict[str, Any] | None:
         """The data of a Starlette session cookie, or None (bad signature, expired, not JSON)."""
-        from itsdangerous import BadSignature
+        from itsdangerous import BadData
 
         try:
             data = self._signer.unsign(value.encode("latin-1"), max_age=self.lifetime)  # type: ignore[attr-defined]
             loaded = json.loads(base64.b64decode(data))
-        except (BadSignature, ValueError, UnicodeError):
+        except (BadData, ValueError, UnicodeError):
             return None
         return _mapping(loaded)
 
@@ -173,11 +173,11 @@ class FlaskCookie(_Cookie):
 
     def read(self, value: str) -> dict[str, Any] | None:
         """The data of a Flask session cookie, or None (bad signature, expired, not JSON)."""
-        from itsdangerous import BadSignature
+        from itsdangerous import BadData
 
         try:
             loaded = self._serializer.loads(value, max_age=self.lifetime)  # type: ignore[attr-defined]
-        except (BadSignature, ValueError, UnicodeError, KeyError):
+        except (BadData, ValueError, UnicodeError, KeyError):
             return None
         return _mapping(loaded)
 
