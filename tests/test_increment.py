@@ -82,3 +82,21 @@ async def test_increment_refuses_a_non_int_value(tmp_path: Path) -> None:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
             assert (await c.get("/bad")).text == "ok"
             assert (await c.get("/")).json() == {"hits": "many"}
+
+
+async def test_increment_after_a_set_in_the_same_request_writes_the_incremented_value() -> None:
+    """session[k] = v, then increment(k): the response writes the incremented value, not v."""
+    from sessionware.core import SessionCore
+    from sessionware.session import Session
+    from sessionware.stores import MemoryStore
+
+    core = SessionCore.build(MemoryStore(development=True), ["s" * 40], None, {}, adapter="t")
+    first = Session(core, None, None)
+    first["n"] = 0
+    await core.arun(core.write(first))
+    session = Session(core, first.id, await core.store.load(first.key), first.key)
+    session["n"] = 5
+    assert await session.increment("n") == 6
+    await core.arun(core.write(session))
+    stored = await core.store.load(first.key)
+    assert stored is not None and stored[".n"] == "6"

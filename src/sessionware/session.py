@@ -103,6 +103,9 @@ def _dump_key(key: str, value: Any) -> str:
         ) from exc
 
 
+#: Values whose encoded text cannot go stale between ``session[k] = v`` and the write.
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
+
 # The dict's own methods, untracked, for the session's internals.
 _getitem = dict.__getitem__
 _setitem = dict.__setitem__
@@ -200,7 +203,7 @@ class BaseSession(dict[str, Any]):
             self._id: str | None = session_id
             self._loaded_key: str | None = key
             self._fields: Fields = fields
-            self._dirty: dict[str, None] = {}
+            self._dirty: dict[str, str | None] = {}
             self._meta: dict[str, str | None] = {}
             self.is_new = False
             self._nested = _fill(self, fields)
@@ -320,20 +323,24 @@ class BaseSession(dict[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.accessed = True
-        self._check(key, value)
+        text = self._check(key, value)
         _setitem(self, key, value)
-        self._dirty[key] = None
+        # An immutable value's text is kept for the write; a list or dict may still
+        # change in place, so it is encoded again when the response starts.
+        self._dirty[key] = text if type(value) in _IMMUTABLE else None
 
-    def _check(self, key: Any, value: Any) -> None:
+    def _check(self, key: Any, value: Any) -> str:
         if not isinstance(key, str):
             raise TypeError(f"session keys must be str, not {type(key).__name__}")
         text = _dump_key(key, value)
-        size = len(text.encode())  # max_size is bytes at rest, not characters
+        # max_size is bytes at rest, not characters (isascii() is a flag lookup)
+        size = len(text) if text.isascii() else len(text.encode())
         if size > self._core.config.max_size:
             raise SessionTooLargeError(
                 f"session value for key {key!r} is {size} bytes, over max_size="
                 f"{self._core.config.max_size}; keep large data elsewhere and store its id"
             )
+        return text
 
     def __delitem__(self, key: str) -> None:
         self.accessed = True
@@ -511,9 +518,10 @@ class BaseSession(dict[str, Any]):
         dels: list[str] = []
         fields = self._fields
         reordered = False
-        for k in (*self._dirty, *self._changed_containers()):
+        dirty = self._dirty
+        for k in (*dirty, *self._changed_containers()):
             if _contains(self, k):
-                sets["." + k] = _dump_key(k, _getitem(self, k))
+                sets["." + k] = dirty.get(k) or _dump_key(k, _getitem(self, k))
                 reordered = reordered or "." + k not in fields
             elif "." + k in fields:
                 dels.append("." + k)
@@ -595,7 +603,7 @@ class BaseSession(dict[str, Any]):
             meta: dict[str, str | None] = {n: v for n, v in self._meta.items() if v is not None}
             self._reset(None, None)
             _update(self, after)
-            self._dirty = dict.fromkeys(after)
+            self._dirty = {k: None for k in after}
             self._meta = meta
             self._nested = any(type(v) in (dict, list) for v in after.values())
             self.destroyed = True
@@ -667,6 +675,8 @@ class BaseSession(dict[str, Any]):
         # The new value becomes the baseline: nothing left for the response to write.
         self._fields = {**self._fields, "." + key: str(value)}
         _setitem(self, key, value)
+        if key in self._dirty:
+            self._dirty[key] = None  # set earlier in this request: its kept text is stale
         return int(value)
 
     def _touch(self) -> Op[None]:

@@ -36,8 +36,9 @@ def _storable(fields: Fields) -> dict[str, str]:
     no UTF-8 form, i.e. holds a lone surrogate."""
     try:
         for name, value in fields.items():
-            name.encode()
-            value.encode()
+            if not (name.isascii() and value.isascii()):  # ASCII always encodes
+                name.encode()
+                value.encode()
     except UnicodeEncodeError:
         raise StoreError("memory store refuses text that is not valid Unicode") from None
     return dict(fields)
