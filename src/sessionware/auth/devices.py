@@ -79,16 +79,8 @@ def _sessions_of(target: StoreOrRequest, user_id: str) -> Op[list[DeviceSession]
     chosen: dict[str, tuple[str, Mapping[str, str]]] = {}
     for key, f in records:
         group = f.get(SERIES) or key
-        is_current = current is not None and index.same(key, current)
         held = chosen.get(group)
-        if (
-            held is None
-            or is_current
-            or (
-                not (current is not None and index.same(held[0], current))
-                and (_num(f.get("a")) or 0) > (_num(held[1].get("a")) or 0)
-            )
-        ):
+        if held is None or _before(held, (key, f), current):
             chosen[group] = (key, f)
     out = [
         DeviceSession(
@@ -123,6 +115,22 @@ def _sessions_of(target: StoreOrRequest, user_id: str) -> Op[list[DeviceSession]
         )
     out.sort(key=lambda d: d.last_seen or 0, reverse=True)
     return out
+
+
+def _before(
+    held: tuple[str, Mapping[str, str]], other: tuple[str, Mapping[str, str]], current: str | None
+) -> bool:
+    """Whether ``held`` stands for its browser less well than ``other``: the current
+    session wins, then the last seen, then the last signed in, then a restored one (the
+    session a browser restart left behind is the one it no longer has)."""
+
+    def rank(kf: tuple[str, Mapping[str, str]]) -> tuple[bool, float, float, bool]:
+        key, f = kf
+        this = current is not None and index.same(key, current)
+        restored = f.get(REMEMBERED) == "1"
+        return (this, _num(f.get("a")) or 0, _num(f.get(AUTH_TIME)) or 0, restored)
+
+    return rank(other) > rank(held)
 
 
 def _until(fields: Mapping[str, str] | None) -> float | None:
