@@ -301,7 +301,7 @@ def _tool_version(cmd: list[str]) -> str:
     return first[0] if first else "-"
 
 
-def machine_facts(setup: str) -> str:
+def machine_facts(setup: str, placement: str | None = None) -> str:
     """The lines a reader needs to judge a table: the command, the machine, the versions,
     the load when it started and how the processes were placed."""
     cores = os.cpu_count() or 1
@@ -317,6 +317,6 @@ def machine_facts(setup: str) -> str:
         f"python {platform.python_version()} ({platform.python_implementation()})",
         f"packages: {versions}",
         f"tools: {_tool_version(['wrk', '-v'])}; {_tool_version(['redis-server', '--version'])}",
-        f"placement: {pin}",
+        f"placement: {placement or pin}",
         f"set-up: {setup}",
     ])  # fmt: skip
