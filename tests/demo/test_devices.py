@@ -56,6 +56,7 @@ async def test_sessions_json_has_the_same_data_and_a_token(
         "current",
         "remembered",
         "session_active",
+        "remembered_until",
     }
     other = next(s["handle"] for s in data["sessions"] if not s["current"])
     revoked = await laptop.post(
@@ -177,6 +178,35 @@ async def test_remember_me_restores_a_session_that_is_not_fresh(
     )
     assert wrong.status_code == 303
     assert (await first.get("/me")).status_code == 200
+
+
+async def test_a_restored_browser_is_one_device(new_client: Callable[[], Client]) -> None:
+    """After a restart with "remember me" the browser is one row (its lost session and the
+    restored one are the same device), remembered until the token's expiry; signing
+    that row out from elsewhere ends both sessions and the token."""
+    laptop = new_client()
+    await laptop.register("ravi")
+    browser = new_client()
+    await browser.login("ravi", remember=True)
+    restarted = new_client()
+    restarted.jar["remember"] = browser.jar["remember"]
+    assert (await restarted.get("/me")).status_code == 200
+    mine = (await restarted.get("/sessions?format=json")).json()["sessions"]
+    assert len(mine) == 2  # the laptop, and this browser once
+    this = next(s for s in mine if s["current"])
+    assert this["remembered_until"] > this["created"]
+    assert next(s for s in mine if not s["current"])["remembered_until"] is None
+    listed = (await laptop.get("/sessions?format=json")).json()["sessions"]
+    assert [s["handle"] for s in listed if not s["current"]] == [this["handle"]]
+    page = (await laptop.get("/sessions")).text
+    assert page.count("remembered until") == 1
+    done = await laptop.submit(
+        "/sessions", f"/sessions/{this['handle']}/revoke", {"password": PASSWORD}
+    )
+    assert done.status_code == 303
+    assert (await restarted.get("/me")).status_code == 401
+    assert (await browser.get("/me")).status_code == 401
+    assert len((await laptop.get("/sessions?format=json")).json()["sessions"]) == 1
 
 
 async def test_plain_login_sets_no_remember_cookie(client: Client) -> None:

@@ -124,12 +124,17 @@ def test_safe_next_keeps_only_local_paths(value: str | None, expected: str) -> N
     assert safe_next(value) == expected
 
 
-async def test_logout_is_post_only(client: Client) -> None:
-    """GET /logout is a 405 and leaves the session alone."""
+async def test_get_logout_asks_first(client: Client, new_client: Callable[[], Client]) -> None:
+    """GET /logout is a page with a Sign-out button that signs nobody out; a visitor
+    who is not signed in is told so, and gets no cookie."""
     await client.register("hank")
     response = await client.get("/logout", headers={"accept": "text/html"})
-    assert response.status_code == 405
+    assert response.status_code == 200
+    assert "Sign out?" in response.text and 'action="/logout"' in response.text
     assert (await client.get("/me")).status_code == 200
+    stranger = await new_client().get("/logout")
+    assert stranger.status_code == 200 and "You are not signed in" in stranger.text
+    assert "set-cookie" not in stranger.headers
 
 
 async def test_signed_in_pages_are_not_cached(client: Client) -> None:

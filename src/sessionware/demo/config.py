@@ -22,7 +22,7 @@ from sessionware.demo.settings import DemoSettings
 from sessionware.remember import RememberConfig
 from sessionware.throttle import LoginThrottle, RegistrationThrottle
 
-__all__ = ["DemoConfig", "allowed_hosts", "build", "declaration"]
+__all__ = ["DemoConfig", "allowed_hosts", "build", "cookie_table", "declaration"]
 
 #: How long a typed password counts as "recent" for sensitive actions.
 RECENT_LOGIN = 10 * 60
@@ -84,7 +84,14 @@ def build(settings: DemoSettings, *, host: str | None = None) -> DemoConfig:
     )
 
 
+def cookie_table(cfg: DemoConfig, tls: bool) -> list[CookieDeclaration]:
+    """Every cookie the demo can set: the library's, then the consent and theme cookies."""
+    from sessionware.demo import prefs
+
+    table = declare(cfg.session, remember=cfg.remember, throttle=cfg.throttle, secure=tls)
+    return [*table, *prefs.declarations(tls)]
+
+
 def declaration(settings: DemoSettings) -> list[CookieDeclaration]:
     """The demo's cookie declaration, from the same settings the app runs with."""
-    cfg = build(settings)
-    return declare(cfg.session, remember=cfg.remember, throttle=cfg.throttle, secure=settings.tls)
+    return cookie_table(build(settings), settings.tls)

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from sessionware import auth
 from sessionware.csrf import csrf_token
 from sessionware.demo.config import RECENT_LOGIN
+from sessionware.demo.pages import device_order, field_text, password_errors
 from sessionware.demo.render import flash
 from sessionware.demo.state import check_password, demo, who
 from sessionware.demo.users import User
@@ -83,7 +84,7 @@ async def sessions_page(request: Request) -> Response:
         )
     fresh = auth.is_recent_login(request, RECENT_LOGIN)
     return demo(request).renderer.page(
-        request, "sessions.html", {"sessions": devices, "fresh": fresh}
+        request, "sessions.html", {"sessions": device_order(devices), "fresh": fresh}
     )
 
 
@@ -124,14 +125,16 @@ async def revoke_others(request: Request) -> Response:
 # -- password ---------------------------------------------------------------------
 
 
-def _password_page(request: Request, error: str | None = None, status: int = 200) -> Response:
+def _password_page(
+    request: Request, errors: dict[str, str] | None = None, status: int = 200
+) -> Response:
     state = demo(request)
     hint = f"At least {state.policy.min_length} characters; not a common password."
     return state.renderer.page(
         request,
         "password.html",
         {
-            "error": error,
+            "errors": errors or {},
             "password_hint": hint,
             "fresh": auth.is_recent_login(request, RECENT_LOGIN),
         },
@@ -152,13 +155,13 @@ async def password_submit(request: Request) -> Response:
     state = demo(request)
     form = await _form(request)
     current, new = _text(form, "current_password"), _text(form, "new_password")
+    errors = password_errors(
+        state.policy, user.username, current, new, field_text(form, "confirm_password")
+    )
     if not await _confirm(request, user, current):
-        return _password_page(request, "Your current password is not right.", 400)
-    problems = state.policy.problems(new, user_inputs=[user.username])
-    if new == current:
-        problems.append("Choose a password different from the current one.")
-    if problems:
-        return _password_page(request, " ".join(problems), 400)
+        errors["current_password"] = "Your current password is not right."
+    if errors:
+        return _password_page(request, errors, 400)
     digest = await state.hasher.offload(state.hasher.hash, new)
     state.users.set_password_hash(user.id, digest)
     n = await auth.password_changed(request, str(user.id))

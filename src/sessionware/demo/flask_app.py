@@ -38,16 +38,24 @@ from sessionware.auth.current import (
 )
 from sessionware.config import SessionConfig
 from sessionware.csrf.check import Refusal
-from sessionware.declaration import declare, format_duration
-from sessionware.demo.config import RECENT_LOGIN
+from sessionware.declaration import format_duration
+from sessionware.demo import prefs
+from sessionware.demo.config import RECENT_LOGIN, cookie_table
 from sessionware.demo.pages import (
     BAD_LOGIN,
     MAX_FIELDS,
     MESSAGES,
     TITLES,
-    registration_problem,
+    device_order,
+    field_text,
+    password_errors,
+    refused,
+    registration_errors,
+    reload_target,
     security_headers,
+    stale_redirect,
     tied_to_session,
+    with_notice,
 )
 from sessionware.demo.render import (
     error_context,
@@ -160,6 +168,8 @@ def _page(
         csrf=_csrf(),
         flashes=take_flashes(_session(), request.args.get("m")),
         request=request,
+        cookie_header=request.headers.get("cookie"),
+        path=safe_next(request.full_path.rstrip("?"), "/"),
     )
     return Response(html, status=status, headers=headers, content_type="text/html; charset=utf-8")
 
@@ -243,24 +253,26 @@ def index() -> Response:
 def register_form() -> Response:
     if who():
         return _see_other("/dashboard")
-    return _page("register.html", {"username": "", "password_hint": _hint()})
+    return _page("register.html", {"username": "", "errors": {}, "password_hint": _hint()})
 
 
 def register_submit() -> Response:
     state = _demo()
     form = _form()
     username, password = _field(form, "username").strip(), _field(form, "password")
-    error = registration_problem(state.policy, username, password)
+    errors = registration_errors(
+        state.policy, username, password, field_text(form, "confirm_password")
+    )
     user = None
-    if error is None:
+    if not errors:
         state.config.registration.sync.check(_view())  # 429 before any hashing
         user = state.users.add(username, state.hasher.hash(password))
         if user is None:
-            error = "That username is taken: choose another."
+            errors = {"username": "That username is taken: choose another."}
     if user is None:
         return _page(
             "register.html",
-            {"username": username, "error": error, "password_hint": _hint()},
+            {"username": username, "errors": errors, "password_hint": _hint()},
             status=400,
         )
     auth.login(_view(), str(user.id))
@@ -270,17 +282,24 @@ def register_submit() -> Response:
 
 
 def login_form() -> Response:
-    nxt = safe_next(request.args.get("next"))
+    asked = request.args.get("next")
+    nxt = safe_next(asked)
     if who():
         return _see_other(nxt)
-    return _page("login.html", {"username": "", "next": nxt, "remember_for": _remember_for()})
+    context = {
+        "username": "",
+        "next": nxt,
+        "remember_for": _remember_for(),
+        "asked": bool(asked) and request.args.get("m") != "expired",
+    }
+    return _page("login.html", context)
 
 
 def login_submit() -> Response:
     state = _demo()
     form = _form()
     username, password = _field(form, "username").strip(), _field(form, "password")
-    nxt = safe_next(_field(form, "next"))
+    nxt = safe_next(_field(form, "next") or request.args.get("next"))
     remember = _field(form, "remember_me") not in ("", "0", "off", "false")
     with state.config.throttle.sync.attempt(_view(), username) as attempt:
         user = state.users.by_name(username) if username else None
@@ -304,6 +323,11 @@ def login_submit() -> Response:
     g.user = user
     _flash("ok", f"Signed in as {user.username}.")
     return _see_other(nxt)
+
+
+def logout_page() -> Response:
+    who()
+    return _page("logout.html")
 
 
 def logout() -> Response:
@@ -340,11 +364,31 @@ def me() -> Response:
 
 def cookies_page() -> Response:
     who()
-    cfg = _demo().config
-    table = declare(
-        cfg.session, remember=cfg.remember, throttle=cfg.throttle, secure=cfg.session.secure is True
-    )
-    return _page("cookies.html", {"cookies": table})
+    state = _demo()
+    return _page("cookies.html", {"cookies": cookie_table(state.config, state.tls)})
+
+
+def consent() -> Response:
+    form = request.form
+    choice = _field(form, "choice")
+    cookies = prefs.consent_cookies(choice, _demo().tls)
+    back = safe_next(_field(form, "next"), "/")
+    response = _see_other(with_notice(back, f"consent-{choice}") if cookies else back)
+    for value in cookies:
+        response.headers.add("Set-Cookie", value)
+    return response
+
+
+def theme() -> Response:
+    form = request.form
+    tls = _demo().tls
+    chosen = prefs.read(request.headers.get("cookie"), tls)
+    value = prefs.theme_cookie(_field(form, "theme"), chosen, tls)
+    back = safe_next(_field(form, "next"), "/")
+    response = _see_other(with_notice(back, "theme") if value else back)
+    if value:
+        response.headers.add("Set-Cookie", value)
+    return response
 
 
 def healthz() -> Response:
@@ -411,7 +455,7 @@ def sessions_page() -> Response:
             }
         )
     fresh = is_recent_login(view, RECENT_LOGIN)
-    return _page("sessions.html", {"sessions": devices, "fresh": fresh})
+    return _page("sessions.html", {"sessions": device_order(devices), "fresh": fresh})
 
 
 def revoke_one(handle: str) -> Response:
@@ -445,11 +489,11 @@ def revoke_others() -> Response:
     return _see_other("/sessions")
 
 
-def _password_page(error: str | None = None, status: int = 200) -> Response:
+def _password_page(errors: dict[str, str] | None = None, status: int = 200) -> Response:
     return _page(
         "password.html",
         {
-            "error": error,
+            "errors": errors or {},
             "password_hint": _hint(),
             "fresh": is_recent_login(_view(), RECENT_LOGIN),
         },
@@ -468,13 +512,13 @@ def password_submit() -> Response:
     state = _demo()
     form = request.form
     current, new = _field(form, "current_password"), _field(form, "new_password")
+    errors = password_errors(
+        state.policy, user.username, current, new, field_text(form, "confirm_password")
+    )
     if not _confirm(user, current):
-        return _password_page("Your current password is not right.", 400)
-    problems = state.policy.problems(new, user_inputs=[user.username])
-    if new == current:
-        problems.append("Choose a password different from the current one.")
-    if problems:
-        return _password_page(" ".join(problems), 400)
+        errors["current_password"] = "Your current password is not right."
+    if errors:
+        return _password_page(errors, 400)
     state.users.set_password_hash(user.id, state.hasher.hash(new))
     n = auth.password_changed(_view(), str(user.id))
     _flash(
@@ -571,15 +615,25 @@ def _finish(response: Response) -> Response:
         and response.status_code in MESSAGES
         and kind.startswith("text/plain")
     ):
-        title, text = MESSAGES[response.status_code]
+        body = response.get_data(as_text=True)[:4096]
+        title, text, stale = refused(response.status_code, body)
         retry = response.headers.get("retry-after", "")
-        if _session() is not None:
-            who()
-        page = _error(
-            response.status_code,
-            title,
-            text,
-            retry_after=int(retry) if retry.isdigit() else None,
+        user = who() if _session() is not None else None
+        go = stale_redirect(request.path, body.strip(), user is not None, request.args.get("next"))
+        links = None
+        if stale:
+            back = reload_target(request.headers.get("referer"))
+            links = [(back, "Reload the page"), ("/", "Start page")]
+        page = (
+            _see_other(go)
+            if go is not None
+            else _error(
+                response.status_code,
+                title,
+                text,
+                retry_after=int(retry) if retry.isdigit() else None,
+                links=links,
+            )
         )
         page.headers["cache-control"] = "no-store"
         # As the Starlette app: the refusal's Vary and Set-Cookie go out with the page.
@@ -634,7 +688,10 @@ def create_app(
     route("/register", register_submit, post)
     route("/login", login_form, get)
     route("/login", login_submit, post)
+    route("/logout", logout_page, get)
     route("/logout", logout, post)
+    route("/consent", consent, post)
+    route("/theme", theme, post)
     route("/dashboard", dashboard, get)
     route("/me", me, get)
     route("/sessions", sessions_page, get)

@@ -20,7 +20,15 @@ from typing import Any
 from starlette.requests import Request
 
 from sessionware._http import header
-from sessionware.demo.pages import HSTS, MESSAGES, SECURITY_HEADERS, tied_to_session
+from sessionware.demo.pages import (
+    HSTS,
+    MESSAGES,
+    SECURITY_HEADERS,
+    refused,
+    reload_target,
+    stale_redirect,
+    tied_to_session,
+)
 from sessionware.demo.render import Renderer
 from sessionware.demo.state import who
 from sessionware.session import Session
@@ -98,43 +106,70 @@ class FriendlyErrors:
             await self.app(scope, receive, send)
             return
         wants_html = "text/html" in (header(scope["headers"], b"accept") or "")
-        replacing = False
+        held: list[tuple[bytes, bytes]] | None = None
+        status = 0
+        body = b""
 
         async def wrapped(message: Message) -> None:
-            nonlocal replacing
+            nonlocal held, status, body
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
                 status = message["status"]
                 kind = _header(headers, b"content-type") or b""
                 if wants_html and status in _MESSAGES and kind.startswith(b"text/plain"):
-                    replacing = True
-                    await self._page(scope, status, headers, send)
+                    held = headers  # the page is sent once the short plain body is read
                     return
                 have = {k.lower() for k, _ in headers}
                 headers.extend(h for h in security_headers(scope) if h[0] not in have)
                 message["headers"] = headers
-            elif replacing:
-                return  # the plain-text body is replaced by the page already sent
+            elif held is not None:
+                if message["type"] == "http.response.body":
+                    body += message.get("body", b"")[:4096]
+                    if not message.get("more_body", False):
+                        await self._page(scope, status, held, body.decode("utf-8", "replace"), send)
+                return
             await send(message)
 
         await self.app(scope, receive, wrapped)
 
     async def _page(
-        self, scope: Scope, status: int, original: list[tuple[bytes, bytes]], send: Send
+        self,
+        scope: Scope,
+        status: int,
+        original: list[tuple[bytes, bytes]],
+        text_body: str,
+        send: Send,
     ) -> None:
-        title, text = _MESSAGES[status]
+        title, text, stale = refused(status, text_body)
         retry = _header(original, b"retry-after")
         retry_after = int(retry) if retry and retry.isdigit() else None
         request = Request(scope)
+        user = None
         if isinstance(scope.get("session"), Session) and "app" in scope:
-            who(request)  # show who is signed in, as on every other page
-        response = self.renderer.error(request, status, title, text, retry_after=retry_after)
-        response.headers["cache-control"] = "no-store"
-        for name, value in security_headers(scope):
-            response.headers[name.decode()] = value.decode()
+            user = who(request)  # show who is signed in, as on every other page
         # The page replaces the body, not what the layers below said about the session
         # and the refusal: their Vary and Set-Cookie go out with it.
         kept = [(k, v) for k, v in original if k.lower() in (b"vary", b"set-cookie")]
+        go = stale_redirect(
+            scope.get("path", ""), text_body.strip(), user is not None, _next(scope)
+        )
+        if go is not None:
+            # Signed in already (in another tab): the stale sign-in form has nothing to do.
+            headers = [(b"location", go.encode()), (b"content-length", b"0"), *kept]
+            headers += [(b"cache-control", b"no-store"), *security_headers(scope)]
+            await send({"type": "http.response.start", "status": 303, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        links = None
+        if stale:
+            back = reload_target(header(scope["headers"], b"referer"))
+            links = [(back, "Reload the page"), ("/", "Start page")]
+        response = self.renderer.error(
+            request, status, title, text, retry_after=retry_after, links=links
+        )
+        response.headers["cache-control"] = "no-store"
+        for name, value in security_headers(scope):
+            response.headers[name.decode()] = value.decode()
         await send(
             {
                 "type": "http.response.start",
@@ -143,3 +178,12 @@ class FriendlyErrors:
             }
         )
         await send({"type": "http.response.body", "body": response.body})
+
+
+def _next(scope: Scope) -> str | None:
+    """The ``next`` of the sign-in form's address (``/login?next=...``)."""
+    from urllib.parse import parse_qs
+
+    query = scope.get("query_string", b"").decode("latin-1")
+    found = parse_qs(query).get("next")
+    return found[-1] if found else None

@@ -15,9 +15,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from sessionware import __version__
+from sessionware import __version__, _dates
 from sessionware.csrf import csrf_token
 from sessionware.declaration import format_duration
+from sessionware.demo import prefs
 
 __all__ = ["NOTICES", "Renderer", "flash", "flash_to", "take_flashes", "wants_json"]
 
@@ -27,6 +28,9 @@ _FLASH_KEY = "flash"
 NOTICES: dict[str, tuple[str, str]] = {
     "signed-out": ("ok", "You have signed out."),
     "expired": ("info", "Your session has ended. Please sign in again."),
+    "consent-all": ("ok", "Thank you: pick a light or dark theme at the bottom of any page."),
+    "consent-necessary": ("ok", "Only strictly necessary cookies will be set."),
+    "theme": ("ok", "Theme saved in a cookie on this browser."),
 }
 
 
@@ -94,18 +98,6 @@ def _csrf(request: Request) -> str:
         return ""
 
 
-def _when(ts: float | None) -> str:
-    if not ts:
-        return "—"
-    return datetime.datetime.fromtimestamp(ts).strftime("%d %b %Y, %H:%M:%S")
-
-
-def _short(ts: float | None) -> str:
-    if not ts:
-        return "—"
-    return datetime.datetime.fromtimestamp(ts).strftime("%d %b, %H:%M:%S")
-
-
 def _browser(ua: str | None) -> str:
     """A short human name for a user agent string (good enough for a device list)."""
     if not ua:
@@ -139,6 +131,13 @@ def _browser(ua: str | None) -> str:
     return name
 
 
+def _here(path: str, query: str) -> str:
+    """This page's local address, where the consent and theme forms come back to."""
+    from sessionware.demo.state import safe_next
+
+    return safe_next(path + (f"?{query}" if query else ""), "/")
+
+
 class Renderer:
     """Renders pages with the context every page needs."""
 
@@ -149,10 +148,13 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters["when"] = _when
-        self.env.filters["short"] = _short
+        self.env.filters["when"] = _dates.when
+        self.env.filters["date"] = _dates.date
+        self.env.filters["ago"] = _dates.ago
+        self.env.filters["iso"] = _dates.iso
         self.env.filters["duration"] = format_duration
         self.env.filters["browser"] = _browser
+        self.tls = tls
         self.globals: dict[str, Any] = {
             "version": __version__,
             "store_kind": store_kind,
@@ -171,11 +173,15 @@ class Renderer:
         csrf: str,
         flashes: list[tuple[str, str]],
         request: Any = None,
+        cookie_header: str | None = None,
+        path: str = "/",
     ) -> str:
         """Render ``name`` with what every page shows; framework-free."""
         ctx: dict[str, Any] = {
             **self.globals,
             "request": request,
+            "prefs": prefs.read(cookie_header, self.tls),
+            "here": path,
             "user": user,
             "csrf": csrf,
             "flashes": flashes,
@@ -201,6 +207,8 @@ class Renderer:
             csrf=_csrf(request),
             flashes=_take_flashes(request),
             request=request,
+            cookie_header=request.headers.get("cookie"),
+            path=_here(request.url.path, request.url.query),
         )
         return HTMLResponse(html, status_code=status, headers=headers)
 

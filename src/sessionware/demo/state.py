@@ -29,6 +29,8 @@ class DemoState:
     renderer: Renderer
     config: DemoConfig
     store: Store
+    #: Served over https: ``__Host-`` cookie names and ``Secure``.
+    tls: bool = False
 
 
 def prepare(settings: DemoSettings, store: Store | None, host: str | None) -> DemoState:
@@ -51,6 +53,7 @@ def prepare(settings: DemoSettings, store: Store | None, host: str | None) -> De
         renderer=renderer,
         config=cfg,
         store=store,
+        tls=settings.tls,
     )
 
 

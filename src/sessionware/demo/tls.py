@@ -129,4 +129,3 @@ def _make_with_openssl(cert: Path, key: Path) -> None:
         check=True,
         capture_output=True,
     )
-

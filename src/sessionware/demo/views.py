@@ -9,13 +9,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from sessionware import auth
-from sessionware.declaration import declare, format_duration
-from sessionware.demo.pages import BAD_LOGIN, MAX_FIELDS, registration_problem
+from sessionware.declaration import format_duration
+from sessionware.demo import prefs
+from sessionware.demo.config import cookie_table
+from sessionware.demo.pages import (
+    BAD_LOGIN,
+    MAX_FIELDS,
+    field_text,
+    registration_errors,
+    with_notice,
+)
 from sessionware.demo.render import flash
 from sessionware.demo.state import check_password, demo, safe_next, who
 from sessionware.exceptions import StoreUnavailableError
 
 __all__ = [
+    "consent",
     "cookies_page",
     "dashboard",
     "healthz",
@@ -24,11 +33,12 @@ __all__ = [
     "login_redirect",
     "login_submit",
     "logout",
+    "logout_page",
     "me",
     "register_form",
     "register_submit",
+    "theme",
 ]
-
 
 
 def _field(form: Any, name: str) -> str:
@@ -59,7 +69,7 @@ async def register_form(request: Request) -> Response:
     if who(request):
         return _see_other("/dashboard")
     return demo(request).renderer.page(
-        request, "register.html", {"username": "", "password_hint": _hint(request)}
+        request, "register.html", {"username": "", "errors": {}, "password_hint": _hint(request)}
     )
 
 
@@ -73,19 +83,21 @@ async def register_submit(request: Request) -> Response:
     state = demo(request)
     form = await _form(request)
     username, password = _field(form, "username").strip(), _field(form, "password")
-    error = registration_problem(state.policy, username, password)
+    errors = registration_errors(
+        state.policy, username, password, field_text(form, "confirm_password")
+    )
     user = None
-    if error is None:
+    if not errors:
         await state.config.registration.check(request)  # 429 before any hashing
         digest = await state.hasher.offload(state.hasher.hash, password)
         user = state.users.add(username, digest)
         if user is None:
-            error = "That username is taken: choose another."
+            errors = {"username": "That username is taken: choose another."}
     if user is None:
         return state.renderer.page(
             request,
             "register.html",
-            {"username": username, "error": error, "password_hint": _hint(request)},
+            {"username": username, "errors": errors, "password_hint": _hint(request)},
             status=400,
         )
     await auth.login(request, str(user.id))
@@ -103,14 +115,17 @@ def _remember_for(request: Request) -> str:
 
 async def login_form(request: Request) -> Response:
     """The sign-in form; ``next`` is kept only if it is a local path."""
-    nxt = safe_next(request.query_params.get("next"))
+    asked = request.query_params.get("next")
+    nxt = safe_next(asked)
     if who(request):
         return _see_other(nxt)
-    return demo(request).renderer.page(
-        request,
-        "login.html",
-        {"username": "", "next": nxt, "remember_for": _remember_for(request)},
-    )
+    context = {
+        "username": "",
+        "next": nxt,
+        "remember_for": _remember_for(request),
+        "asked": bool(asked) and request.query_params.get("m") != "expired",
+    }
+    return demo(request).renderer.page(request, "login.html", context)
 
 
 async def login_submit(request: Request) -> Response:
@@ -119,7 +134,7 @@ async def login_submit(request: Request) -> Response:
     state = demo(request)
     form = await _form(request)
     username, password = _field(form, "username").strip(), _field(form, "password")
-    nxt = safe_next(_field(form, "next"))
+    nxt = safe_next(_field(form, "next") or request.query_params.get("next"))
     remember = _field(form, "remember_me") not in ("", "0", "off", "false")
     throttle = state.config.throttle
     # The attempt takes its place in every budget first (429 before any password
@@ -150,8 +165,14 @@ async def login_submit(request: Request) -> Response:
     return _see_other(nxt)
 
 
+async def logout_page(request: Request) -> Response:
+    """A link or a typed address asks first: a GET must not sign anyone out."""
+    who(request)
+    return demo(request).renderer.page(request, "logout.html")
+
+
 async def logout(request: Request) -> Response:
-    """End this session and its remember-me series; POST only (a GET is a 405)."""
+    """End this session and its remember-me series (the form on every page posts here)."""
     await auth.logout(request)
     return _see_other("/?m=signed-out")
 
@@ -198,14 +219,36 @@ async def me(request: Request) -> Response:
 
 
 async def cookies_page(request: Request) -> Response:
-    """The cookie declaration, generated from the running settings."""
+    """The cookie declaration, generated from the running settings, and the visitor's choice."""
     who(request)
     state = demo(request)
-    cfg = state.config
-    table = declare(
-        cfg.session, remember=cfg.remember, throttle=cfg.throttle, secure=cfg.session.secure is True
-    )
+    table = cookie_table(state.config, state.tls)
     return state.renderer.page(request, "cookies.html", {"cookies": table})
+
+
+async def consent(request: Request) -> Response:
+    """Record the visitor's cookie choice (the only cookie a choice sets), then go back."""
+    form = await _form(request)
+    choice = _field(form, "choice")
+    cookies = prefs.consent_cookies(choice, demo(request).tls)
+    back = safe_next(_field(form, "next"), "/")
+    response = _see_other(with_notice(back, f"consent-{choice}") if cookies else back)
+    for value in cookies:
+        response.headers.append("set-cookie", value)
+    return response
+
+
+async def theme(request: Request) -> Response:
+    """Keep the chosen theme, in its cookie, only if non-essential cookies were accepted."""
+    form = await _form(request)
+    state = demo(request)
+    chosen = prefs.read(request.headers.get("cookie"), state.tls)
+    value = prefs.theme_cookie(_field(form, "theme"), chosen, state.tls)
+    back = safe_next(_field(form, "next"), "/")
+    response = _see_other(with_notice(back, "theme") if value else back)
+    if value:
+        response.headers.append("set-cookie", value)
+    return response
 
 
 async def healthz(request: Request) -> Response:
