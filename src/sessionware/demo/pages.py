@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from sessionware.csrf.check import STALE
-from sessionware.demo.state import safe_next
+from sessionware.demo.links import safe_next
 from sessionware.passwords import PasswordPolicy
 from sessionware.session import BaseSession
 

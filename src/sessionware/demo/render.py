@@ -19,6 +19,7 @@ from sessionware import __version__, _dates
 from sessionware.csrf import csrf_token
 from sessionware.declaration import format_duration
 from sessionware.demo import prefs
+from sessionware.demo.links import safe_next
 
 __all__ = ["NOTICES", "Renderer", "flash", "flash_to", "take_flashes", "wants_json"]
 
@@ -133,8 +134,6 @@ def _browser(ua: str | None) -> str:
 
 def _here(path: str, query: str) -> str:
     """This page's local address, where the consent and theme forms come back to."""
-    from sessionware.demo.state import safe_next
-
     return safe_next(path + (f"?{query}" if query else ""), "/")
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
 from sessionware.auth import current_user_id
 from sessionware.demo.config import DemoConfig, build
+from sessionware.demo.links import safe_next
 from sessionware.demo.render import Renderer
 from sessionware.demo.settings import DemoSettings
 from sessionware.demo.users import User, UserDB
@@ -83,21 +82,3 @@ async def check_password(request: Request, user: User | None, password: str) -> 
     hasher = demo(request).hasher
     stored = user.password_hash if user else None
     return await hasher.offload(hasher.verify_or_dummy, stored, password)
-
-
-def safe_next(value: Any, default: str = "/dashboard") -> str:
-    """A local path to go to after login, or ``default``: never another site.
-
-    Refuses scheme-relative (``//evil``), backslash (``/\\evil``, which browsers read
-    as ``//``), absolute URLs and control characters (OWASP unvalidated redirects).
-    """
-    if not isinstance(value, str) or not value or len(value) > 512:
-        return default
-    if not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return default
-    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in value):
-        return default
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc:
-        return default
-    return value
