@@ -188,9 +188,12 @@ def wrk(
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", url]
     if cookie:
         cmd[1:1] = ["-H", f"Cookie: {cookie}"]
-    out = subprocess.run(pinned(core, cmd), capture_output=True, text=True, check=True).stdout
+    done = subprocess.run(pinned(core, cmd), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        why = (done.stderr or done.stdout).strip().splitlines()
+        raise SystemExit(f"{url}: wrk failed: {why[-1] if why else done.returncode}")
     try:
-        return parse_wrk(out)
+        return parse_wrk(done.stdout)
     except ValueError as exc:
         raise SystemExit(f"{url}: {exc}") from None
 
