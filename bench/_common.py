@@ -181,11 +181,11 @@ def parse_wrk(out: str) -> Sample:
 
 
 def wrk(
-    url: str, cookie: str, seconds: float, connections: int, threads: int = 1,
+    url: str, cookie: str, seconds: int, connections: int, threads: int = 1,
     core: int | None = WRK_CORE,
 ) -> Sample:  # fmt: skip
     """One ``wrk`` run against ``url`` with ``cookie`` (none when empty)."""
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", url]
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if cookie:
         cmd[1:1] = ["-H", f"Cookie: {cookie}"]
     done = subprocess.run(pinned(core, cmd), capture_output=True, text=True, check=False)

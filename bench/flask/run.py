@@ -144,7 +144,7 @@ def lost_updates(port: int, clients: int, requests: int) -> tuple[int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=5, help="per wrk run")
+    parser.add_argument("--seconds", type=int, default=5, help="per wrk run (whole seconds)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
     parser.add_argument("--apps", default="", help="comma-separated kinds (default: all)")

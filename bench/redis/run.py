@@ -158,7 +158,7 @@ def lost_updates(port: int, clients: int, seconds: float, variant: str) -> tuple
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=5, help="per wrk run")
+    parser.add_argument("--seconds", type=int, default=5, help="per wrk run (whole seconds)")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
