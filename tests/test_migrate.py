@@ -393,3 +393,31 @@ async def test_validly_signed_garbage_is_no_session(payload: bytes) -> None:
             r = await c.get("/me")
         assert r.status_code == 200 and r.json() == {}
     assert len(store) == 0
+
+
+async def test_adoption_race_lost_between_the_two_loads_joins_the_winner() -> None:
+    """Request A finds no record, then B makes it and marks the cookie spent before A
+    looks at the marker: A joins B's session instead of refusing the cookie."""
+    from sessionware.session import SyncSession
+
+    legacy = await starlette_cookie(user="alice")
+    store = MemoryStore(development=True)
+    core = SessionCore.build(
+        store, [SECRET], None, {"legacy_cookies": [StarletteCookie(secret_key=OLD)]}, adapter="t"
+    )
+    header = f"session={legacy}"
+    a = core.begin(header, SyncSession)
+    request = a.send(None)
+    assert request.method == "load"  # A's first look: no record yet
+    reply = core.perform(request)
+    assert reply is None
+    b_session = core.run(core.begin(header, SyncSession))  # B makes it, and the marker
+    request = a.send(reply)
+    while True:
+        try:
+            request = a.send(core.perform(request))
+        except StopIteration as done:
+            a_session = done.value
+            break
+    assert a_session.id == b_session.id and dict(a_session) == {"user": "alice"}
+    assert a_session.issued

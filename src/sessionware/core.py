@@ -344,20 +344,30 @@ class SessionCore:
                 now = self.clock()
                 fields = yield Call("load", (key,))
                 if fields is None or not self.alive(fields, now):
-                    if (yield Call("load", (spent_key(key),))) is not None:
-                        security_log.info("an old session cookie came back after its session ended")
-                        return
-                    fields = yield from self._create_adopted(session, key, data, now)
+                    fields = yield from self._make_adopted(session, key, data, now, legacy)
                     if fields is None:
                         return
-                    yield Call("incr", (spent_key(key), "n", 1, legacy.lifetime))
-                    log.info("old session cookie exchanged for a server-side session")
                 session.adopt(sid, fields, key)
                 return
 
-    def _create_adopted(
-        self, session: BaseSession, key: str, data: dict[str, Any], now: float
+    def _make_adopted(
+        self,
+        session: BaseSession,
+        key: str,
+        data: dict[str, Any],
+        now: float,
+        legacy: LegacyCookie,
     ) -> Op[Fields | None]:
+        """The record for an old cookie met without one, made once; None when the cookie
+        is spent (its session was made before and has ended since)."""
+        if (yield Call("load", (spent_key(key),))) is not None:
+            # Made already: by a parallel request just now (the marker is written after
+            # the record, so the record is there) or before, and ended since.
+            fields: Fields | None = yield Call("load", (key,))
+            if fields is None or not self.alive(fields, now):
+                security_log.info("an old session cookie came back after its session ended")
+                return None
+            return fields
         draft = type(session)(self, None, None)
         draft.update(data)
         record = draft.all_fields()
@@ -367,6 +377,8 @@ class SessionCore:
         except SessionCollisionError:
             # A parallel request with the same old cookie made it first: join it.
             return (yield Call("load", (key,)))  # type: ignore[no-any-return]
+        yield Call("incr", (spent_key(key), "n", 1, legacy.lifetime))
+        log.info("old session cookie exchanged for a server-side session")
         return record
 
     def superseded(self, key: str) -> Op[bool]:
