@@ -167,7 +167,9 @@ def main() -> None:
         )
     c.need("wrk", *(["redis-server"] if "redis" in kinds else []))
     setups = [c.resolve_setup(s) for s in (args.setups or f"{args.loop}-{args.http}").split(",")]
-    counts = [int(n) for n in args.workers.split(",")]
+    counts = [int(n) for n in args.workers.split(",") if n.isdigit() and int(n) > 0]
+    if len(counts) != len(args.workers.split(",")):
+        raise SystemExit(f"--workers takes positive counts, e.g. 1,2 (not {args.workers!r})")
     names = ", ".join(f"--loop {lp} --http {h}" for lp, h in setups)
     print(c.machine_facts(f"uvicorn {names}; workers {args.workers}"), flush=True)
     tables = []
