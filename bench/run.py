@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,6 +51,18 @@ LABELS = {
     "starlette": "Starlette SessionMiddleware",
 }
 SESSIONLESS = ("bare", "passthrough", "vary")
+# uvicorn's command line under cProfile in the server process (``--profile``).
+PROFILED = """\
+import cProfile, os
+from uvicorn.main import main
+prof = cProfile.Profile()
+try:
+    prof.runcall(main)
+except (SystemExit, KeyboardInterrupt):
+    pass
+finally:
+    prof.dump_stats(os.environ["BENCH_PROFILE"])
+"""
 SCENARIOS = {"read": "/read", "write": "/write", "create": "/login"}
 # Per-process state: with several workers a session made in one is unknown to another.
 NOT_SHARED = ("memory",)
@@ -141,6 +154,42 @@ def report(
     return "\n".join([f"\n{title}\n", c.table(head, rows), *warnings])
 
 
+def profile(kind: str, loop: str, http: str, env: dict[str, str], args: argparse.Namespace) -> None:
+    """Serve ``kind`` under cProfile (one worker, pinned as in the bench), drive each
+    scenario with wrk, and print where the server process spent its time under load:
+    what a request costs under a real server differs from an in-process loop."""
+    import pstats
+
+    out = os.path.join(env["BENCH_TMP"], "server.prof")
+    port = c.free_port()
+    cmd = [sys.executable, "-c", PROFILED, "bench.apps:make_app", "--factory",
+           "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+           "--log-level", "warning", "--loop", loop, "--http", http]  # fmt: skip
+    env = dict(env, BENCH_KIND=kind, BENCH_PROFILE=out, PYTHONPATH=str(ROOT), PYTHONHASHSEED="0")
+    proc = c.launch(c.pinned(c.SERVER_CORE, cmd), env)
+    try:
+        c.wait_http(f"http://127.0.0.1:{port}/read", proc, LABELS[kind])
+        cookie = (
+            c.BARE_COOKIE
+            if kind in SESSIONLESS
+            else c.session_cookie(f"http://127.0.0.1:{port}/write")
+        )
+        for scenario in args.scenarios.split(","):
+            jar = "" if scenario == "create" else cookie
+            url = f"http://127.0.0.1:{port}{SCENARIOS[scenario]}"
+            got = c.wrk(url, jar, args.seconds, args.connections, args.threads)
+            print(f"{scenario}: {got.rps:.0f} req/s under the profiler (slower than without)")
+        # uvicorn re-raises the signal it stopped on: SIGINT ends as KeyboardInterrupt,
+        # which the wrapper catches to write the profile (SIGTERM would just kill it).
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+    finally:
+        c.stop(proc)
+    stats = pstats.Stats(out)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(25)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -157,8 +206,13 @@ def main() -> None:
         "--setups", default="", help="loop-http pairs, e.g. asyncio-h11,uvloop-httptools"
     )
     parser.add_argument("--workers", default="1", help="uvicorn worker counts, e.g. 1,2")
+    parser.add_argument(
+        "--profile", default="", metavar="KIND", help="profile one app's server under load"
+    )
     args = parser.parse_args()
     kinds = args.kinds.split(",")
+    if args.profile:
+        kinds = [args.profile]
     unknown = set(kinds) - set(KINDS) | set(args.scenarios.split(",")) - set(SCENARIOS)
     if unknown or args.rounds < 1:
         raise SystemExit(
@@ -179,6 +233,10 @@ def main() -> None:
         if "redis" in kinds:
             redis_proc, env["BENCH_REDIS"] = c.start_redis(tmp, c.SERVER_CORE)
         try:
+            if args.profile:
+                env["BENCH_SQLITE"] = os.path.join(tmp, "profile.sqlite3")
+                profile(args.profile, *setups[0], dict(env, BENCH_TMP=tmp), args)
+                return
             for n, (loop, http) in enumerate(setups):
                 for workers in counts:
                     batch = [k for k in kinds if workers == 1 or k not in NOT_SHARED]
