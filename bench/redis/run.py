@@ -247,12 +247,6 @@ def report(apps: list[App], args: argparse.Namespace) -> None:
             rows.append([a.label, name, f"{s.median:.0f}", s.spread, f"{s.p99_ms:.2f}",
                          c.fmt_ratio(ratio)])  # fmt: skip
     print(c.table(["app", "scenario", "req/s", "min-max", "p99 ms", "ratio"], rows))
-    print(
-        f"\nlost updates: {args.lost_clients} concurrent clients on one session for "
-        f"{args.lost_seconds:g} s; 'own keys' = each client bumps its own key, "
-        "'one key' = all bump one counter (read-modify-write in the handler), "
-        "'one key, incr' = the same through sessionware's session.increment (the store adds)\n"
-    )
     rows = []
     for a in apps:
         for variant, (served, counted) in a.lost.items():
@@ -260,6 +254,13 @@ def report(apps: list[App], args: argparse.Namespace) -> None:
             pct = 100 * lost / served if served else 0.0
             rows.append([a.label, variant, str(served), str(counted), str(lost), f"{pct:.1f}%"])
     if rows:
+        print(
+            f"\nlost updates: {args.lost_clients} concurrent clients on one session for "
+            f"{args.lost_seconds:g} s; 'own keys' = each client bumps its own key, "
+            "'one key' = all bump one counter (read-modify-write in the handler), "
+            "'one key, incr' = the same through sessionware's session.increment "
+            "(the store adds)\n"
+        )
         print(c.table(["app", "variant", "served", "counted", "lost", "lost %"], rows))
     print("\nbytes per session in Redis (a session holding a user id):\n")
     sizes = [[a.label, str(a.usage[0]), str(a.usage[1])] for a in apps if a.usage]
