@@ -170,6 +170,11 @@ def new_context(browser: Browser) -> Iterator[Callable[[], BrowserContext]]:
 _serving = {"framework": "starlette"}
 
 
+#: The two viewports every page is checked at: a phone and a laptop.
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+
+
 def shot(page: Page, name: str) -> Path:
     """Save a full-page screenshot to test-artifacts/ (``flask-`` first for the Flask app)."""
     ARTIFACTS.mkdir(exist_ok=True)
@@ -192,7 +197,8 @@ def register(page: Page, base: str, name: str, password: str = PASSWORD) -> None
     page.goto(base + "/register")
     page.fill("input[name=username]", name)
     page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
+    page.fill("input[name=confirm_password]", password)
+    page.click("form.stack button[type=submit]")
     page.wait_for_url(base + "/dashboard")
 
 
