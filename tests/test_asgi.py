@@ -66,7 +66,7 @@ async def test_setting_a_key_creates_record_and_sends_signed_cookie() -> None:
     assert name == "__Host-sid"
     sid = raw_id(value)
     assert len(sid) == 43
-    assert attributes(header) == {"path": "/", "secure": "", "httponly": "", "samesite": "Lax"}
+    assert attributes(header) == {"path": "/", "secure": "", "httponly": "", "samesite": "lax"}
     assert len(store) == 1
     assert store.calls["create"] == 1
 
@@ -92,7 +92,7 @@ async def test_cookie_attributes_follow_config() -> None:
         "max-age": "3600",
         "secure": "",
         "httponly": "",
-        "samesite": "Strict",
+        "samesite": "strict",
         "partitioned": "",
     }
 

@@ -95,15 +95,15 @@ def test_empty_and_missing_headers() -> None:
 
 
 def test_format_set_cookie_defaults() -> None:
-    """A session cookie is written with Path, HttpOnly and SameSite, Secure when asked."""
+    """A session cookie is written with path, httponly and samesite, secure when asked."""
     assert (
         format_set_cookie(NAME, "v.s", secure=True)
-        == f"{NAME}=v.s; Path=/; Secure; HttpOnly; SameSite=Lax"
+        == f"{NAME}=v.s; path=/; secure; httponly; samesite=lax"
     )
 
 
 def test_format_set_cookie_all_attributes() -> None:
-    """Domain, Max-Age, Strict and Partitioned are written in their RFC spelling."""
+    """Attributes are spelled as Starlette's SessionMiddleware spells them (header pinned)."""
     header = format_set_cookie(
         "sid",
         "v",
@@ -115,9 +115,15 @@ def test_format_set_cookie_all_attributes() -> None:
         partitioned=True,
     )
     assert header == (
-        "sid=v; Path=/app; Domain=example.com; Max-Age=3600; Secure; HttpOnly; "
-        "SameSite=Strict; Partitioned"
+        "sid=v; path=/app; domain=example.com; Max-Age=3600; secure; httponly; "
+        "samesite=strict; Partitioned"
     )
+
+
+def test_format_set_cookie_same_site_is_written_lower_case() -> None:
+    """``same_site`` in any case is written as Starlette writes it: ``samesite=none``."""
+    header = format_set_cookie("sid", "v", secure=True, same_site="None")
+    assert header.endswith("; secure; httponly; samesite=none")
 
 
 def test_format_set_cookie_deletion_expires_in_the_past() -> None:
@@ -141,10 +147,12 @@ def test_format_set_cookie_deletion_expires_in_the_past() -> None:
         {"domain": "example.com; Secure"},
         {"domain": "exa mple.com"},
         {"path": "/" + "a" * 1024},
+        {"same_site": "lax; domain=evil.com"},
     ],
 )
 def test_format_set_cookie_refuses_attribute_injection(kwargs: dict[str, str]) -> None:
-    """A name, value, path or domain that could inject attributes is refused (CVE-2024-47764)."""
+    """A name, value, path, domain or samesite that could inject attributes is refused
+    (CVE-2024-47764)."""
     args = {"name": "sid", "value": "v", **kwargs}
     name, value = args.pop("name"), args.pop("value")
     with pytest.raises(ValueError):

@@ -403,7 +403,7 @@ async def test_throttle_on_a_hand_made_view(store: Store, clock: Clock) -> None:
     assert view.state  # the attempt waits there for its outcome
     await t.succeeded(view, "alice")
     [device] = view.cookies
-    assert device.startswith("__Host-device=") and "HttpOnly" in device
+    assert device.startswith("__Host-device=") and "httponly" in attributes(device)
     await browser.respond(view)
     assert "__Host-device" in browser.jar
 

@@ -78,15 +78,18 @@ def format_set_cookie(
     """Build one Set-Cookie header value, refusing anything that could inject attributes.
 
     ``max_age=0`` deletes the cookie; it also gets an ``Expires`` in the past for old
-    user agents.
+    user agents. Attribute names are spelled as Starlette's SessionMiddleware spells
+    them (``path=``, ``domain=``, ``secure``, ``httponly``, ``samesite=lax``), so tests
+    written against Starlette's header pass unchanged; browsers match attribute names
+    case-insensitively (RFC 6265 §5.2), so the spelling changes nothing for them.
     """
     if not valid_name(name):
         raise ValueError(f"invalid cookie name {name!r}")
     if not _VALUE.fullmatch(value):
         raise ValueError("cookie value has characters a cookie cannot carry")
-    parts = [f"{name}={value}", f"Path={_attr('path', path)}"]
+    parts = [f"{name}={value}", f"path={_attr('path', path)}"]
     if domain:
-        parts.append(f"Domain={_attr('domain', domain)}")
+        parts.append(f"domain={_attr('domain', domain)}")
     if max_age is not None:
         if max_age <= 0:
             parts.append("Max-Age=0")
@@ -94,11 +97,11 @@ def format_set_cookie(
         else:
             parts.append(f"Max-Age={int(max_age)}")
     if secure:
-        parts.append("Secure")
+        parts.append("secure")
     if http_only:
-        parts.append("HttpOnly")
+        parts.append("httponly")
     if same_site:
-        parts.append(f"SameSite={same_site.capitalize()}")
+        parts.append(f"samesite={_attr('same_site', same_site.lower())}")
     if partitioned:
         parts.append("Partitioned")
     return "; ".join(parts)
