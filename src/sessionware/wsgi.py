@@ -21,19 +21,22 @@ from sessionware.core import OutageLog, Outgoing, SessionCore
 from sessionware.exceptions import HTTPError, StoreUnavailableError
 from sessionware.request import VIEW_KEY
 from sessionware.session import SyncSession
+from sessionware.stores.base import inline_loader
 
 if TYPE_CHECKING:
-    from sessionware.stores.base import Store
+    from sessionware.stores.base import Fields, Store
 
 __all__ = [
     "EXTRA_COOKIES",
     "SESSION_KEY",
+    "STATE",
     "UNAVAILABLE",
     "SessionMiddleware",
     "WsgiView",
     "get_session",
     "open_session",
     "session_headers",
+    "sync_loader",
 ]
 
 log = logging.getLogger("sessionware")
@@ -44,6 +47,8 @@ SESSION_KEY = "sessionware.session"
 EXTRA_COOKIES = "sessionware.cookies"
 #: Set in the environ when the session could not be opened (the store is down).
 UNAVAILABLE = "sessionware.unavailable"
+#: Where a request's per-request state dict sits in the environ (``WsgiView.state``).
+STATE = "sessionware.state"
 _HEADERS = "sessionware.headers"
 
 S = TypeVar("S", bound=SyncSession)
@@ -110,7 +115,7 @@ class WsgiView:
     @property
     def state(self) -> dict[str, Any]:
         """A dict living as long as the request."""
-        state: dict[str, Any] = self.environ.setdefault("sessionware.state", {})
+        state: dict[str, Any] = self.environ.setdefault(STATE, {})
         return state
 
     def add_cookie(self, set_cookie: str) -> None:
@@ -126,11 +131,41 @@ def get_session(environ: dict[str, Any]) -> SyncSession:
     return session
 
 
-def open_session(core: SessionCore, environ: dict[str, Any], cls: type[S] = SyncSession) -> S:  # type: ignore[assignment]
-    """Open the request's session (``core.begin`` with plain calls) and leave it, and
-    the view factory, in the environ. Raises StoreUnavailableError in an outage."""
+def sync_loader(core: SessionCore) -> Callable[[str], Fields | None]:
+    """The plainest call that reads one record for ``core``'s sync face.
+
+    ``load_inline`` when the store has one and no subclass changed how it loads (a
+    read on this thread's connection, no operation driven), else ``store.sync.load``.
+    """
+    store = core.store
+    inline = inline_loader(store)
+    if inline is not None:
+        for cls in type(store).__mro__:
+            if "_op_load" in cls.__dict__:
+                # A subclass's own _op_load is what its sync face runs: keep it.
+                return inline if "load_inline" in cls.__dict__ else core.sync_store.load
+    return core.sync_store.load
+
+
+def open_session(
+    core: SessionCore,
+    environ: dict[str, Any],
+    cls: type[S] = SyncSession,  # type: ignore[assignment]
+    load: Callable[[str], Fields | None] | None = None,
+) -> S:
+    """Open the request's session and leave it, and the view factory, in the environ.
+
+    ``core.begin``'s steps with the one load called directly (``load``, from
+    :func:`sync_loader`: it is on every request). Raises StoreUnavailableError in an
+    outage.
+    """
     # The server has joined repeated lines into HTTP_COOKIE: no need to rebuild them all.
-    session = core.run(core.begin(environ.get("HTTP_COOKIE") or None, cls))
+    cookie = environ.get("HTTP_COOKIE") or None
+    found = core.read_cookie(cookie)
+    fields = None if found is None else (load or core.sync_store.load)(found[1])
+    session, after = core.opened(cookie, found, fields, cls)
+    if after is not None:
+        core.run(after)
     environ[SESSION_KEY] = session
     environ[VIEW_KEY] = WsgiView
     return session
@@ -190,12 +225,12 @@ class SessionMiddleware:
     ) -> None:
         self.app = app
         self.core = SessionCore.build(store, secrets, config, options, adapter="SessionMiddleware")
-        self.core.sync_store  # noqa: B018 - a store without a sync face fails here, at start
+        self._load = sync_loader(self.core)  # a store without a sync face fails here, at start
         self._outage = OutageLog()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         try:
-            open_session(self.core, environ)
+            open_session(self.core, environ, SyncSession, self._load)
         except StoreUnavailableError as exc:
             self._outage(exc)
             return _unavailable(start_response)

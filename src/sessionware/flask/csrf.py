@@ -38,7 +38,7 @@ from sessionware.csrf.exempt import csrf_exempt, is_exempt
 from sessionware.csrf.form import is_form
 from sessionware.exceptions import ConfigurationError
 from sessionware.request import RequestView, view_of
-from sessionware.wsgi import UNAVAILABLE, WsgiView
+from sessionware.wsgi import STATE, UNAVAILABLE, WsgiView
 
 __all__ = ["CONFIG_PREFIX", "CSRFProtect", "csrf_input", "csrf_token"]
 
@@ -94,8 +94,8 @@ class CSRFProtect:
             return
         # First of the app's hooks, so no other hook acts on a request before it is judged.
         app.before_request_funcs.setdefault(None, []).insert(0, _protect)
-        # After-request hooks run last-registered first: first in the list runs last.
-        app.after_request_funcs.setdefault(None, []).insert(0, _seed)
+        # A new session's CSRF secret is seeded by the session interface (seed()), after
+        # every after_request hook, as the response is finished.
         app.add_template_global(csrf_token)
         app.add_template_global(csrf_input)
 
@@ -165,12 +165,21 @@ def _checked(request_: Any) -> tuple[RequestView, CSRFCheck]:
 def _protect() -> Response | None:
     """Judge the request before any view (or other hook) acts on it: the check's steps in
     the ASGI middleware's order, host first."""
-    environ = request.environ
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    environ = req.environ
     if environ.get(UNAVAILABLE):
         return None  # no session: Sessionware's own hook answers 503 next
     check: CSRFCheck = current_app.extensions[EXTENSION_KEY]
+    if check.allowed_hosts is None and environ.get("REQUEST_METHOD") in SAFE_METHODS:
+        # Most requests: no Host to judge and nothing to check, only attached so that
+        # csrf_token() works (what the steps below do for them, without the view).
+        state = environ.get(STATE)
+        if state is None:
+            state = environ[STATE] = {}
+        state[STATE_KEY] = check
+        return None
     view = WsgiView(environ)
-    path = request.path
+    path = req.path
     refusal = check.host_refusal(view, path=path)
     if refusal is None:
         check.attach(view)
@@ -180,13 +189,13 @@ def _protect() -> Response | None:
     return None if refusal is None else _answer(refusal)
 
 
-def _seed(response: Response) -> Response:
-    """Give a session about to be created its CSRF secret in the same write."""
-    view = WsgiView(request.environ)
-    check = view.state.get(STATE_KEY)
+def seed(environ: dict[str, Any]) -> None:
+    """Give a session about to be created its CSRF secret in the same write (the
+    session interface calls it as the response is finished, for a new session only)."""
+    state = environ.get(STATE)
+    check = state.get(STATE_KEY) if state is not None else None
     if isinstance(check, CSRFCheck):  # attached: the request was judged, with a session
-        check.seed(view)
-    return response
+        check.seed(WsgiView(environ))
 
 
 def _judge(check: CSRFCheck, view: RequestView, path: str) -> Refusal | None:

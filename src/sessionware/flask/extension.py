@@ -40,11 +40,18 @@ from sessionware._http import vary_with_cookie
 from sessionware.config import SessionConfig, seconds
 from sessionware.core import OutageLog, SessionCore
 from sessionware.exceptions import ConfigurationError, HTTPError, StoreUnavailableError
-from sessionware.flask.csrf import CSRFProtect
+from sessionware.flask.csrf import CSRFProtect, seed
 from sessionware.flask.login import FRESH_MAX_AGE, AnonymousUser, current_user
 from sessionware.remember import RememberConfig
 from sessionware.session import SyncSession
-from sessionware.wsgi import UNAVAILABLE, WsgiView, open_session, session_headers
+from sessionware.wsgi import (
+    EXTRA_COOKIES,
+    UNAVAILABLE,
+    WsgiView,
+    open_session,
+    session_headers,
+    sync_loader,
+)
 
 if TYPE_CHECKING:
     from sessionware.request import RequestView
@@ -175,7 +182,6 @@ class Sessionware:
 
             store = from_url(url)
         self.core = SessionCore.build(store, None, config, {}, adapter="Sessionware")
-        self.core.sync_store  # noqa: B018 - a store without a sync face fails here, at start
         app.extensions["sessionware"] = self
         app.session_interface = _Interface(self)
         # First of all before_request hooks, the app's own included, in this order: an
@@ -288,10 +294,19 @@ class _Interface(SessionInterface):
 
     def __init__(self, ext: Sessionware) -> None:
         self.ext = ext
+        self._core = ext._core()
+        self._load = sync_loader(self._core)  # a store without a sync face fails here
+
+    def core(self) -> SessionCore:
+        """The extension's core (which a test may replace), and its loader kept in step."""
+        core = self.ext._core()
+        if core is not self._core:
+            self._core, self._load = core, sync_loader(core)
+        return core
 
     def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
         try:
-            return open_session(self.ext._core(), request.environ, FlaskSession)
+            return open_session(self.core(), request.environ, FlaskSession, self._load)
         except StoreUnavailableError as exc:
             self.ext._outage(exc)
             request.environ[UNAVAILABLE] = True
@@ -303,22 +318,41 @@ class _Interface(SessionInterface):
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if not isinstance(session, FlaskSession):
             return
+        environ = request.environ
+        core = self.core()
+        if EXTRA_COOKIES not in environ and core.untouched(session):
+            # The common read: nothing to write, no cookie; only Vary if it was used.
+            if session.accessed or session.had_cookie:
+                _vary(response)
+            return
+        if session.is_new:
+            seed(environ)  # a session about to be created gets its CSRF secret now
         try:
-            out = session_headers(self.ext._core(), request.environ, response.status_code)
+            out = session_headers(core, environ, response.status_code)
         except StoreUnavailableError as exc:
             self.ext._outage(exc)
             _become_503(response)
             return
         if out is None:
             return
-        # The header itself, not response.vary: werkzeug parses and rebuilds a HeaderSet.
-        vary = vary_with_cookie(response.headers.get("Vary"))
-        if vary is not None:
-            response.headers["Vary"] = vary
+        _vary(response)
         for value in out.cookies:
             response.headers.add("Set-Cookie", value)
         if out.no_store:
             response.headers["Cache-Control"] = "no-store"
+
+
+def _vary(response: Response) -> None:
+    """Add ``Cookie`` to the response's Vary header (the header itself, not
+    ``response.vary``: werkzeug parses and rebuilds a HeaderSet)."""
+    headers = response.headers
+    current = headers.get("Vary")
+    if current is None:
+        headers.add("Vary", "Cookie")  # no existing line to replace: a plain append
+        return
+    vary = vary_with_cookie(current)
+    if vary is not None:
+        headers["Vary"] = vary
 
 
 def _answer(exc: HTTPError) -> Response:
