@@ -905,7 +905,9 @@ def test_public_names_pinned() -> None:
 
 
 def test_import_loads_no_optional_dependency() -> None:
-    """Importing sessionware.csrf loads neither jinja2, markupsafe nor python-multipart."""
+    """Importing sessionware.csrf loads neither jinja2 nor markupsafe (optional), and does
+    load python-multipart (a dependency: a broken install fails at start-up, not as a
+    silent 403 on the first multipart form)."""
     import subprocess
     import sys
 
@@ -914,7 +916,7 @@ def test_import_loads_no_optional_dependency() -> None:
         "print([m for m in ('jinja2', 'markupsafe', 'python_multipart') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert out.stdout.strip() == "['python_multipart']"
 
 
 # -- WebSocket handshakes (cross-site WebSocket hijacking) ------------------------------
