@@ -16,8 +16,8 @@ of once per request. A lone request waits for nothing: the flush runs in the ver
 next turn.
 
 :class:`SyncSender` (the sync face) has no turn to wait for: each call sends its own
-commands at once, from whichever thread calls; the client's pool gives each thread
-its own connection.
+commands at once, from whichever thread calls, on a connection that thread holds
+alone while it sends.
 
 A pipeline is not a MULTI transaction: each command (a single read, or one Lua
 script) is atomic by itself, which is all the store needs.
@@ -27,7 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 from redis import exceptions as rx
@@ -48,6 +51,18 @@ except ImportError:
     _NOT_ENOUGH = None
 
 __all__ = ["Batcher", "Command", "SyncSender", "pack", "store_error"]
+
+#: Bumped in every forked child, so a sender there drops the idle connections (sockets)
+#: it inherited from its parent instead of sharing them.
+_fork_generation = [0]
+
+
+def _forked() -> None:
+    _fork_generation[0] += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 #: One Redis command: its name and arguments, e.g. ``("HGETALL", b"sw:...")``.
 Command = tuple[Any, ...]
@@ -303,15 +318,35 @@ class SyncSender:
 
     ``client`` is a redis-py synchronous client of the same kinds as :class:`Batcher`
     takes: ``redis.Redis`` (also from ``Sentinel.master_for``), whose commands go
-    straight to one pooled connection, or ``redis.cluster.RedisCluster``, whose
-    non-transactional pipeline routes each command to its node. Both pools are
-    thread-safe: each calling thread borrows a connection of its own.
+    straight to a connection of its kind, or ``redis.cluster.RedisCluster``, whose
+    non-transactional pipeline routes each command to its node.
+
+    For ``redis.Redis`` the sender keeps its own stack of idle connections, made from
+    the client's pool settings: borrowing one is a ``list.pop()``, atomic under the GIL,
+    where the pool's ``get_connection`` takes a lock, records metrics and polls the
+    socket before every command (a third of a read's cost). Each calling thread holds
+    a connection of its own while it sends; the stack holds as many as were ever in
+    use at once. A pool with a client-side cache keeps the pool's own path.
     """
 
     def __init__(self, client: Any) -> None:
         self.client = client
         pool = getattr(client, "connection_pool", None)
         self._pool = pool if hasattr(pool, "get_connection") else None
+        self._make: Callable[[], Any] | None = None
+        if self._pool is not None and getattr(self._pool, "cache", None) is None:
+            kwargs = dict(self._pool.connection_kwargs)
+            self._make = partial(self._pool.connection_class, **kwargs)
+        self._idle: list[Any] = []
+        #: Every connection made, to close in close() (a connection dropped for good
+        #: closes its socket when collected).
+        self._made: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._generation = _fork_generation[0]
+
+    def close(self) -> None:
+        """Close the connections this sender made (a later call connects anew)."""
+        for conn in list(self._made):
+            conn.disconnect()
 
     def perform(self, request: Command | list[Command]) -> Any:
         """The reply to one command (a tuple), or the replies to several (a list)."""
@@ -371,6 +406,40 @@ class SyncSender:
     def _direct(self, commands: Sequence[Command]) -> list[Any]:
         """Write every command in one packet and read the replies in order (each read
         bounded by the client's ``socket_timeout``)."""
+        if self._make is None:
+            return self._pooled(commands)
+        if self._generation != _fork_generation[0]:
+            # A forked child: the parent's sockets are not ours to use (or to close).
+            self._generation, self._idle = _fork_generation[0], []
+        try:
+            conn = self._idle.pop()
+        except IndexError:
+            conn = self._make()
+            self._made.add(conn)
+        data = pack(commands)
+        try:
+            if getattr(conn, "_sock", None) is None:
+                # Through connect(), as the pool does: a Sentinel connection asks for the
+                # master there (sending would connect to its default address instead).
+                conn.connect()
+            conn.send_packed_command([data], check_health=False)  # a list of chunks
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(conn.read_response())
+                except rx.ResponseError as exc:
+                    replies.append(exc)  # the reply was read; the stream is in sync
+        except BaseException:
+            # redis-py disconnects on a failed send or read; anything else that stops
+            # us half-way would leave replies unread: never reuse such a connection.
+            conn.disconnect()
+            raise
+        finally:
+            self._idle.append(conn)  # closed or in step: either is fit for the next call
+        return replies
+
+    def _pooled(self, commands: Sequence[Command]) -> list[Any]:
+        """:meth:`_direct` through the client's pool."""
         pool = self._pool
         assert pool is not None
         data = pack(commands)

@@ -498,9 +498,13 @@ class RedisStore(StoreBase):
     # -- lifecycle -------------------------------------------------------------------
 
     def _close(self) -> None:
-        """Close the synchronous client(s) this store owns (if built)."""
+        """Close the synchronous client(s) this store owns (if built) and the sync
+        driver's own connections."""
         with self._sync_lock:
             owned = list(self._sync_owned)
+            sender = self._sender
+        if sender is not None:
+            sender.close()
         for client in owned:
             client.close()
 
