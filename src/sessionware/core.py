@@ -152,6 +152,7 @@ class SessionCore:
         self._prefixed = bool(is_prefixed(config.cookie_name))
         self._warned_insecure = False
         self._verified: dict[str, tuple[str, str]] = {}
+        self._cookie_tails: dict[bool, str] = {}
         # Plain attributes for what every request reads (properties cost a call each).
         self._idle = config.idle
         self._absolute = config.absolute
@@ -202,6 +203,8 @@ class SessionCore:
     def new_id(self) -> str:
         """A new id from ``genid``, checked for shape."""
         sid = self._genid()
+        if self._genid is new_session_id:
+            return sid  # 43 url-safe characters by construction
         if not isinstance(sid, str) or not is_valid_id(sid):
             raise ConfigurationError(
                 "genid must return 32-128 url-safe characters (A-Z a-z 0-9 _ -) with at "
@@ -528,20 +531,29 @@ class SessionCore:
         return is_https(headers, scheme, self.config.trust_proxy)
 
     def set_cookie(self, session: BaseSession, secure: bool) -> str:
-        """The Set-Cookie value that hands the browser this session."""
-        cfg = self.config
-        max_age = int(cfg.cookie_max_age) if cfg.cookie_max_age else None
-        return format_set_cookie(
-            cfg.cookie_name,
-            self.signer.sign(session.id),
-            path=cfg.path,
-            domain=cfg.domain,
-            max_age=max_age,
-            secure=secure,
-            http_only=cfg.http_only,
-            same_site=cfg.same_site,
-            partitioned=cfg.partitioned,
-        )
+        """The Set-Cookie value that hands the browser this session.
+
+        Everything after the value depends only on the configuration and ``secure``:
+        built (and checked) once per flag, then joined to each new signed id.
+        """
+        tail = self._cookie_tails.get(secure)
+        if tail is None:
+            cfg = self.config
+            max_age = int(cfg.cookie_max_age) if cfg.cookie_max_age else None
+            whole = format_set_cookie(
+                cfg.cookie_name,
+                "v",
+                path=cfg.path,
+                domain=cfg.domain,
+                max_age=max_age,
+                secure=secure,
+                http_only=cfg.http_only,
+                same_site=cfg.same_site,
+                partitioned=cfg.partitioned,
+            )
+            tail = self._cookie_tails[secure] = whole[len(cfg.cookie_name) + 2 :]
+        # A signed id is url-safe base64 and a dot: nothing a cookie cannot carry.
+        return f"{self.config.cookie_name}={self.signer.sign(session.id)}{tail}"
 
     def clear_cookie(self, secure: bool) -> str:
         """A Set-Cookie that deletes the session cookie, with the attributes it was set with.
