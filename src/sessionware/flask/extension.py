@@ -346,11 +346,13 @@ def _vary(response: Response) -> None:
     """Add ``Cookie`` to the response's Vary header (the header itself, not
     ``response.vary``: werkzeug parses and rebuilds a HeaderSet)."""
     headers = response.headers
-    current = headers.get("Vary")
-    if current is None:
+    # getlist, not get: werkzeug's get raises and catches a KeyError when the header is
+    # missing, the common case. Several Vary lines are read as one list.
+    current = headers.getlist("Vary")
+    if not current:
         headers.add("Vary", "Cookie")  # no existing line to replace: a plain append
         return
-    vary = vary_with_cookie(current)
+    vary = vary_with_cookie(", ".join(current))
     if vary is not None:
         headers["Vary"] = vary
 

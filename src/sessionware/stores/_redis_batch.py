@@ -362,6 +362,11 @@ class SyncSender:
         reach Redis raises (mapped)."""
         try:
             replies = self._pipeline(commands)
+            for reply in replies:
+                if isinstance(reply, NoScriptError):
+                    break
+            else:
+                return replies  # the common case, without building the list below
             missing = _noscript(replies)
             if missing:
                 self.load_scripts()
@@ -373,7 +378,7 @@ class SyncSender:
         return replies
 
     def _pipeline(self, commands: Sequence[Command]) -> list[Any]:
-        retry = _resendable(commands)
+        retried = False
         while True:
             try:
                 if self._pool is not None:
@@ -385,9 +390,9 @@ class SyncSender:
                     pipe.execute_command(*args)
                 return list(pipe.execute(raise_on_error=False))
             except (rx.ConnectionError, OSError):
-                if not retry:
+                if retried or not _resendable(commands):
                     raise
-                retry = False
+                retried = True
 
     def _one(self, command: Command) -> Any:
         """One command through the cluster client, an error reply returned in its place.

@@ -115,6 +115,11 @@ def _fields(raw: Mapping[Any, Any] | list[Any]) -> Fields:
     return {_text(k): _text(v) for k, v in raw.items()}
 
 
+def _loaded(raw: Any) -> Fields | None:
+    """A record from its HGETALL reply (empty: no record)."""
+    return _fields(raw) if raw else None
+
+
 def _is_async(client: Any) -> bool:
     return inspect.iscoroutinefunction(getattr(client, "execute_command", None))
 
@@ -318,9 +323,12 @@ class RedisStore(StoreBase):
     @property
     def sync(self) -> SyncFace:
         """The synchronous face; ConfigurationError if the store has no synchronous client."""
-        if self._sender is None and self._sync_build is None:
-            raise ConfigurationError(_NO_SYNC)
-        return super().sync  # made once, as for every store
+        face: SyncFace | None = self.__dict__.get("_sync_face")
+        if face is None:
+            if self._sender is None and self._sync_build is None:
+                raise ConfigurationError(_NO_SYNC)
+            face = self.__dict__["_sync_face"] = _SyncFace(self)  # made once
+        return face
 
     @property
     def sync_client(self) -> Any:
@@ -353,8 +361,7 @@ class RedisStore(StoreBase):
 
     def _op_load(self, key: str) -> Op[Fields | None]:
         """The record's fields in one HGETALL, or None."""
-        raw = yield ("HGETALL", self.record_key(key))
-        return _fields(raw) if raw else None
+        return _loaded((yield ("HGETALL", self.record_key(key))))
 
     def _op_create(self, key: str, fields: Fields, ttl: float) -> Op[None]:
         """Write a new hash with ``ttl``; SessionCollisionError if the key is live.
@@ -514,3 +521,18 @@ class RedisStore(StoreBase):
             await self._batch.drain()
         for client in self._owned:
             await client.aclose()
+
+
+class _SyncFace(SyncFace):
+    """``store.sync`` of a RedisStore: ``load``, on every request of a WSGI app, sends its
+    one command straight to the sync driver (``_op_load``'s command and decoding,
+    without driving a generator)."""
+
+    __slots__ = ()
+
+    def load(self, key: str) -> Fields | None:
+        """The live record at ``key``, or None."""
+        s: RedisStore = self._store  # type: ignore[assignment]
+        if type(s)._op_load is not RedisStore._op_load:
+            return super().load(key)  # a subclass's own load is run as written
+        return _loaded((s._sender or s._sync_sender()).perform(("HGETALL", s.record_key(key))))
