@@ -94,6 +94,7 @@ def read() -> ResponseReturnValue:
 @app.get("/incr")
 def incr() -> ResponseReturnValue:
     """Add one to the session's counter in the store (session.increment)."""
+    _hold()
     return jsonify(pid=os.getpid(), n=session.increment("n"))  # type: ignore[attr-defined]
 
 
