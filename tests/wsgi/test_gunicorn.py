@@ -202,7 +202,8 @@ def test_increment_from_32_clients_counts_every_call(server: Server) -> None:
     def client(i: int) -> list[tuple[int, int]]:
         return [
             (body["n"], body["pid"])
-            for body, _ in (server.get("/incr", cookie) for _ in range(PER_CLIENT))
+            # The hold keeps every thread of one worker busy, so both workers serve.
+            for body, _ in (server.get("/incr?hold=0.005", cookie) for _ in range(PER_CLIENT))
         ]
 
     values = [v for batch in _parallel(client, CLIENTS) for v in batch]
