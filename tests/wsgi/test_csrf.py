@@ -368,9 +368,9 @@ def test_without_sessionware_init_fails_with_the_fix() -> None:
 def test_installing_again_replaces_the_check_and_keeps_one_hook(store: MemoryStore) -> None:
     """A second CSRFProtect(app) (Sessionware may install one) reconfigures, hooks once."""
     app, _, _ = make_app(store)
+    hooks = list(app.before_request_funcs[None])
     CSRFProtect(app, exempt_paths=["/submit"])
-    hooks = app.before_request_funcs[None]
-    assert len([f for f in hooks if getattr(f, "__module__", "") == "sessionware.flask.csrf"]) == 1
+    assert app.before_request_funcs[None] == hooks  # judged from Sessionware's one hook
     client, _ = signed_in(app)
     assert client.post("/submit", data={"title": "again"}).status_code == 200
 

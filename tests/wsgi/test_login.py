@@ -532,11 +532,7 @@ def test_hooks_the_app_registered_first_see_the_restored_user(wsgi_store: StoreB
         remember=RememberConfig(cookie_name="remember", grace=0),
         csrf=False,
     )
-    assert flask_app.before_request_funcs[None][:3] == [
-        sw._unavailable_first,
-        sw._restore_login,
-        early,
-    ]
+    assert flask_app.before_request_funcs[None][:2] == [sw._before, early]
     sw.user_loader(lambda user_id: User(int(user_id), "alice"))
 
     @flask_app.post("/login")

@@ -4,8 +4,8 @@ Named as Flask-WTF names it (``CSRFProtect(app)``, ``@csrf.exempt``,
 ``{{ csrf_token() }}``, the ``X-CSRFToken`` header), so Flask users read it as they
 expect; every decision is :class:`~sessionware.csrf.check.CSRFCheck`'s, so a Flask app
 refuses the same requests, with the same words, as the ASGI middleware. What only
-Flask can do lives here: a ``before_request`` hook (Flask opens the session before
-it), the endpoint's view found through ``app.view_functions``, the form body read by
+Flask can do lives here: :func:`protect`, which Sessionware's first ``before_request``
+hook calls (Flask opens the session before it), the endpoint's view found through ``app.view_functions``, the form body read by
 Flask's own parser under the check's cap, and a refusal answered as a Flask response.
 
 Options are :class:`~sessionware.csrf.check.CSRFCheck`'s, by keyword or from
@@ -20,7 +20,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, TypeVar, Unpack
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Request, Response, current_app, request
 from markupsafe import Markup
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -38,7 +38,7 @@ from sessionware.csrf.exempt import csrf_exempt, is_exempt
 from sessionware.csrf.form import is_form
 from sessionware.exceptions import ConfigurationError
 from sessionware.request import RequestView, view_of
-from sessionware.wsgi import STATE, UNAVAILABLE, WsgiView
+from sessionware.wsgi import STATE, WsgiView
 
 __all__ = ["CONFIG_PREFIX", "CSRFProtect", "csrf_input", "csrf_token"]
 
@@ -92,10 +92,10 @@ class CSRFProtect:
         log.debug("CSRF checks skipped for paths %s", check.exempt_paths.listed())
         if installed:
             return
-        # First of the app's hooks, so no other hook acts on a request before it is judged.
-        app.before_request_funcs.setdefault(None, []).insert(0, _protect)
-        # A new session's CSRF secret is seeded by the session interface (seed()), after
-        # every after_request hook, as the response is finished.
+        # No hook of its own: Sessionware's first before_request hook calls protect() for
+        # every app holding a check, so no other hook acts on a request before it is
+        # judged (one hook, not two, on every request). A new session's CSRF secret is
+        # seeded by the session interface (seed()) as the response is finished.
         app.add_template_global(csrf_token)
         app.add_template_global(csrf_input)
 
@@ -162,14 +162,14 @@ def _checked(request_: Any) -> tuple[RequestView, CSRFCheck]:
 # -- the hooks ------------------------------------------------------------------------
 
 
-def _protect() -> Response | None:
-    """Judge the request before any view (or other hook) acts on it: the check's steps in
-    the ASGI middleware's order, host first."""
-    req = request._get_current_object()  # type: ignore[attr-defined]
+def protect(app: Flask, req: Request) -> Response | None:
+    """Judge the request before any view (or other hook) acts on it, when ``app`` has a
+    check: the check's steps in the ASGI middleware's order, host first. Called by
+    Sessionware's first before_request hook, once the session opened."""
+    check: CSRFCheck | None = app.extensions.get(EXTENSION_KEY)
+    if check is None:
+        return None
     environ = req.environ
-    if environ.get(UNAVAILABLE):
-        return None  # no session: Sessionware's own hook answers 503 next
-    check: CSRFCheck = current_app.extensions[EXTENSION_KEY]
     if check.allowed_hosts is None and environ.get("REQUEST_METHOD") in SAFE_METHODS:
         # Most requests: no Host to judge and nothing to check, only attached so that
         # csrf_token() works (what the steps below do for them, without the view).

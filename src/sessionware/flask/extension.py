@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Request, Response, current_app, request
 from flask.sessions import SessionInterface, SessionMixin
 
 from sessionware import remember as _remember
@@ -40,7 +40,7 @@ from sessionware._http import vary_with_cookie
 from sessionware.config import SessionConfig, seconds
 from sessionware.core import OutageLog, SessionCore
 from sessionware.exceptions import ConfigurationError, HTTPError, StoreUnavailableError
-from sessionware.flask.csrf import CSRFProtect, seed
+from sessionware.flask.csrf import CSRFProtect, protect, seed
 from sessionware.flask.login import FRESH_MAX_AGE, AnonymousUser, current_user
 from sessionware.remember import RememberConfig
 from sessionware.session import SyncSession
@@ -184,13 +184,8 @@ class Sessionware:
         self.core = SessionCore.build(store, None, config, {}, adapter="Sessionware")
         app.extensions["sessionware"] = self
         app.session_interface = _Interface(self)
-        # First of all before_request hooks, the app's own included, in this order: an
-        # outage is answered before anything reads the session, and hooks the app
-        # registered earlier already see a login restored from remember-me.
-        app.before_request_funcs.setdefault(None, [])[0:0] = [
-            self._unavailable_first,
-            self._restore_login,
-        ]
+        # First of all before_request hooks, the app's own included (see _before).
+        app.before_request_funcs.setdefault(None, []).insert(0, self._before)
         app.register_error_handler(HTTPError, _answer)
         app.register_error_handler(StoreUnavailableError, self._store_down)
         app.context_processor(_template_user)
@@ -265,18 +260,27 @@ class Sessionware:
             raise RuntimeError("Sessionware.init_app(app) was not called")
         return self.core
 
-    def _unavailable_first(self) -> Response | None:
-        """Answer 503 for a request whose session could not be opened."""
-        if request.environ.get(UNAVAILABLE):
-            return _plain_503()
-        return None
+    def _before(self) -> Response | None:
+        """The first before_request hook, in this order: answer 503 for a request whose
+        session could not be opened (before anything reads it); judge CSRF (when the app
+        has CSRFProtect); log a browser back in from its remember-me cookie (when
+        remember-me is on), so hooks the app registered earlier already see that login.
 
-    def _restore_login(self) -> None:
-        """Log a browser back in from its remember-me cookie (when remember-me is on);
-        also records the settings that login_user(remember=True) and logout need."""
+        One hook rather than three: Flask's dispatch of each costs more than their
+        work on a plain read.
+        """
+        req: Request = request._get_current_object()  # type: ignore[attr-defined]
+        environ = req.environ
+        if environ.get(UNAVAILABLE):
+            return _plain_503()
+        refusal = protect(current_app, req)
+        if refusal is not None:
+            return refusal
         cfg = self._remember
         if cfg is not None:
-            _remember.on_request_sync(current_view(), cfg)
+            # Also records the settings that login_user(remember=True) and logout need.
+            _remember.on_request_sync(WsgiView(environ), cfg)
+        return None
 
     def _store_down(self, exc: StoreUnavailableError) -> Response:
         """A store outage in a hook or a view (a login, a restore): 503, never anonymous."""
