@@ -5,8 +5,9 @@ Named as Flask-WTF names it (``CSRFProtect(app)``, ``@csrf.exempt``,
 expect; every decision is :class:`~sessionware.csrf.check.CSRFCheck`'s, so a Flask app
 refuses the same requests, with the same words, as the ASGI middleware. What only
 Flask can do lives here: :func:`protect`, which Sessionware's first ``before_request``
-hook calls (Flask opens the session before it), the endpoint's view found through ``app.view_functions``, the form body read by
-Flask's own parser under the check's cap, and a refusal answered as a Flask response.
+hook calls (Flask opens the session before it), the endpoint's view found through
+``app.view_functions``, the form body read by Flask's own parser under the check's
+cap, and a refusal answered as a Flask response.
 
 Options are :class:`~sessionware.csrf.check.CSRFCheck`'s, by keyword or from
 ``app.config`` as ``SESSIONWARE_CSRF_<OPTION>`` (``SESSIONWARE_CSRF_TRUSTED_ORIGINS``,
