@@ -137,14 +137,15 @@ def sync_loader(core: SessionCore) -> Callable[[str], Fields | None]:
     ``load_inline`` when the store has one and no subclass changed how it loads (a
     read on this thread's connection, no operation driven), else ``store.sync.load``.
     """
+    face = core.sync_store  # a store without a sync face fails here, at start
     store = core.store
     inline = inline_loader(store)
     if inline is not None:
         for cls in type(store).__mro__:
             if "_op_load" in cls.__dict__:
                 # A subclass's own _op_load is what its sync face runs: keep it.
-                return inline if "load_inline" in cls.__dict__ else core.sync_store.load
-    return core.sync_store.load
+                return inline if "load_inline" in cls.__dict__ else face.load
+    return face.load
 
 
 def open_session(
@@ -225,7 +226,7 @@ class SessionMiddleware:
     ) -> None:
         self.app = app
         self.core = SessionCore.build(store, secrets, config, options, adapter="SessionMiddleware")
-        self._load = sync_loader(self.core)  # a store without a sync face fails here, at start
+        self._load = sync_loader(self.core)  # a store without a sync face fails here
         self._outage = OutageLog()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
