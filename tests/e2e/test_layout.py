@@ -139,8 +139,9 @@ def test_keyboard_alone_signs_in(demo: Demo, new_context: NewContext) -> None:
     register(new_context().new_page(), demo.url, name)
     page = new_context().new_page()
     page.goto(demo.url + "/login")
-    # The username field has autofocus; Tab then walks the form.
-    assert page.evaluate("document.activeElement.name") == "username"
+    # The username field has autofocus (applied once the page has rendered, which a
+    # busy machine can delay past goto's return); Tab then walks the form.
+    page.wait_for_function("document.activeElement && document.activeElement.name === 'username'")
     page.keyboard.type(name)
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.name") == "password"
