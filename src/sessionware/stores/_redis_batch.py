@@ -427,13 +427,7 @@ class SyncSender:
                 # Through connect(), as the pool does: a Sentinel connection asks for the
                 # master there (sending would connect to its default address instead).
                 conn.connect()
-            conn.send_packed_command([data], check_health=False)  # a list of chunks
-            replies: list[Any] = []
-            for _ in commands:
-                try:
-                    replies.append(conn.read_response())
-                except rx.ResponseError as exc:
-                    replies.append(exc)  # the reply was read; the stream is in sync
+            replies = _exchange(conn, data, len(commands))
         except BaseException:
             # redis-py disconnects on a failed send or read; anything else that stops
             # us half-way would leave replies unread: never reuse such a connection.
@@ -450,14 +444,7 @@ class SyncSender:
         data = pack(commands)
         conn = pool.get_connection()
         try:
-            conn.send_packed_command([data], check_health=False)  # a list of chunks
-            replies: list[Any] = []
-            for _ in commands:
-                try:
-                    replies.append(conn.read_response())
-                except rx.ResponseError as exc:
-                    replies.append(exc)  # the reply was read; the stream is in sync
-            return replies
+            return _exchange(conn, data, len(commands))
         finally:
             # A failed send or read has disconnected the connection already (redis-py
             # does so on any error), so what goes back to the pool is clean or closed.
@@ -467,6 +454,19 @@ class SyncSender:
         """Load every script (on every primary, for a cluster client)."""
         for script in SCRIPTS:
             self.client.script_load(script.source)
+
+
+def _exchange(conn: Any, data: bytes, n: int) -> list[Any]:
+    """Send one packed batch on a sync connection and read its ``n`` replies in order;
+    an error reply comes back as a ResponseError value (the stream stays in step)."""
+    conn.send_packed_command([data], check_health=False)  # a list of chunks
+    replies: list[Any] = []
+    for _ in range(n):
+        try:
+            replies.append(conn.read_response())
+        except rx.ResponseError as exc:
+            replies.append(exc)
+    return replies
 
 
 def pack(commands: Sequence[Command]) -> bytes:
