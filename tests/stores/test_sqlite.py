@@ -592,3 +592,65 @@ async def test_checkpoints_keep_the_wal_bounded_under_loop_writes(tmp_path: Path
     # over from the top, so the file stays under the 2000-page backstop and then some.
     assert (tmp_path / "s.db-wal").stat().st_size < 9_000_000
     await store.close()
+
+
+def test_workers_starting_together_on_a_new_file_all_open_it(tmp_path: Path) -> None:
+    """Eight processes open one brand-new file at the same instant (gunicorn workers
+    booting): the switch to WAL and the schema are retried while another process holds
+    the lock, so every one of them starts and writes."""
+    path = tmp_path / "new.db"
+    start = time.time() + 1.0
+    code = textwrap.dedent(
+        f"""
+        import sys, time
+        from sessionware.stores import SQLiteStore
+        while time.time() < {start!r}:
+            time.sleep(0.001)
+        store = SQLiteStore({str(path)!r})
+        store.sync.create("k" + sys.argv[1], {{".v": sys.argv[1]}}, 60)
+        """
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(i)], stderr=subprocess.PIPE)
+        for i in range(8)
+    ]
+    errors = [p.communicate(timeout=60)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, errors
+    store = SQLiteStore(path)
+    assert [store.sync.load(f"k{i}") for i in range(8)] == [{".v": str(i)} for i in range(8)]
+    store.sync.close()
+
+
+def test_when_unlocked_retries_only_lock_errors_within_the_busy_timeout() -> None:
+    """SQLite's immediate "database is locked" (no busy wait, as when two processes
+    switch a new file to WAL at once) is retried until the busy timeout; any other
+    error, or one that lasts past the timeout, is raised."""
+    from sessionware.stores.sqlite import _when_unlocked
+
+    calls: list[int] = []
+
+    def locked_twice() -> str:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise sqlite3.OperationalError("database is locked")
+        return "ok"
+
+    assert _when_unlocked(1000, locked_twice) == "ok"
+    assert len(calls) == 3
+
+    def broken() -> None:
+        calls.append(1)
+        raise sqlite3.OperationalError("no such table: x")
+
+    calls.clear()
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        _when_unlocked(1000, broken)
+    assert len(calls) == 1
+
+    def always_locked() -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    began = time.monotonic()
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        _when_unlocked(100, always_locked)
+    assert time.monotonic() - began >= 0.09  # it kept trying until the timeout

@@ -137,6 +137,19 @@ def _write(fn: Callable[[sqlite3.Connection, float], T]) -> Op[T]:
     return result
 
 
+def _when_unlocked(busy_ms: int, fn: Callable[[], Any]) -> Any:
+    """``fn()``, tried again for up to ``busy_ms`` while SQLite answers "locked"/"busy"."""
+    deadline = time.monotonic() + busy_ms / 1000
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if ("locked" not in text and "busy" not in text) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 class _Group:
     """One event loop's writes waiting for the writer thread (see ``_aperform``)."""
 
@@ -203,11 +216,14 @@ class SQLiteStore(StoreBase):
         with self._guard():
             # A connection of its own, closed at once: the thread that builds the store
             # (perhaps a server's master, about to fork) keeps none open.
-            conn = self._connect()
-            try:
-                conn.executescript(_SCHEMA)
-            finally:
-                conn.close()
+            _when_unlocked(self._busy_ms, self._create_schema)
+
+    def _create_schema(self) -> None:
+        conn = self._connect()
+        try:
+            conn.executescript(_SCHEMA)
+        finally:
+            conn.close()
 
     # -- connections ---------------------------------------------------------
 
@@ -223,7 +239,10 @@ class SQLiteStore(StoreBase):
             factory=_Connection,
         )
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
+            # Switching a new file to WAL needs the exclusive lock, and SQLite answers
+            # "locked" at once (no busy wait) when another process is switching it too:
+            # several workers starting on one new file. Retried within the busy timeout.
+            _when_unlocked(busy, lambda: conn.execute("PRAGMA journal_mode=WAL"))
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA busy_timeout={busy}")
         except BaseException:
