@@ -138,14 +138,7 @@ def sync_loader(core: SessionCore) -> Callable[[str], Fields | None]:
     read on this thread's connection, no operation driven), else ``store.sync.load``.
     """
     face = core.sync_store  # a store without a sync face fails here, at start
-    store = core.store
-    inline = inline_loader(store)
-    if inline is not None:
-        for cls in type(store).__mro__:
-            if "_op_load" in cls.__dict__:
-                # A subclass's own _op_load is what its sync face runs: keep it.
-                return inline if "load_inline" in cls.__dict__ else face.load
-    return face.load
+    return inline_loader(core.store) or face.load
 
 
 def open_session(

@@ -99,7 +99,7 @@ def test_close_closes_the_connections_and_a_later_call_reconnects(
     assert connections(name) == 1
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.skipif(os.environ.get("CI") != "true" and not hasattr(os, "fork"), reason="needs fork")
 # Python 3.12+ warns about fork() in a process with threads (earlier tests may leave
 # some); the child here only talks to Redis and exits.
 @pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")

@@ -178,19 +178,26 @@ class SyncStore(Protocol):
     def close(self) -> None: ...
 
 
-def inline_loader(store: object) -> Callable[[str], Fields | None] | None:
-    """``store.load_inline`` when the store's ``load`` is the one written beside it.
-
-    A subclass that overrides ``load`` (to count, cache or wrap it) is awaited as
-    written, never bypassed.
-    """
-    fn: Callable[[str], Fields | None] | None = getattr(store, "load_inline", None)
-    if fn is None:
-        return None
+def _set_beside(store: object, attr: str, methods: tuple[str, ...]) -> bool:
+    """Whether ``attr`` is set in the class that wrote the last override of ``methods``
+    (or below it): a subclass that overrides one of them without setting ``attr`` again
+    changed what it does, and must be called as written, never bypassed."""
     for cls in type(store).__mro__:
-        if "load" in cls.__dict__:
-            return fn if "load_inline" in cls.__dict__ else None
-    return None
+        if attr in cls.__dict__:
+            return True
+        if any(name in cls.__dict__ for name in methods):
+            return False
+    return False
+
+
+def inline_loader(store: object) -> Callable[[str], Fields | None] | None:
+    """``store.load_inline`` when the store's ``load`` (and ``_op_load``, which its sync
+    face runs) is the one written beside it; None for a subclass that loads its own way
+    (to count, cache or wrap it)."""
+    fn: Callable[[str], Fields | None] | None = getattr(store, "load_inline", None)
+    if fn is None or not _set_beside(store, "load_inline", ("load", "_op_load")):
+        return None
+    return fn
 
 
 _FACE = ("load", "create", "apply", "delete", "incr", "link", "unlink", "keys_of")
@@ -199,17 +206,10 @@ _FACE = ("load", "create", "apply", "delete", "incr", "link", "unlink", "keys_of
 def never_waits(store: object) -> bool:
     """Whether every call of ``store`` completes without waiting (``never_waits`` is set
     where its face methods are written): an async adapter may then run operations with
-    plain calls on ``store.sync``. A subclass that overrides a method is awaited as
-    written."""
-    if not getattr(store, "never_waits", False):
-        return False
-    mro = type(store).__mro__
-    for cls in mro:
-        if "never_waits" in cls.__dict__:
-            return True
-        if any(name in cls.__dict__ for name in _FACE):
-            return False
-    return False
+    plain calls on ``store.sync``."""
+    return bool(getattr(store, "never_waits", False)) and _set_beside(
+        store, "never_waits", _FACE
+    )
 
 
 class StoreBase:
