@@ -137,6 +137,24 @@ def _write(fn: Callable[[sqlite3.Connection, float], T]) -> Op[T]:
     return result
 
 
+def _in_transaction(
+    conn: sqlite3.Connection, clock: Callable[[], float], jobs: list[_Job[Any]]
+) -> list[Any]:
+    """Run write jobs in one ``BEGIN IMMEDIATE`` ... ``COMMIT``, ``now`` read once the
+    lock is held; on any failure roll back (unless SQLite already did, as on a full
+    disk) and raise."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        now = clock()
+        results = [job.fn(conn, now) for job in jobs]
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return results
+
+
 def _when_unlocked(busy_ms: int, fn: Callable[[], Any]) -> Any:
     """``fn()``, tried again for up to ``busy_ms`` while SQLite answers "locked"/"busy"."""
     deadline = time.monotonic() + busy_ms / 1000
@@ -274,21 +292,13 @@ class SQLiteStore(StoreBase):
         held (another process is writing) or anything fails: nothing was written, and
         the writer thread takes the group as before.
         """
+        conn = None
         try:
             conn = self._inline_conn()
-            conn.execute("BEGIN IMMEDIATE")
-        except (sqlite3.Error, UnicodeEncodeError):
-            return None
-        try:
-            now = self._clock()
-            results = [job.fn(conn, now) for job in jobs]
-            conn.execute("COMMIT")
+            results = _in_transaction(conn, self._clock, jobs)
         except Exception:
-            try:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                self._forget_inline(conn)  # a connection in an unknown state: a new one next
+            if conn is not None and conn.in_transaction:
+                self._forget_inline(conn)  # the rollback failed: a new connection next time
             return None
         self._inline_commits += 1
         if self._inline_commits % _CHECKPOINT_EVERY == 0:
@@ -345,14 +355,7 @@ class SQLiteStore(StoreBase):
             conn = self._conn()
             if not job.write:
                 return job.fn(conn, self._clock())
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = job.fn(conn, self._clock())
-            except BaseException:
-                if conn.in_transaction:  # SQLite may have rolled back already (disk full)
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+            result: T = _in_transaction(conn, self._clock, [job])[0]
             return result
         except sqlite3.DatabaseError as exc:
             raise _store_error(exc) from exc
@@ -369,17 +372,7 @@ class SQLiteStore(StoreBase):
         """
         if len(jobs) > 1:
             try:
-                conn = self._conn()
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    now = self._clock()
-                    results = [job.fn(conn, now) for job in jobs]
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-                return [(True, result) for result in results]
+                return [(True, r) for r in _in_transaction(self._conn(), self._clock, jobs)]
             except Exception:  # noqa: S110 -- each job is retried alone just below
                 pass
         outcomes: list[tuple[bool, Any]] = []
