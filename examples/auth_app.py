@@ -28,7 +28,11 @@ from sessionware.throttle import LoginThrottle, TooManyAttemptsError
 store = from_url(os.environ.get("SESSION_STORE", "sqlite:///sessions.sqlite3"))
 hasher = PasswordHasher()
 throttle = LoginThrottle()
-USERS = {"ada": hasher.hash("correct horse battery staple")}  # username -> hash
+USERS = {  # username -> hash
+    "ada": hasher.hash("correct horse battery staple"),
+    # Moved over from a Flask app: Werkzeug's hash verifies, and is replaced at sign-in.
+    "lovelace": "pbkdf2:sha256:600000$sD4eadOPvdhpGGHw$de5ff13e6f5f8cfd7cd8268e916202bab892605aa5d7f0bd86d8eaf64dcbd079",
+}
 
 
 async def sign_in(request: Request) -> JSONResponse:
@@ -43,6 +47,8 @@ async def sign_in(request: Request) -> JSONResponse:
             raise TooManyAttemptsError(wait)
         return JSONResponse({"error": "wrong username or password"}, status_code=401)
     await throttle.succeeded(request, username)
+    if hasher.needs_rehash(USERS[username]):  # another framework's hash, or old parameters
+        USERS[username] = await run_in_threadpool(hasher.hash, password)
     await login(request, username, remember=bool(form.get("remember_me")))
     return JSONResponse({"user": username, "csrf_token": csrf_token(request)})
 

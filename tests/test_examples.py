@@ -121,6 +121,25 @@ async def test_auth_example_logs_in_as_a_browser_and_out_with_the_token(
         assert (await c.get("/me")).status_code == 401
 
 
+async def test_auth_example_moves_a_werkzeug_hash_to_argon2id_at_sign_in(
+    auth_example: dict[str, Any],
+) -> None:
+    """A user brought over from Flask signs in with the old password; the stored hash is
+    then Argon2id, and the password still works against it."""
+    browser = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
+    users = auth_example["USERS"]
+    assert users["lovelace"].startswith("pbkdf2:sha256:")
+    async with _client(auth_example["app"]) as c:
+        wrong = {"username": "lovelace", "password": "difference engine"}
+        assert (await c.post("/login", json=wrong, headers=browser)).status_code == 401
+        assert users["lovelace"].startswith("pbkdf2:sha256:")
+        right = {"username": "lovelace", "password": "tabulating engine 1843"}
+        r = await c.post("/login", json=right, headers=browser)
+        assert r.status_code == 200, r.text
+    assert users["lovelace"].startswith("$argon2id$")
+    assert auth_example["hasher"].verify(users["lovelace"], "tabulating engine 1843")
+
+
 async def test_auth_example_script_login_needs_the_anonymous_token(
     auth_example: dict[str, Any],
 ) -> None:

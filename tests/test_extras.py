@@ -37,16 +37,34 @@ def _run(blocked: str, code: str) -> subprocess.CompletedProcess[str]:
 
 
 CASES = [
-    ("redis", "from sessionware.stores import from_url; from_url('redis://127.0.0.1:6379/0')",
-     "pip install 'sessionware[redis]'"),
-    ("psycopg", "from sessionware.stores import PostgresStore",
-     "pip install 'sessionware[postgres]'"),
+    (
+        "redis",
+        "from sessionware.stores import from_url; from_url('redis://127.0.0.1:6379/0')",
+        "pip install 'sessionware[redis]'",
+    ),
+    (
+        "psycopg",
+        "from sessionware.stores import PostgresStore",
+        "pip install 'sessionware[postgres]'",
+    ),
     ("psycopg_pool", "import sessionware.stores.postgres", "pip install 'sessionware[postgres]'"),
-    ("argon2", "from sessionware.passwords import PasswordHasher",
-     "pip install 'sessionware[auth]'"),
+    (
+        "argon2",
+        "from sessionware.passwords import PasswordHasher",
+        "pip install 'sessionware[auth]'",
+    ),
     ("flask", "from sessionware.flask import Sessionware", "pip install 'sessionware[flask]'"),
-    ("python_multipart", "from sessionware.csrf import CSRFMiddleware",
-     "pip install --force-reinstall sessionware"),
+    (
+        "bcrypt",
+        "from sessionware.passwords import PasswordHasher; "
+        "PasswordHasher(time_cost=1, memory_cost=1024).verify('$2b$10$' + 'a' * 53, 'pw')",
+        "pip install 'sessionware[bcrypt]'",
+    ),
+    (
+        "python_multipart",
+        "from sessionware.csrf import CSRFMiddleware",
+        "pip install --force-reinstall sessionware",
+    ),
 ]
 
 

@@ -23,6 +23,7 @@ EXTRAS: dict[str, tuple[frozenset[str], str]] = {
     "postgres": (frozenset({"psycopg", "psycopg_pool"}), "PostgresStore"),
     "auth": (frozenset({"argon2"}), "sessionware.passwords (Argon2id hashing)"),
     "flask": (frozenset({"flask", "werkzeug"}), "sessionware.flask"),
+    "bcrypt": (frozenset({"bcrypt"}), "checking bcrypt password hashes from another framework"),
     "migrate": (
         frozenset({"itsdangerous"}),
         "sessionware.migrate (reading Starlette's and Flask's old session cookies)",

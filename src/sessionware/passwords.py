@@ -31,6 +31,7 @@ from functools import lru_cache, partial
 from importlib import resources
 from typing import ParamSpec, TypeVar
 
+from sessionware import _foreign_hashes as _foreign
 from sessionware._extras import requires
 
 with requires("auth"):
@@ -178,9 +179,14 @@ class PasswordHasher:
         return self._bounded(self._ph.hash, password)
 
     def verify(self, hash: str, password: str) -> bool:
-        """Whether ``password`` matches ``hash``; malformed hashes and oversize input are False."""
-        password = _normalise(password, self.max_bytes)
-        if self._too_long(password):
+        """Whether ``password`` matches ``hash``; malformed hashes and oversize input are False.
+
+        Besides Argon2, hashes made by Django, Werkzeug (Flask) and bcrypt verify too
+        (see :mod:`sessionware._foreign_hashes`), with the password as typed: those
+        frameworks hashed it without normalising. :meth:`needs_rehash` is True for
+        them, so a good login is the moment to store :meth:`hash`'s Argon2id instead.
+        """
+        if self._too_long(_normalise(password, self.max_bytes)):
             return False
         return self._bounded(self._check, hash, password)
 
@@ -192,7 +198,8 @@ class PasswordHasher:
         return self.verify(hash, password)
 
     def needs_rehash(self, hash: str) -> bool:
-        """Whether ``hash`` was made with other parameters: rehash it after a good login."""
+        """Whether ``hash`` was made with other parameters, or by another framework:
+        rehash it after a good login."""
         try:
             return self._ph.check_needs_rehash(hash)
         except InvalidHashError:
@@ -209,7 +216,23 @@ class PasswordHasher:
 
     # -- the bound ------------------------------------------------------------------
 
+    @staticmethod
+    def scheme(hash: str) -> str:
+        """What made ``hash``: ``"argon2"``, e.g. ``"django-pbkdf2_sha256"``,
+        ``"werkzeug-scrypt"``, ``"bcrypt"``, or ``"unknown"`` (to count what is left to migrate)."""
+        if hash.startswith(_foreign.ARGON2_PREFIX):
+            return "argon2"
+        return _foreign.scheme(hash) or "unknown"
+
     def _check(self, hash: str, password: str) -> bool:
+        if not isinstance(hash, str) or not isinstance(password, str):
+            return False
+        if hash.startswith("argon2$argon2"):
+            hash = hash[len("argon2") :]  # Django's Argon2: its own prefix, then argon2's
+        elif not hash.startswith(_foreign.ARGON2_PREFIX):
+            return _foreign.check(hash, password) is True
+        else:
+            password = _normalise(password, self.max_bytes)
         try:
             return self._ph.verify(hash, password)
         except (VerificationError, InvalidHashError):
