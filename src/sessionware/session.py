@@ -490,6 +490,15 @@ class BaseSession(dict[str, Any]):
             return self._meta[name]
         return self._fields.get(name)
 
+    def meta_names(self, prefix: str) -> list[str]:
+        """The metadata fields starting with ``prefix`` as they stand now (loaded, then
+        set by this request, less those it deleted), sorted."""
+        names = {n for n in self._fields if n.startswith(prefix)}
+        for name, value in self._meta.items():
+            if name.startswith(prefix):
+                (names.discard if value is None else names.add)(name)
+        return sorted(names)
+
     def set_meta(self, name: str, value: str | None) -> None:
         """Set (or with ``None`` delete) a metadata field."""
         if not name or name[0] == "." or name in ("c", "a", ORDER_FIELD):

@@ -60,7 +60,7 @@ from sessionware.demo.pages import (
 from sessionware.demo.render import (
     error_context,
     error_json,
-    flash_to,
+    flash,
     take_flashes,
     wants_json,
 )
@@ -166,7 +166,7 @@ def _page(
         context,
         user=g.get("user"),
         csrf=_csrf(),
-        flashes=take_flashes(_session(), request.args.get("m")),
+        flashes=take_flashes(current_view(), request.args.get("m")),
         request=request,
         cookie_header=request.headers.get("cookie"),
         path=safe_next(request.full_path.rstrip("?"), "/"),
@@ -204,7 +204,7 @@ def _see_other(url: str) -> Response:
 
 
 def _flash(kind: str, text: str) -> None:
-    flash_to(_session(), kind, text)
+    flash(current_view(), kind, text)
 
 
 def _form() -> Any:

@@ -20,10 +20,11 @@ from sessionware.csrf import csrf_token
 from sessionware.declaration import format_duration
 from sessionware.demo import prefs
 from sessionware.demo.links import safe_next
+from sessionware.exceptions import ConfigurationError
+from sessionware.flash import flash as flash_message
+from sessionware.flash import get_flashed_messages
 
-__all__ = ["NOTICES", "Renderer", "flash", "flash_to", "take_flashes", "wants_json"]
-
-_FLASH_KEY = "flash"
+__all__ = ["NOTICES", "Renderer", "flash", "take_flashes", "wants_json"]
 
 #: Messages an anonymous page may show, picked by ``?m=<code>``: never user-supplied text.
 NOTICES: dict[str, tuple[str, str]] = {
@@ -35,30 +36,26 @@ NOTICES: dict[str, tuple[str, str]] = {
 }
 
 
-def flash_to(session: Any, kind: str, text: str) -> None:
-    """Queue a message in ``session`` (any framework's) for the next page."""
-    queue = session.get(_FLASH_KEY) or []
-    queue.append([kind, text])
-    session[_FLASH_KEY] = queue[-5:]
+def flash(request: Any, kind: str, text: str) -> None:
+    """Keep a message for the next page (``sessionware.flash``: parallel requests'
+    messages all land, each shown once)."""
+    flash_message(request, text, kind)
 
 
-def flash(request: Request, kind: str, text: str) -> None:
-    """Queue a message for the next page of a signed-in user."""
-    flash_to(request.session, kind, text)
-
-
-def take_flashes(session: Any, code: str | None) -> list[tuple[str, str]]:
-    """The queued messages of ``session`` (taken out), then the notice ``?m=code`` picks."""
-    out: list[tuple[str, str]] = []
-    if session is not None and not session.is_new and _FLASH_KEY in session:
-        out = [(k, t) for k, t in session.pop(_FLASH_KEY)]
+def take_flashes(request: Any, code: str | None) -> list[tuple[str, str]]:
+    """The waiting messages of ``request``'s session (taken out), then the notice
+    ``?m=code`` picks."""
+    try:
+        out: list[tuple[str, str]] = get_flashed_messages(request, with_categories=True)
+    except ConfigurationError:
+        out = []  # an error page with no session (the store is down): no messages
     if code in NOTICES:
         out.append(NOTICES[code])
     return out
 
 
 def _take_flashes(request: Request) -> list[tuple[str, str]]:
-    return take_flashes(request.scope.get("session"), request.query_params.get("m"))
+    return take_flashes(request, request.query_params.get("m"))
 
 
 def wants_json(accept: str, path: str) -> bool:

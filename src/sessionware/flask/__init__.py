@@ -15,6 +15,7 @@ from sessionware._extras import requires
 with requires("flask"):
     from sessionware.flask.csrf import CSRFProtect, csrf_input, csrf_token
     from sessionware.flask.extension import FlaskSession, Sessionware, current_view, extension
+    from sessionware.flask.flashing import flash, get_flashed_messages
     from sessionware.flask.login import (
         AnonymousUser,
         AnonymousUserMixin,
@@ -48,7 +49,9 @@ __all__ = [
     "current_user",
     "current_view",
     "extension",
+    "flash",
     "fresh_login_required",
+    "get_flashed_messages",
     "login_fresh",
     "login_required",
     "login_user",

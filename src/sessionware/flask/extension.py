@@ -189,6 +189,10 @@ class Sessionware:
         app.register_error_handler(HTTPError, _answer)
         app.register_error_handler(StoreUnavailableError, self._store_down)
         app.context_processor(_template_user)
+        from sessionware.flask.flashing import get_flashed_messages
+
+        # Each message its own session field: parallel requests' flashes all land.
+        app.jinja_env.globals["get_flashed_messages"] = get_flashed_messages
         wanted = self._csrf_wanted
         if wanted is None:
             wanted = bool(app.config.get(PREFIX + "CSRF", True))
