@@ -31,7 +31,8 @@ throttle = LoginThrottle()
 USERS = {  # username -> hash
     "ada": hasher.hash("correct horse battery staple"),
     # Moved over from a Flask app: Werkzeug's hash verifies, and is replaced at sign-in.
-    "lovelace": "pbkdf2:sha256:600000$sD4eadOPvdhpGGHw$de5ff13e6f5f8cfd7cd8268e916202bab892605aa5d7f0bd86d8eaf64dcbd079",
+    "lovelace": "pbkdf2:sha256:600000$sD4eadOPvdhpGGHw$"
+    "de5ff13e6f5f8cfd7cd8268e916202bab892605aa5d7f0bd86d8eaf64dcbd079",
 }
 
 

@@ -38,6 +38,7 @@ def _example(name: str) -> Any:
 starlette_example = _example("starlette_app.py")
 fastapi_example = _example("fastapi_app.py")
 auth_example = _example("auth_app.py")
+users_example = _example("users_app.py")
 
 
 def _client(app: Any) -> httpx.AsyncClient:
@@ -164,3 +165,23 @@ async def test_auth_example_throttles_with_retry_after(auth_example: dict[str, A
             statuses.append(r.status_code)
         assert statuses[0] == 401 and 429 in statuses
         assert int(r.headers["retry-after"]) > 0
+
+
+async def test_users_example_redirects_pages_401s_the_api_and_flashes_once(
+    users_example: dict[str, Any],
+) -> None:
+    """A page needing a login goes to /login?next=...; the API answers 401; after login
+    the browser is back on the page, greeted once by name."""
+    async with _client(users_example["app"]) as c:
+        page = await c.get("/account", headers={"accept": "text/html"})
+        assert page.status_code == 303 and page.headers["location"] == "/login?next=/account"
+        api = await c.get("/api/me", headers={"accept": "application/json"})
+        assert api.status_code == 401
+        evil = await c.post("/login", data={"user_id": "1", "next": "//evil.example"})
+        assert evil.headers["location"] == "/account"
+        r = await c.post("/login", data={"user_id": "1", "next": "/account"})
+        assert r.status_code == 303 and r.headers["location"] == "/account"
+        first = await c.get("/account")
+        assert "Welcome back!" in first.text and "Hello Ada Lovelace" in first.text
+        assert "Welcome back!" not in (await c.get("/account")).text
+        assert (await c.get("/api/me")).json() == {"id": "1", "name": "Ada Lovelace"}

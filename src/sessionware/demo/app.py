@@ -34,6 +34,7 @@ from sessionware.demo.pages import TITLES
 from sessionware.demo.settings import DemoSettings
 from sessionware.demo.state import demo, prepare, who
 from sessionware.exceptions import HasherBusyError, HTTPError, StoreUnavailableError
+from sessionware.redirects import login_url
 from sessionware.remember import RememberMeMiddleware
 from sessionware.stores.base import Store
 from sessionware.throttle import TooManyAttemptsError
@@ -62,7 +63,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if status == 429:
         links = [("/login", "Back to sign in"), ("/", "Start page")]
     if status == 401:
-        links = [("/login?next=" + request.url.path, "Sign in"), ("/", "Start page")]
+        links = [(login_url(request, "/login"), "Sign in"), ("/", "Start page")]
     if "session" in request.scope:
         who(request)
     response = demo(request).renderer.error(

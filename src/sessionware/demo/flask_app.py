@@ -71,6 +71,7 @@ from sessionware.exceptions import HasherBusyError, HTTPError, StoreUnavailableE
 from sessionware.flask import Sessionware, current_view
 from sessionware.flask.csrf import CSRFProtect, csrf_token
 from sessionware.flask.extension import FlaskSession
+from sessionware.redirects import login_url
 from sessionware.request import RequestView
 from sessionware.stores.base import Store, SyncStore
 from sessionware.throttle import TooManyAttemptsError
@@ -235,10 +236,10 @@ def _remember_for() -> str:
 
 def login_redirect() -> Response:
     """To the sign-in form, saying why when the browser's session has just ended."""
-    url = "/login?next=" + quote(request.path, safe="/")
+    url = login_url(current_view(), "/login")
     session = _session()
     if session is not None and session.is_new and getattr(session, "had_cookie", False):
-        url += "&m=expired"
+        url += ("&" if "?" in url else "?") + "m=expired"
     return _see_other(url)
 
 
@@ -552,7 +553,7 @@ def _http_error(exc: Exception) -> Response:
     if status == 429:
         links = [("/login", "Back to sign in"), ("/", "Start page")]
     if status == 401:
-        links = [("/login?next=" + request.path, "Sign in"), ("/", "Start page")]
+        links = [(login_url(current_view(), "/login"), "Sign in"), ("/", "Start page")]
     if _session() is not None:
         who()
     response = _error(status, title, text, retry_after=retry, links=links)

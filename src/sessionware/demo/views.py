@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -22,6 +21,7 @@ from sessionware.demo.pages import (
 from sessionware.demo.render import flash
 from sessionware.demo.state import check_password, demo, safe_next, who
 from sessionware.exceptions import StoreUnavailableError
+from sessionware.redirects import login_url
 
 __all__ = [
     "consent",
@@ -182,10 +182,11 @@ async def logout(request: Request) -> Response:
 
 def login_redirect(request: Request) -> Response:
     """To the sign-in form, saying why when the browser's session has just ended."""
-    url = "/login?next=" + quote(request.url.path, safe="/")
+    url = login_url(request, "/login")
     session = request.scope.get("session")
     if session is not None and session.is_new and getattr(session, "had_cookie", False):
-        url += "&m=expired"  # a cookie came, but no live session answered to it
+        # A cookie came, but no live session answered to it.
+        url += ("&" if "?" in url else "?") + "m=expired"
     return _see_other(url)
 
 

@@ -12,12 +12,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from flask import session
+from flask import request, session
 
 from sessionware import flash as _flash
-from sessionware.flask.extension import current_view
+from sessionware.request import RequestView
+from sessionware.wsgi import WsgiView
 
 __all__ = ["flash", "get_flashed_messages"]
+
+
+def current_view() -> RequestView:
+    """The view of the Flask request being served (the extension's, without importing it)."""
+    return WsgiView(request.environ)
 
 _STATE = "sessionware.flask_flashes"
 
