@@ -12,9 +12,9 @@ from sessionware.core import SessionCore
 from sessionware.exceptions import ConfigurationError
 from sessionware.session import Session
 from sessionware.stores import MemoryStore
+from sessionware.testing import ManualClock
 from sessionware.tokens import new_session_id, store_key
 from tests.helpers import SECRET, Browser, CountingStore, raw_id, session_app, set_cookies
-from tests.stores.contract import ManualClock
 
 pytestmark = pytest.mark.anyio
 

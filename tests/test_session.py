@@ -11,9 +11,9 @@ from sessionware.core import SessionCore
 from sessionware.exceptions import SessionTooLargeError, StoreError
 from sessionware.session import CSRF_FIELD, Session
 from sessionware.stores import MemoryStore
+from sessionware.testing import ManualClock
 from sessionware.tokens import new_session_id
 from tests.helpers import SECRET
-from tests.stores.contract import ManualClock
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from sessionware import SessionConfig, SessionMiddleware
 from sessionware.core import SessionCore
 from sessionware.session import Session, SyncSession
 from sessionware.stores import MemoryStore, Store
+from sessionware.testing import ManualClock
 from tests.helpers import SECRET, Browser
-from tests.stores.contract import ManualClock
 
 pytestmark = pytest.mark.anyio
 

@@ -24,6 +24,7 @@ EXTRAS: dict[str, tuple[frozenset[str], str]] = {
     "auth": (frozenset({"argon2"}), "sessionware.passwords (Argon2id hashing)"),
     "flask": (frozenset({"flask", "werkzeug"}), "sessionware.flask"),
     "bcrypt": (frozenset({"bcrypt"}), "checking bcrypt password hashes from another framework"),
+    "testing": (frozenset({"pytest"}), "sessionware.testing.StoreContract (the store test suite)"),
     "migrate": (
         frozenset({"itsdangerous"}),
         "sessionware.migrate (reading Starlette's and Flask's old session cookies)",

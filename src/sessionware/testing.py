@@ -1,4 +1,5 @@
-"""Test helpers for apps built on sessionware: ``login_as(client, user_id)``.
+"""Test helpers for apps built on sessionware: ``login_as(client, user_id)``, and
+``StoreContract``, the test suite every store must pass (for stores written elsewhere).
 
 It logs a test client in through the app's own store, configuration and
 middleware: it finds the app's ``SessionMiddleware`` (and ``RememberMeMiddleware``),
@@ -14,7 +15,7 @@ code as a user who typed a password.
 from __future__ import annotations
 
 from collections.abc import Coroutine
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import httpx
 from starlette.applications import Starlette
@@ -25,7 +26,33 @@ from sessionware.asgi import ASGIApp, Receive, Scope, Send, SessionMiddleware
 from sessionware.auth import login
 from sessionware.remember import RememberMeMiddleware
 
-__all__ = ["find_middleware", "login_as"]
+if TYPE_CHECKING:
+    from sessionware._store_contract import (
+        ManualClock,
+        StoreContract,
+        SyncFaceInThreads,
+        new_key,
+    )
+
+__all__ = [
+    "ManualClock",
+    "StoreContract",
+    "SyncFaceInThreads",
+    "find_middleware",
+    "login_as",
+    "new_key",
+]
+
+_CONTRACT = frozenset({"ManualClock", "StoreContract", "SyncFaceInThreads", "new_key"})
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: login_as needs no pytest, the store contract does.
+    if name in _CONTRACT:
+        from sessionware import _store_contract
+
+        return getattr(_store_contract, name)
+    raise AttributeError(f"module 'sessionware.testing' has no attribute {name!r}")
 
 M = TypeVar("M")
 

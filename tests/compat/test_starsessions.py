@@ -21,8 +21,8 @@ from sessionware.compat import (
     regenerate_session_id,
 )
 from sessionware.stores import MemoryStore
+from sessionware.testing import ManualClock
 from tests.helpers import SECRET, Browser, raw_id
-from tests.stores.contract import ManualClock
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,7 @@ import pytest
 
 from sessionware.stores import MemoryStore
 from sessionware.stores.base import Store
-from tests.stores.contract import ManualClock, StoreContract, new_key
+from sessionware.testing import ManualClock, StoreContract, new_key
 
 
 class TestMemoryStore(StoreContract):

@@ -15,8 +15,8 @@ from sessionware.exceptions import ConfigurationError, StoreError, StoreUnavaila
 from sessionware.stores import from_url
 from sessionware.stores.base import Store
 from sessionware.stores.postgres import PostgresStore
+from sessionware.testing import ManualClock, StoreContract, new_key
 from sessionware.tokens import new_session_id, store_key
-from tests.stores.contract import ManualClock, StoreContract, new_key
 
 URL = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -29,8 +29,8 @@ from sessionware.exceptions import (
 )
 from sessionware.stores import RedisStore, from_url
 from sessionware.stores.base import Store
+from sessionware.testing import StoreContract, new_key
 from tests.stores.conftest import REDIS_URL
-from tests.stores.contract import StoreContract, new_key
 from tests.stores.redis_apps import SessionApp
 from tests.stores.redis_servers import RedisServer, free_port, running_server
 

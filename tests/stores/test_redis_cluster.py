@@ -14,7 +14,7 @@ import redis.cluster
 
 from sessionware.stores import RedisStore
 from sessionware.stores.base import Store
-from tests.stores.contract import StoreContract, new_key
+from sessionware.testing import StoreContract, new_key
 from tests.stores.redis_apps import SessionApp
 from tests.stores.redis_servers import Cluster
 

@@ -14,7 +14,7 @@ import pytest
 
 from sessionware.exceptions import StoreUnavailableError
 from sessionware.stores import RedisStore
-from tests.stores.contract import new_key
+from sessionware.testing import new_key
 from tests.stores.redis_apps import SessionApp
 from tests.stores.redis_servers import RedisServer, running_server
 

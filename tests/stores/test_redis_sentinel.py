@@ -13,7 +13,7 @@ from redis.sentinel import SentinelConnectionPool as SyncSentinelConnectionPool
 
 from sessionware.stores import RedisStore, from_url
 from sessionware.stores.base import Store
-from tests.stores.contract import StoreContract, new_key
+from sessionware.testing import StoreContract, new_key
 from tests.stores.redis_apps import SessionApp
 from tests.stores.redis_servers import Sentinel
 

@@ -21,7 +21,7 @@ import pytest
 from sessionware.exceptions import SessionCollisionError, StoreError, StoreUnavailableError
 from sessionware.stores import SQLiteStore
 from sessionware.stores.base import Store
-from tests.stores.contract import ManualClock, StoreContract, new_key
+from sessionware.testing import ManualClock, StoreContract, new_key
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,8 +1,12 @@
-"""The store contract: what every ``Store`` must do, run against each real backend.
+"""The store contract: what every ``Store`` must do, as a pytest suite to subclass.
 
-Subclass :class:`StoreContract` in ``tests/stores/test_<store>.py`` (the way Django's
-session tests mix one ``SessionTestsMixin`` into each backend's test case) and
-provide one fixture, ``backend``, that yields a fresh, empty store and closes it::
+Exported as :class:`sessionware.testing.StoreContract`, so a store written outside
+sessionware (MongoDB, DynamoDB, MySQL...) is held to the same tests as ours. Subclass
+it in a test module (the way Django's session tests mix one ``SessionTestsMixin`` into
+each backend's test case) and provide one fixture, ``backend``, that yields a fresh,
+empty store and closes it::
+
+    from sessionware.testing import StoreContract
 
     class TestRedisStore(StoreContract):
         @pytest.fixture
@@ -30,7 +34,11 @@ from collections.abc import Callable
 from typing import Any, Literal, overload
 
 import anyio
-import pytest
+
+from sessionware._extras import requires
+
+with requires("testing"):
+    import pytest
 
 from sessionware.exceptions import SessionCollisionError, StoreError
 from sessionware.stores.base import Fields, Store, SyncStore
