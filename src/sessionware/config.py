@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any, Literal, TypedDict
 
 from sessionware.cookies import is_prefixed, valid_name
+from sessionware.events import Events
 from sessionware.exceptions import ConfigurationError
 
 __all__ = ["MIN_SECRET_LENGTH", "SECRET_HINT", "SessionConfig", "SessionOptions", "seconds"]
@@ -100,6 +101,11 @@ class SessionOptions(TypedDict, total=False):
     partitioned: bool
     max_size: int
     max_sessions_per_user: int | None
+    max_sessions_policy: Literal["oldest", "refuse"]
+    events: Events | None
+    max_lifetime: float | timedelta
+    rotate_every: float | timedelta | None
+    rotate_grace: float | timedelta
     clock: Callable[[], float] | None
     store_url: str | None
     legacy_cookies: Sequence[Any]
@@ -130,6 +136,21 @@ class SessionConfig:
     #: Live sessions one user may hold; a login past it ends that user's least recently
     #: seen session (None: no limit). Bounds what a remember-me replay loop can mint.
     max_sessions_per_user: int | None = 32
+    #: What a login past ``max_sessions_per_user`` does: ``"oldest"`` ends the user's
+    #: least recently seen sessions, ``"refuse"`` refuses the new login
+    #: (:class:`~sessionware.exceptions.SessionLimitError`).
+    max_sessions_policy: Literal["oldest", "refuse"] = "oldest"
+    #: The app's :class:`~sessionware.events.Events` subscribers (logins, failures,
+    #: revocations...); every event is logged on ``sessionware.security`` either way.
+    events: Events | None = field(default=None, repr=False)
+    #: The longest per-session idle or absolute timeout (or cookie Max-Age) that
+    #: ``session.set_lifetime()`` and ``login(..., absolute_timeout=...)`` accept: a
+    #: login may outlive the global timeouts ("keep me signed in"), never forever.
+    max_lifetime: float | timedelta = 30 * 86400
+    #: Give a session in use a new id once its id is this old (seconds; None: never).
+    #: The old id keeps working for ``rotate_grace`` seconds, for requests in flight.
+    rotate_every: float | timedelta | None = None
+    rotate_grace: float | timedelta = 30
     #: Where "now" comes from (epoch seconds). Tests pass a clock they move by hand:
     #: ``time.time`` is read once when the core is built, so patching it later does not
     #: reach sessionware.
@@ -204,10 +225,38 @@ class SessionConfig:
         cap = self.max_sessions_per_user
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
             raise ConfigurationError("max_sessions_per_user must be a positive int or None")
+        if self.max_sessions_policy not in ("oldest", "refuse"):
+            raise ConfigurationError("max_sessions_policy must be 'oldest' or 'refuse'")
+        if self.events is not None and not isinstance(self.events, Events):
+            raise ConfigurationError("events must be a sessionware.events.Events")
+        self._check_lifetimes(set_)
         _check_legacy(self.legacy_cookies)
         set_(self, "legacy_cookies", tuple(self.legacy_cookies))
         if self.genid is not None and not callable(self.genid):
             raise ConfigurationError("genid must be a callable returning a new id")
+
+    def _check_lifetimes(self, set_: Callable[..., None]) -> None:
+        """``max_lifetime`` and the rotation options (seconds once checked)."""
+        longest = _timeout(self.max_lifetime, "max_lifetime")
+        if longest > 400 * 86400:
+            raise ConfigurationError(
+                "max_lifetime is capped at 400 days (the longest cookie browsers keep)"
+            )
+        set_(self, "max_lifetime", longest)
+        every = seconds(self.rotate_every, "rotate_every")
+        grace = _timeout(self.rotate_grace, "rotate_grace")
+        if grace > 300:
+            raise ConfigurationError(
+                "rotate_grace is how long an old id keeps working after rotation: keep it "
+                "short (at most 300 seconds; 30-60 is plenty for requests in flight)"
+            )
+        if every is not None and every < max(60.0, 2 * grace):
+            raise ConfigurationError(
+                f"rotate_every={every:g}s is too short: rotate at most once a minute and "
+                f"at least twice rotate_grace ({grace:g}s), e.g. rotate_every=15 * 60"
+            )
+        set_(self, "rotate_every", every)
+        set_(self, "rotate_grace", grace)
 
     def lifetime_warning(self) -> str | None:
         """What is wrong when the cookie is set to outlive the session it points to.
@@ -257,6 +306,8 @@ class SessionConfig:
             "rolling": self.rolling,
             "trust_proxy": self.trust_proxy,
             "max_sessions_per_user": self.max_sessions_per_user,
+            "rotate_every": self.rotate_every,
+            "max_sessions_policy": self.max_sessions_policy,
             "secrets": len(self.secrets),
         }
 

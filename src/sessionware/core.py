@@ -24,6 +24,7 @@ from sessionware._http import is_https
 from sessionware._ops import Op, adrive, drive
 from sessionware.config import SessionConfig
 from sessionware.cookies import cookie_values, format_set_cookie, is_prefixed
+from sessionware.events import lifecycle
 from sessionware.exceptions import (
     ConfigurationError,
     InvalidSignatureError,
@@ -31,12 +32,12 @@ from sessionware.exceptions import (
     SessionTooLargeError,
 )
 from sessionware.migrate import LegacyCookie, adopted_id
-from sessionware.session import BaseSession, Fields, Session
+from sessionware.session import ISSUED_FIELD, LIFETIME_FIELD, BaseSession, Fields, Session
 from sessionware.signing import Signer
 from sessionware.stores.base import Call, Store, SyncStore, acall, call
 from sessionware.tokens import is_valid_id, new_session_id, store_key
 
-__all__ = ["MOVED_TTL", "Outgoing", "SessionCore", "Write", "moved_key"]
+__all__ = ["MOVED_TTL", "Outgoing", "SessionCore", "Write", "forward_key", "moved_key"]
 
 T = TypeVar("T")
 S = TypeVar("S", bound=BaseSession)
@@ -55,6 +56,12 @@ MOVED_TTL = 120.0
 def moved_key(key: str) -> str:
     """The store key of the marker left when session ``key`` was regenerated."""
     return "mv:" + key
+
+
+def forward_key(key: str) -> str:
+    """The store key of the pointer from a rotated-away session ``key`` to its new key,
+    kept for the grace window (a store key, never an id: nothing usable at rest)."""
+    return "fw:" + key
 
 
 def spent_key(key: str) -> str:
@@ -161,6 +168,8 @@ class SessionCore:
         self._rolling = config.rolling
         self._sync: SyncStore | None = None
         self._legacy = tuple(config.legacy_cookies) or None
+        self._every: float | None = config.rotate_every  # type: ignore[assignment]
+        self._grace = float(config.rotate_grace)  # type: ignore[arg-type]
         #: Make one store call on the store's async face (a partial: no extra frame on
         #: the hot path).
         self.aperform: Callable[[Call], Awaitable[Any]] = partial(acall, store)
@@ -256,7 +265,36 @@ class SessionCore:
             accessed = int(fields["a"])
         except (KeyError, ValueError):
             return False
-        return now - accessed < self._idle and now - created < self._absolute
+        own = fields.get(LIFETIME_FIELD)
+        if own is None:
+            return now - accessed < self._idle and now - created < self._absolute
+        idle, ends = self.limits(own, created)
+        return now - accessed < idle and now < ends
+
+    def limits(self, lifetime: str | None, created: float) -> tuple[float, float]:
+        """``(idle seconds, when the absolute timeout ends)`` for a session created at
+        ``created`` with its own ``lifetime`` field (see ``BaseSession.set_lifetime``)."""
+        idle, ends = self._idle, created + self._absolute
+        if lifetime:
+            try:
+                own_idle, own_absolute, since, _ = lifetime.split("|")
+                if own_idle:
+                    idle = float(own_idle)
+                if own_absolute:
+                    ends = float(since) + float(own_absolute)
+            except ValueError:
+                pass  # a damaged field: the global timeouts
+        return idle, ends
+
+    @staticmethod
+    def own_max_age(lifetime: str | None) -> float | None:
+        """The cookie Max-Age a session's own ``lifetime`` field asks for, if any."""
+        if not lifetime:
+            return None
+        try:
+            return float(lifetime.split("|")[3]) or None
+        except (IndexError, ValueError):
+            return None
 
     def open(
         self,
@@ -304,10 +342,13 @@ class SessionCore:
             # The common case inline (found is set whenever fields are): a live record.
             try:
                 now = self.clock()
-                live = (
-                    now - int(fields["a"]) < self._idle
-                    and now - int(fields["c"]) < self._absolute
-                )
+                if fields.get(LIFETIME_FIELD) is None:
+                    live = (
+                        now - int(fields["a"]) < self._idle
+                        and now - int(fields["c"]) < self._absolute
+                    )
+                else:
+                    live = self.alive(fields, now)
             except (KeyError, ValueError):
                 live = False
             if live:
@@ -322,13 +363,108 @@ class SessionCore:
             return session, self._adopt(session, cookie)  # an old framework's cookie?
         if key is None or (fields is not None and not expired):
             return session, None
-        return session, self._after_open(session, key, expired)
+        return session, self._after_open(session, sid, key, expired)  # type: ignore[arg-type]
 
-    def _after_open(self, session: BaseSession, key: str, expired: bool) -> Op[None]:
+    def _after_open(self, session: BaseSession, sid: str, key: str, expired: bool) -> Op[None]:
         if expired:
             yield Call("delete", (key,))
-        else:
-            session.superseded = yield from self.superseded(key)
+            return
+        if self._every is not None:
+            # Rotated moments ago by a parallel request? Then the old id works for the
+            # grace window, on the new record.
+            to = yield from self.forwarded_to(key)
+            if to is not None:
+                fields = yield Call("load", (to,))
+                if fields is not None and self.alive(fields, self.clock()):
+                    session.forward(sid, fields, to)
+                    return
+        session.superseded = yield from self.superseded(key)
+
+    def forwarded_to(self, key: str) -> Op[str | None]:
+        """The key session ``key`` was rotated to, within the grace window."""
+        pointer = yield Call("load", (forward_key(key),))
+        return pointer.get("to") if pointer else None
+
+    def due(self, session: BaseSession, now: float) -> bool:
+        """Whether rotation is on and this loaded session's id is old enough to rotate."""
+        if self._every is None or session.is_new or session.forwarded:
+            return False
+        issued = session.get_meta(ISSUED_FIELD) or session.get_meta("c") or ""
+        try:
+            return bool(now - int(issued) >= self._every)
+        except ValueError:
+            return False
+
+    def rotate(self, session: BaseSession, now: float) -> Op[bool]:
+        """Move a due session to a new id, once, however many requests try at once.
+
+        The new record is made first (the stored record plus this request's changes),
+        then the pointer ``old -> new`` is *created*: the one request whose create wins
+        rotates; the others drop their copy and follow the pointer. Writes that land on
+        the old record until it is deleted are carried over, and any write after that
+        follows the pointer (:meth:`write`). If the session ended meanwhile (revoked,
+        signed out everywhere, logged out) the new record is removed again. Returns
+        whether this request handled the write (False: write as usual).
+        """
+        from sessionware.auth import generation  # auth imports this module
+        from sessionware.auth.fields import USER
+
+        old = session.key
+        if (yield from self.forwarded_to(old)) is not None:
+            session.forwarded = True  # rotated already: the browser gets the new id there
+            return False
+        user = session.get_meta(USER)
+        before = (yield from generation.current(user)) if user else 0
+        first: Fields | None = yield Call("load", (old,))
+        if first is None or not self.alive(first, now):
+            return False  # ended meanwhile: the write finds out
+        sets, dels = session.changes()
+        record = dict(first)
+        record.update(sets)
+        for name in dels:
+            record.pop(name, None)
+        record["a"] = record[ISSUED_FIELD] = str(int(now))
+        self._check_size(record)
+        ttl = self.ttl(float(record.get("c") or now), now, record.get(LIFETIME_FIELD))
+        new_id = self.new_id()
+        new = self.key(new_id)
+        yield Call("create", (new, record, ttl))
+        try:
+            yield Call("create", (forward_key(old), {"to": new}, self._grace))
+        except SessionCollisionError:
+            yield Call("delete", (new,))
+            session.forwarded = True
+            return False
+        if user:
+            yield Call("link", (user, new))
+        # After the index entry: a sweep either lists the new key or is seen here.
+        late: Fields | None = yield Call("load", (old,))
+        ended = late is None or bool(user and (yield from generation.current(user)) != before)
+        if ended or late is None:
+            yield Call("delete", (new,))
+            yield Call("delete", (forward_key(old),))
+            if user:
+                yield Call("unlink", (user, new))
+            session.lose()
+            session.superseded = yield from self.superseded(old)
+            security_log.info("id rotation undone: the session ended meanwhile")
+            return True
+        keep = ("a", "c", ISSUED_FIELD)
+        carry = {
+            k: v for k, v in late.items() if k not in sets and k not in keep and first.get(k) != v
+        }
+        gone = [k for k in first if k not in late and k not in sets]
+        if carry or gone:
+            # Written under the old id between the two loads: they land on the new one.
+            yield Call("apply", (new, carry, gone, ttl))
+            record.update(carry)
+            for name in gone:
+                record.pop(name, None)
+        yield Call("delete", (old,))
+        if user:
+            yield Call("unlink", (user, old))
+        session.rotated(new_id, record, new)
+        return True
 
     def _adopt(self, session: BaseSession, cookie: str) -> Op[None]:
         """Exchange a valid old framework cookie for a server-side session holding its
@@ -398,9 +534,13 @@ class SessionCore:
 
     # -- finishing ------------------------------------------------------------
 
-    def ttl(self, created: float, now: float) -> float:
-        """Seconds the record may live: the smaller of what both timeouts allow."""
-        return min(self._idle, created + self._absolute - now)
+    def ttl(self, created: float, now: float, lifetime: str | None = None) -> float:
+        """Seconds the record may live: the smaller of what both timeouts allow (the
+        session's own ones when its ``lifetime`` field says so)."""
+        if lifetime is None:
+            return min(self._idle, created + self._absolute - now)
+        idle, ends = self.limits(lifetime, created)
+        return min(idle, ends - now)
 
     def plan(self, session: BaseSession, now: float, *, force: bool = False) -> Write | None:
         """Decide the write for this session, or None when nothing needs storing.
@@ -428,8 +568,11 @@ class SessionCore:
                 return None
             after["c"] = str(int(created))
             after["a"] = stamp
+            if self._every is not None:
+                after[ISSUED_FIELD] = stamp
             self._check_size(after)
-            return Write("create", session.key, after, [], self.ttl(created, now), after)
+            ttl = self.ttl(created, now, after.get(LIFETIME_FIELD))
+            return Write("create", session.key, after, [], ttl, after)
         if cfg.resave:
             sets = {k: v for k, v in after.items() if k not in ("c", "a")}
         due = now - (session.last_seen or 0) >= self._touch
@@ -438,20 +581,23 @@ class SessionCore:
         if sets:
             self._check_size(after)
         sets["a"] = after["a"] = stamp
-        return Write("apply", session.key, sets, dels, self.ttl(created, now), after)
+        ttl = self.ttl(created, now, after.get(LIFETIME_FIELD))
+        return Write("apply", session.key, sets, dels, ttl, after)
 
     def untouched(self, session: BaseSession) -> bool:
         """Nothing to write and no cookie to send: the response goes out as the app made it.
 
         Synchronous, so adapters can skip awaiting :meth:`finish` on the common read.
         """
+        now = self.clock()
         return (
             not self._rolling
             and not self._resave
             and not session.is_new
             and not session.issued
             and session.unchanged()
-            and self.clock() - (session.last_seen or 0) < self._touch
+            and now - (session.last_seen or 0) < self._touch
+            and (self._every is None or not self.due(session, now))
         )
 
     def _quiet(self, session: BaseSession, now: float) -> bool:
@@ -502,8 +648,21 @@ class SessionCore:
                     w = Write("create", self.key(session.id), w.sets, [], w.ttl, w.after)
             session.commit(session.id, w.after, w.key)
             session.issued = True
+            if self.config.events is not None:
+                lifecycle(self.config.events, "session_created", session, "stored")
             return True
-        if (yield Call("apply", (w.key, w.sets, w.dels, w.ttl))):
+        ok = yield Call("apply", (w.key, w.sets, w.dels, w.ttl))
+        if session.forwarded or (self._every is not None and self.due(session, now)):
+            # Rotated by a parallel request around now: the write (also) lands on the
+            # new record, whichever side of the old record's deletion it fell on.
+            to = yield from self.forwarded_to(w.key)
+            if to is not None:
+                session.forwarded = True
+                if (yield Call("apply", (to, w.sets, w.dels, w.ttl))):
+                    session.commit(session.id, w.after, to)
+                    return True
+                ok = False
+        if ok:
             session.commit(session.id, w.after, w.key)
             return True
         session.lose()
@@ -515,7 +674,8 @@ class SessionCore:
         now = self.clock()
         created = session.created or now
         stamp = str(int(now))
-        ok = yield Call("apply", (session.key, {"a": stamp}, [], self.ttl(created, now)))
+        ttl = self.ttl(created, now, session.lifetime)
+        ok = yield Call("apply", (session.key, {"a": stamp}, [], ttl))
         if ok:
             # Move the baseline too, or the end of the request would refresh again.
             session.stamped(stamp)
@@ -534,8 +694,23 @@ class SessionCore:
         """The Set-Cookie value that hands the browser this session.
 
         Everything after the value depends only on the configuration and ``secure``:
-        built (and checked) once per flag, then joined to each new signed id.
+        built (and checked) once per flag, then joined to each new signed id. A session
+        with its own cookie Max-Age (``set_lifetime``) gets its own.
         """
+        own = self.own_max_age(session.lifetime) if session.lifetime else None
+        if own is not None:
+            cfg = self.config
+            return format_set_cookie(
+                cfg.cookie_name,
+                self.signer.sign(session.id),
+                path=cfg.path,
+                domain=cfg.domain,
+                max_age=int(own),
+                secure=secure,
+                http_only=cfg.http_only,
+                same_site=cfg.same_site,
+                partitioned=cfg.partitioned,
+            )
         tail = self._cookie_tails.get(secure)
         if tail is None:
             cfg = self.config
@@ -590,9 +765,17 @@ class SessionCore:
         new one, and clearing "the" cookie would clear that.
         """
         cfg = self.config
-        wrote = status < 500 and (yield from self.write(session))
+        wrote = False
+        if status < 500:
+            if self._every is not None and self.due(session, self.clock()):
+                wrote = yield from self.rotate(session, self.clock())
+            if not wrote:
+                wrote = yield from self.write(session)
         live = not session.is_new
-        if live and (session.issued or cfg.rolling or (cfg.max_age and wrote)):
+        cookie_age = cfg.max_age or (session.lifetime is not None)
+        if live and session.forwarded:
+            cookies: list[str] = []  # an old id in its grace window: the browser has the new
+        elif live and (session.issued or cfg.rolling or (cookie_age and wrote)):
             secure = self.is_secure(headers, scheme)
             if not secure and self._prefixed and not self._warned_insecure:
                 self._warned_insecure = True

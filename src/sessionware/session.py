@@ -29,9 +29,11 @@ from __future__ import annotations
 import copy as _copy
 import json
 from collections.abc import Callable, Iterator, Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sessionware._ops import Op, adrive, drive
+from sessionware.events import lifecycle
 from sessionware.exceptions import SessionTooLargeError, StoreError
 from sessionware.stores.base import Call
 
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CSRF_FIELD",
+    "ISSUED_FIELD",
+    "LIFETIME_FIELD",
     "ON_END",
     "ORDER_FIELD",
     "BaseSession",
@@ -60,6 +64,13 @@ CSRF_FIELD = "k"
 #: Metadata field holding the order of the keys (a JSON list), for stores that do not
 #: keep the order fields were written in.
 ORDER_FIELD = "o"
+
+#: Metadata field holding this session's own lifetimes (see :meth:`BaseSession.set_lifetime`):
+#: ``idle|absolute|since|cookie_max_age`` in seconds, an empty part meaning the global one.
+LIFETIME_FIELD = "l"
+
+#: When the current id was issued (integer seconds), for periodic id rotation.
+ISSUED_FIELD = "i"
 
 Fields = Mapping[str, str]
 
@@ -172,6 +183,7 @@ class BaseSession(dict[str, Any]):
         "_nested",
         "accessed",
         "destroyed",
+        "forwarded",
         "had_cookie",
         "is_new",
         "issued",
@@ -197,6 +209,9 @@ class BaseSession(dict[str, Any]):
         self.vanished = False
         #: The cookie's record was replaced by a login in this browser moments ago.
         self.superseded = False
+        #: Opened through an old id within its rotation grace window: the record is the
+        #: new id's, and this response hands out no cookie (the browser has the new one).
+        self.forwarded = False
         self.issued = False
         if fields and session_id and key:
             # A loaded record, the common case: what _reset does, inline (every request).
@@ -466,6 +481,8 @@ class BaseSession(dict[str, Any]):
         if self._loaded_key is not None and self._ending is None:
             self._ending = (self._loaded_key, self._fields)
         for name in (*self._fields, *self._meta):
+            if name == LIFETIME_FIELD and self._meta.get(name) is not None:
+                continue  # set by this request (a login's own lifetime): it stays
             if name[:1] != "." and name not in ("c", "a", ORDER_FIELD):
                 self._meta[name] = None
 
@@ -504,6 +521,53 @@ class BaseSession(dict[str, Any]):
         if not name or name[0] == "." or name in ("c", "a", ORDER_FIELD):
             raise ValueError(f"{name!r} is not a metadata field name")
         self._meta[name] = value
+
+    def set_lifetime(
+        self,
+        *,
+        idle: float | timedelta | None = None,
+        absolute: float | timedelta | None = None,
+        cookie_max_age: float | timedelta | None = None,
+    ) -> None:
+        """Give this session its own timeouts and cookie Max-Age, enforced on the server.
+
+        ``idle`` replaces ``idle_timeout``; ``absolute`` replaces ``absolute_timeout``
+        and counts from now; ``cookie_max_age`` replaces ``max_age`` (express-session's
+        ``req.session.cookie.maxAge``). None keeps the global value; with no argument
+        at all the session goes back to the global ones. Each is at most
+        ``max_lifetime``.
+        """
+        from sessionware.config import seconds
+
+        cfg = self._core.config
+        longest = float(cfg.max_lifetime)  # type: ignore[arg-type]
+        parts = []
+        for what, value in (
+            ("idle", idle),
+            ("absolute", absolute),
+            ("cookie_max_age", cookie_max_age),
+        ):
+            found = seconds(value, what)
+            if found is not None and found > longest:
+                raise ValueError(
+                    f"{what}={found:g}s is longer than max_lifetime={longest:g}s: pass a "
+                    "shorter one, or raise SessionConfig(max_lifetime=...)"
+                )
+            parts.append("" if found is None else f"{found:g}")
+        self.accessed = True
+        if not any(parts):
+            self._meta[LIFETIME_FIELD] = None
+            return
+        since = str(int(self._core.clock()))
+        self._meta[LIFETIME_FIELD] = "|".join((parts[0], parts[1], since, parts[2]))
+        self.issued = (
+            self.issued or not self.is_new
+        )  # the cookie goes out again with its new Max-Age
+
+    @property
+    def lifetime(self) -> str | None:
+        """This session's own lifetimes as stored (see :meth:`set_lifetime`), or None."""
+        return self.get_meta(LIFETIME_FIELD)
 
     # -- change tracking (used by the core) ------------------------------------
 
@@ -581,6 +645,17 @@ class BaseSession(dict[str, Any]):
         self._reset(session_id, fields, key)
         self.issued = True
 
+    def forward(self, session_id: str, fields: Fields, key: str) -> None:
+        """Take the record an old id was rotated to (within the grace window) as this
+        request's session: reads and writes go to ``key``, no cookie is sent."""
+        self._reset(session_id, fields, key)
+        self.forwarded = True
+
+    def rotated(self, session_id: str, fields: Fields, key: str) -> None:
+        """The core moved this session to a new id holding ``fields``: hand out its cookie."""
+        self._reset(session_id, fields, key, keep_data=True)
+        self.issued = True
+
     def renew_id(self) -> None:
         """Draw a new id for a session not stored yet (its first one collided)."""
         self._id = self._core.new_id()
@@ -646,6 +721,8 @@ class BaseSession(dict[str, Any]):
     def _destroy(self) -> Op[None]:
         if self._loaded_key is not None:
             yield Call("delete", (self._loaded_key,))
+            if self.config.events is not None:
+                lifecycle(self.config.events, "session_destroyed", self, "destroyed")
         self._reset(None, None)
         self.destroyed = True
         self.accessed = True
@@ -675,7 +752,7 @@ class BaseSession(dict[str, Any]):
         assert key_ is not None  # save() with force always stores the session
         core = self._core
         now = core.clock()
-        ttl = core.ttl(self.created or now, now)
+        ttl = core.ttl(self.created or now, now, self.lifetime)
         value = yield Call("incr", (key_, "." + key, amount, ttl), {"create": False})
         if value is None:
             # Destroyed or revoked meanwhile: never re-create it (no resurrection).
