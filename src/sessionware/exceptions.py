@@ -10,7 +10,8 @@ The tree::
     ├── HTTPError                              a request must be answered with this status
     │   ├── LoginRequiredError                 nobody is logged in (401)
     │   ├── ReauthenticationRequiredError      the login is not recent enough (401)
-    │   └── TooManyAttemptsError               over a login throttle budget (429)
+    │   ├── TooManyAttemptsError               over a login throttle budget (429)
+    │   └── SessionLimitError                  the user is signed in on too many devices (409)
     └── StoreError                             a store could not do its job
         ├── StoreUnavailableError              the backend is down or timed out (503)
         └── SessionCollisionError              ``create`` found the key taken
@@ -88,6 +89,18 @@ class TooManyAttemptsError(HTTPError):
             429, "Too many attempts. Try again later.", {"Retry-After": str(retry_after)}
         )
         self.retry_after = retry_after
+
+
+class SessionLimitError(HTTPError):
+    """A login refused: the user holds ``max_sessions_per_user`` sessions already and
+    ``max_sessions_policy="refuse"`` (409). The user signs out of a device first."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            409,
+            f"Already signed in on {limit} devices: sign out of one of them first.",
+        )
+        self.limit = limit
 
 
 class StoreError(SessionwareError):

@@ -32,12 +32,13 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal, Unpack
 
+from sessionware import events as _events
 from sessionware._ops import Op
 from sessionware.auth import generation as _generation
 from sessionware.auth import series as _series
 from sessionware.auth._run import on_store
-from sessionware.auth._view import async_session, base_session, sync_session
-from sessionware.auth.fields import USER
+from sessionware.auth._view import async_session, base_session, client_ip, sync_session
+from sessionware.auth.fields import HANDLE, IP, USER
 from sessionware.auth.login import _begin
 from sessionware.auth.revocation import _logout_everywhere, _revoke_series_sessions
 from sessionware.auth.series import (
@@ -58,7 +59,7 @@ from sessionware.auth.series import (
     signer,
     stamp,
 )
-from sessionware.exceptions import ConfigurationError, StoreUnavailableError
+from sessionware.exceptions import ConfigurationError, SessionLimitError, StoreUnavailableError
 from sessionware.request import RequestView, view_in
 from sessionware.session import BaseSession, Session
 from sessionware.stores.base import Call, Store
@@ -164,19 +165,31 @@ def _rotation(
     return sets, dels
 
 
-def _theft(store: Store, key: str, user: str, cfg: RememberConfig) -> Op[None]:
+def _theft(
+    store: Store,
+    key: str,
+    user: str,
+    cfg: RememberConfig,
+    cfg_session: BaseSession,
+    client: str | None,
+) -> Op[None]:
     # The series first, then its sessions: a restore racing this finds either.
     yield from _series.revoke_series(key, user)
     if cfg.on_theft == "user":
         ended = yield from _logout_everywhere(store, user, None)
     else:
         ended = yield from _revoke_series_sessions(user, key)
-    security_log.warning(
-        "remember-me token reused outside the grace window (possible theft): "
-        "series revoked with %d session(s) user=%s",
-        ended,
-        user,
+    _events.emit(
+        _events.of(cfg_session),
+        "remember_theft",
+        user_id=user,
+        client=client,
+        reason=f"token reused outside the grace window (possible theft); {ended} session(s) ended",
     )
+
+
+def _client(view: RequestView, session: BaseSession) -> str | None:
+    return client_ip(view, session.config.trust_proxy)
 
 
 def _restore(view: RequestView, session: BaseSession, cfg: RememberConfig) -> Op[None]:
@@ -207,7 +220,7 @@ def _restore(view: RequestView, session: BaseSession, cfg: RememberConfig) -> Op
         digest = sha256_hex(validator)
         state = _match(fields, digest, now, cfg.grace_seconds)
         if state is None:
-            yield from _theft(store, key, user, cfg)
+            yield from _theft(store, key, user, cfg, session, _client(view, session))
             break
         rotated = state != "grace"
         if rotated:
@@ -216,16 +229,25 @@ def _restore(view: RequestView, session: BaseSession, cfg: RememberConfig) -> Op
             if not (yield Call("apply", (key, sets, dels, expires - now))):
                 break  # revoked meanwhile
             queue_cookie(view, verifier.sign(f"{selector}:{new}"), int(expires - now))
-        if not (
-            yield from _begin(
+        try:
+            began = yield from _begin(
                 session, view, user, fresh=False, series=key, generation=int(generation)
             )
-        ):
+        except SessionLimitError:
+            break  # max_sessions_policy="refuse": the series is revoked, the login_failed sent
+        if not began:
             security_log.info("remember-me restore lost a race with a revocation user=%s", user)
             break
         if rotated:
             session.set_meta(_UNCONFIRMED, "1")
-        security_log.info("restored from remember-me user=%s", user)
+        _events.emit(
+            _events.of(session),
+            "remember_restored",
+            user_id=user,
+            handle=session.get_meta(HANDLE),
+            client=session.get_meta(IP),
+            reason="remember-me cookie",
+        )
         return
     queue_cookie(view, "", 0)
 

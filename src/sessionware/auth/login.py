@@ -16,7 +16,9 @@ coroutines here only dispatch: ``await session.core.arun(op)``; their sync twins
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
+from sessionware import events as _events
 from sessionware._ops import Op
 from sessionware.auth import generation as _generation
 from sessionware.auth import index
@@ -43,7 +45,7 @@ from sessionware.auth.fields import (
     USER_AGENT,
 )
 from sessionware.csrf.token import new_secret
-from sessionware.exceptions import ConfigurationError
+from sessionware.exceptions import ConfigurationError, SessionLimitError
 from sessionware.request import RequestView
 from sessionware.session import CSRF_FIELD, ON_END, BaseSession, Fields, Session
 from sessionware.stores.base import Call
@@ -57,6 +59,8 @@ _UA_MAX = 256
 _USER_ID_MAX = 256
 #: Sessions restored from one series this close together are a browser's parallel tabs.
 _SIBLING_WINDOW = 5.0
+#: How many times a login ranked within the cap looks again under the "refuse" policy.
+_ADMIT_TRIES = 8
 
 
 def _check_user_id(user_id: object) -> str:
@@ -107,14 +111,19 @@ def _relink(
     return not revoked
 
 
-def _limit(session: BaseSession, user_id: str, series: str | None) -> Op[None]:
+def _limit(session: BaseSession, user_id: str, series: str | None) -> Op[bool]:
     """One session per remembered device, and at most ``max_sessions_per_user`` in all.
 
     A restore replaces the sessions its series made before (a client that drops the
     session cookie would otherwise mint one per request), except those made in the
     last few seconds: a browser's parallel tabs restore together, and ending each
-    other's sessions would leave the browser with none. Past the cap, sessions of the
-    same device go first, then the least recently seen.
+    other's sessions would leave the browser with none. Past the cap, the policy
+    decides: ``"oldest"`` ends sessions of the same device first, then the least
+    recently seen; ``"refuse"`` returns False (see :func:`_admitted`).
+
+    Race-free because every login lists the index only *after* its own entry is in
+    it: of all logins running together, the last to list sees every other one, so
+    it alone already brings the user down to the cap.
     """
     current = session.key
     now = clock(session)()
@@ -128,12 +137,56 @@ def _limit(session: BaseSession, user_id: str, series: str | None) -> Op[None]:
             yield from index.end(user_id, key, fields, series_too=False)
             others.remove((key, fields))
     cap = session.config.max_sessions_per_user
-    if cap is not None and len(others) >= cap:
-        same = {k for k, _ in siblings}
-        others.sort(key=lambda kf: (kf[0] not in same, index.num_or_zero(kf[1].get("a"))))
-        for key, fields in others[: len(others) - cap + 1]:
-            yield from index.end(user_id, key, fields, series_too=key not in same)
-        security_log.info("session cap reached user=%s: oldest sessions ended", user_id)
+    if cap is None or len(others) < cap:
+        return True
+    if session.config.max_sessions_policy == "refuse":
+        return (yield from _admitted(session, user_id, others, cap))
+    same = {k for k, _ in siblings}
+    # Ties (parallel logins in one second) broken by key, so every login ranks alike.
+    others.sort(key=lambda kf: (kf[0] not in same, _seen(kf[1]), _since(kf[1]), kf[0]))
+    events = _events.of(session)
+    for key, fields in others[: len(others) - cap + 1]:
+        yield from index.end(user_id, key, fields, series_too=key not in same)
+        _events.emit(
+            events,
+            "session_revoked",
+            user_id=user_id,
+            handle=fields.get(HANDLE),
+            client=fields.get(IP),
+            reason="session_cap",
+        )
+    return True
+
+
+def _seen(fields: Mapping[str, str]) -> float:
+    return index.num_or_zero(fields.get("a"))
+
+
+def _since(fields: Mapping[str, str]) -> float:
+    return index.num_or_zero(fields.get(AUTH_TIME))
+
+
+def _admitted(
+    session: BaseSession, user_id: str, others: list[tuple[str, Mapping[str, str]]], cap: int
+) -> Op[bool]:
+    """Whether this login may stay under ``max_sessions_policy="refuse"``.
+
+    A login stays only when a listing read after its own index entry shows fewer than
+    ``cap`` other sessions: that is the whole safety argument (see :func:`_limit`).
+    Logins ranked among the first ``cap`` (oldest sign-in, then key) look again a few
+    times while later parallel logins are still withdrawing, so a burst from nothing
+    admits close to ``cap`` of them instead of refusing everyone.
+    """
+    mine = (index.num_or_zero(session.get_meta(AUTH_TIME)), session.key)
+    for _ in range(_ADMIT_TRIES):
+        ahead = sum(1 for k, f in others if (_since(f), k) < mine)
+        if ahead >= cap:
+            return False
+        listed = yield from index.records(user_id)
+        others = [(k, f) for k, f in listed if not index.same(k, session.key)]
+        if len(others) < cap:
+            return True
+    return False
 
 
 def _begin(
@@ -168,8 +221,29 @@ def _begin(
     session.set_meta(CSRF_FIELD, new_secret())
     if not (yield from _relink(session, user_id, old_user, old, generation, series)):
         return False
-    yield from _limit(session, user_id, series)
+    if not (yield from _limit(session, user_id, series)):
+        yield from _refuse(session, view, user_id, series)
     return True
+
+
+def _refuse(session: BaseSession, view: RequestView, user_id: str, series: str | None) -> Op[None]:
+    """Undo a login over the cap (its session, index entry and remember-me series) and
+    raise :class:`SessionLimitError`."""
+    key = session.key
+    yield from session._destroy()
+    yield Call("unlink", (user_id, key))
+    if series:
+        yield from _series.revoke_series(series, user_id)
+        _series.queue_cookie(view, "", 0)
+    cap = session.config.max_sessions_per_user or 0
+    _events.emit(
+        _events.of(session),
+        "login_failed",
+        user_id=user_id,
+        client=client_ip(view, session.config.trust_proxy),
+        reason="session_cap",
+    )
+    raise SessionLimitError(cap)
 
 
 async def begin(
@@ -186,7 +260,9 @@ async def begin(
     ``generation`` is the user's revocation generation the caller's proof of identity
     belongs to (read before the password check, or recorded in the remember-me
     series). Returns False, with the new session already destroyed, when the user was
-    signed out everywhere while this login was under way.
+    signed out everywhere while this login was under way; raises
+    :class:`~sessionware.exceptions.SessionLimitError` when the ``"refuse"`` cap policy
+    turned it away.
     """
     return await check_async(session, "sessionware.auth.sync.begin").core.arun(
         _begin(session, view, user_id, fresh=fresh, series=series, generation=generation)
@@ -220,7 +296,14 @@ def _login(request: RequestLike, user_id: str, remember: bool) -> Op[None]:
         _series.send_cookie(v, session)
     if not began:
         raise LoginRequiredError()
-    security_log.info("login user=%s session=%s", user_id, log_id(session.id))
+    _events.emit(
+        _events.of(session),
+        "login",
+        user_id=user_id,
+        handle=session.get_meta(HANDLE),
+        client=session.get_meta(IP),
+        reason="remember" if remember else "password",
+    )
 
 
 async def login(request: RequestLike, user_id: str, *, remember: bool = False) -> None:
@@ -229,6 +312,8 @@ async def login(request: RequestLike, user_id: str, *, remember: bool = False) -
     Call it after the password checked out. Any remember-me cookie the browser already
     had is revoked; with ``remember=True`` a new series is issued (this needs
     :class:`~sessionware.remember.RememberMeMiddleware` inside ``SessionMiddleware``).
+    Over ``max_sessions_per_user`` with ``max_sessions_policy="refuse"`` it raises
+    :class:`~sessionware.exceptions.SessionLimitError` (a 409 the app can show).
     """
     return await async_session(request, "sessionware.auth.sync.login").core.arun(
         _login(request, user_id, remember)
@@ -262,6 +347,7 @@ def _logout(request: RequestLike) -> Op[None]:
     v = as_view(request)
     session = base_session(v)
     user = session.get_meta(USER)
+    handle, ip = session.get_meta(HANDLE), session.get_meta(IP)
     key = None if session.is_new else session.key
     try:
         yield from _series.forget(v, session)
@@ -270,7 +356,9 @@ def _logout(request: RequestLike) -> Op[None]:
     yield from session._destroy()
     if user is not None and key is not None:
         yield Call("unlink", (user, key))
-        security_log.info("logout user=%s", user)
+        _events.emit(
+            _events.of(session), "logout", user_id=user, handle=handle, client=ip, reason="logout"
+        )
 
 
 async def logout(request: RequestLike) -> None:
@@ -285,7 +373,14 @@ def end_record(key: str, fields: Fields) -> Op[None]:
     user = fields.get(USER)
     if user is not None:
         yield Call("unlink", (user, key))
-        security_log.info("logout user=%s (session cleared)", user)
+        _events.emit(
+            None,  # no request here: logged only
+            "logout",
+            user_id=user,
+            handle=fields.get(HANDLE),
+            client=fields.get(IP),
+            reason="session_cleared",
+        )
     series = fields.get(SERIES)
     if series:
         yield from _series.revoke_series(series)

@@ -17,15 +17,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from sessionware import events as _events
 from sessionware._ops import Op
 from sessionware.auth import generation as _generation
 from sessionware.auth import index
 from sessionware.auth import series as _series
 from sessionware.auth._run import arunner, on_store
-from sessionware.auth._view import RequestLike, as_view, async_session, base_session, clock
+from sessionware.auth._view import (
+    RequestLike,
+    as_view,
+    async_session,
+    base_session,
+    client_ip,
+    clock,
+)
 from sessionware.auth.current import current_user_id
 from sessionware.auth.devices import StoreOrRequest, current_key, split
-from sessionware.auth.fields import HANDLE, SERIES
+from sessionware.auth.fields import HANDLE, IP, SERIES
 from sessionware.auth.login import _logout, _reauthenticate
 from sessionware.request import RequestView
 from sessionware.stores.base import Store
@@ -43,11 +51,21 @@ def _end(
     fields: Mapping[str, str],
     *,
     series_too: bool = True,
+    reason: str = "revoked",
 ) -> Op[None]:
     """End one session: through the request when it is the current one (cookies cleared).
 
     Its remember-me series goes first, so no restore can follow the session's end.
     """
+    events = _events.of(base_session(request)) if request is not None else None
+    _events.emit(
+        events,
+        "session_revoked",
+        user_id=user_id,
+        handle=fields.get(HANDLE),
+        client=fields.get(IP),
+        reason=reason,
+    )
     if request is not None and key == current_key(request):
         series = fields.get(SERIES)
         if series and series_too:
@@ -68,13 +86,17 @@ def _revoke(target: StoreOrRequest, user_id: str, handle: str) -> Op[bool]:
             series = fields.get(SERIES)
             if series:  # a restore that was under way when the series went
                 yield from _revoke_series_sessions(user_id, series)
-            security_log.info("revoked one session of user=%s", user_id)
             return True
     for key, fields in (yield from _series.series_of(user_id)):
         if index.same(fields.get("h", ""), handle):
             yield from _series.revoke_series(key, user_id)
             yield from _revoke_series_sessions(user_id, key)
-            security_log.info("revoked one remembered device of user=%s", user_id)
+            _events.emit(
+                _events.of(base_session(request)) if request is not None else None,
+                "session_revoked",
+                user_id=user_id,
+                reason="remembered device revoked",
+            )
             return True
     return False
 
@@ -109,7 +131,12 @@ async def revoke_series_sessions(store: Store, user_id: str, series: str) -> int
     return await on_store(store).arun(_revoke_series_sessions(user_id, series))
 
 
-def _logout_everywhere(target: StoreOrRequest, user_id: str, keep: RequestLike | None) -> Op[int]:
+def _logout_everywhere(
+    target: StoreOrRequest,
+    user_id: str,
+    keep: RequestLike | None,
+    reason: str = "logout_everywhere",
+) -> Op[int]:
     """:func:`logout_everywhere`, as an operation."""
     _, request = split(target)
     kept = as_view(keep) if keep is not None else None
@@ -129,7 +156,7 @@ def _logout_everywhere(target: StoreOrRequest, user_id: str, keep: RequestLike |
             continue
         # Their series went just above: no second delete per session.
         ending = kept if kept is not None else request
-        yield from _end(ending, user_id, key, fields, series_too=False)
+        yield from _end(ending, user_id, key, fields, series_too=False, reason=reason)
         n += 1
     security_log.info("logout everywhere user=%s ended=%d", user_id, n)
     return n
@@ -158,10 +185,17 @@ def _password_changed(request: RequestLike, user_id: str) -> Op[int]:
         _series.send_cookie(v, session)
     session.set_meta(SERIES, None)
     keep = v if current_user_id(v) == user_id else None
-    ended = yield from _logout_everywhere(session.store, user_id, keep)
+    ended = yield from _logout_everywhere(session.store, user_id, keep, "password_changed")
     if keep is not None:
         yield from _reauthenticate(v)
-    security_log.info("password changed user=%s", user_id)
+    _events.emit(
+        _events.of(session),
+        "password_changed",
+        user_id=user_id,
+        handle=session.get_meta(HANDLE),
+        client=client_ip(v, session.config.trust_proxy),
+        reason=f"{ended} other session(s) ended",
+    )
     return ended
 
 

@@ -54,6 +54,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any, Literal, TypeVar
 
+from sessionware import events as _events
 from sessionware._ops import Op
 from sessionware.auth import _budget as budget
 from sessionware.auth import _device_cookie as device_cookie
@@ -137,6 +138,27 @@ def _where(request: RequestLike) -> tuple[RequestView, BaseSession, str | None]:
     return v, session, client_ip(v, session.config.trust_proxy)
 
 
+def _report(
+    view: RequestView | None,
+    name: _events.EventName,
+    user: str,
+    reason: str,
+    ip: str | None = None,
+) -> None:
+    """Emit ``name`` through the request's events (logged only without a request).
+
+    ``user`` is the normalised name the visitor typed: the throttle never learns
+    whether it is an account.
+    """
+    if view is None:
+        _events.emit(None, name, user_id=user, client=ip, reason=reason)
+        return
+    session = base_session(view)
+    if ip is None:
+        ip = client_ip(view, session.config.trust_proxy)
+    _events.emit(_events.of(session), name, user_id=user, client=ip, reason=reason)
+
+
 class BaseAttempt:
     """One login attempt, holding its place in every budget until its outcome is known.
 
@@ -167,6 +189,7 @@ class BaseAttempt:
         self._decide("failed")
         t = self._throttle
         wait = yield from budget.fail(self._hold, t.timing, t.clock())
+        _report(self._view, "login_failed", self._user, "bad credentials")
         return math.ceil(wait)
 
     def _withdrawn(self) -> Op[None]:
@@ -313,7 +336,9 @@ class LoginThrottle:
         budgets = self.budgets(username, ip, nonce)
         hold, wait = yield from budget.reserve(budgets, self.timing, self.clock())
         if hold is None:
-            raise TooManyAttemptsError(max(1, math.ceil(wait)))
+            retry = max(1, math.ceil(wait))
+            _report(view, "throttled", _norm(username), f"locked out for {retry}s", ip)
+            raise TooManyAttemptsError(retry)
         return cls(self, store, hold, _norm(username), view)
 
     async def reserve(

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypedDict
 
+from sessionware import _http
+from sessionware import events as _events
 from sessionware._http import header
 from sessionware.config import SessionConfig, seconds
 from sessionware.cookies import valid_name
@@ -358,9 +360,30 @@ class CSRFCheck:
             reason,
             f" [{detail}]" if detail else "",
         )
+        _refused(view, reason if mode == "refused" else f"{mode}: {reason}")
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def _refused(view: RequestView, reason: str) -> None:
+    """Hand ``csrf_refused`` to the app's events (the line is logged above)."""
+    try:
+        session = view.session
+    except RuntimeError:  # CSRF outside the session middleware: no events to tell
+        return
+    events = _events.of(session)
+    if events is not None:
+        from sessionware.auth.fields import HANDLE, USER  # auth sits above csrf
+
+        events.emit(
+            "csrf_refused",
+            user_id=session.get_meta(USER),
+            handle=session.get_meta(HANDLE),
+            client=_http.client_ip(view.headers, view.client, session.config.trust_proxy),
+            reason=reason,
+            logged=True,
+        )
 
 
 def _last(
