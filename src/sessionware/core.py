@@ -649,7 +649,7 @@ class SessionCore:
             session.commit(session.id, w.after, w.key)
             session.issued = True
             if self.config.events is not None:
-                lifecycle(self.config.events, "session_created", session, "stored")
+                lifecycle(self.config.events, "session_created", session, "new")
             return True
         ok = yield Call("apply", (w.key, w.sets, w.dels, w.ttl))
         if session.forwarded or (self._every is not None and self.due(session, now)):

@@ -213,9 +213,15 @@ def of(obj: Any) -> Events | None:
 
 
 def lifecycle(events: Events, name: EventName, session: Any, reason: str) -> None:
-    """Emit ``session_created`` / ``session_destroyed`` for ``session`` (the core's call)."""
+    """Emit ``session_created`` / ``session_destroyed`` for ``session`` (the core's call).
+
+    A session stored under a new id (login, ``regenerate()``) is created with the reason
+    ``"new id"``: its old record went without a ``session_destroyed``.
+    """
     from sessionware.auth.fields import HANDLE, IP, USER  # the core sits below auth
 
+    if name == "session_created" and getattr(session, "regenerated", False):
+        reason = "new id"
     events.emit(
         name,
         user_id=session.get_meta(USER),
