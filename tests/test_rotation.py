@@ -1,0 +1,148 @@
+"""Periodic id rotation (``rotate_every`` / ``rotate_grace``) in process, on every real
+store: one new id, same data and login, the old id forwarded for the grace window,
+writes under the old id landing on the new record, revocation still final; and the
+same on Flask's sync adapter."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask, session
+
+from sessionware.auth import logout_everywhere, sessions_of
+from sessionware.flask import Sessionware
+from sessionware.stores import MemoryStore, Store
+from sessionware.tokens import store_key
+from tests.helpers import SECRET, Browser, set_cookies
+from tests.test_auth_support import Clock
+
+pytestmark = pytest.mark.anyio
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "lifetimes_app.py"
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SESSION_SECRET", SECRET)
+    monkeypatch.setenv("SESSION_STORE", "memory://")
+
+
+def build(store: Store, clock: Clock) -> Any:
+    """The README example (rotate_every=15 min, rotate_grace=30 s) on ``store``."""
+    return runpy.run_path(str(EXAMPLE), run_name="lifetimes_example")["build"](store, SECRET, clock)
+
+
+def _sid(response: Any) -> str | None:
+    for header in set_cookies(response):
+        if header.startswith("__Host-sid="):
+            return header.split(";")[0].split("=", 1)[1]
+    return None
+
+
+async def test_a_session_in_use_gets_a_new_id_after_rotate_every(
+    store: Store, clock: Clock
+) -> None:
+    """Past 15 minutes, the next request hands out a new id with the same login and data;
+    before that no request sends a cookie."""
+    async with Browser(build(store, clock)) as b:
+        r = await b.client.post("/login", json={"username": "ada"})
+        b.value = old = _sid(r)
+        await b.client.post("/me", headers={"cookie": f"__Host-sid={old}"})
+        for _ in range(2):
+            clock.advance(7 * 60)
+            r = await b.get("/me")
+            assert _sid(r) is None
+        clock.advance(60)
+        r = await b.get("/me")
+        new = _sid(r)
+        assert new is not None and new != old
+        assert r.json() == {"user": "ada", "clicks": 1}
+        assert "no-store" in r.headers["cache-control"]
+        r = await b.get("/me")
+        assert r.json() == {"user": "ada", "clicks": 1} and _sid(r) is None
+        # The user index follows: one session, under the new key.
+        devices = await sessions_of(store, "ada")
+        assert len(devices) == 1
+        assert await store.load(store_key(old.split(".")[0])) is None  # type: ignore[union-attr]
+
+
+async def test_the_old_id_works_in_the_grace_window_and_its_writes_land(
+    store: Store, clock: Clock
+) -> None:
+    """A request with the old cookie just after rotation is still signed in, sees the
+    current data, gets no cookie (it would undo the rotation), and its write reaches the
+    new record."""
+    async with Browser(build(store, clock)) as b:
+        b.value = old = _sid(await b.client.post("/login", json={"username": "ada"}))
+        clock.advance(16 * 60)
+        r = await b.client.post("/me", headers={"cookie": f"__Host-sid={old}"})
+        new = _sid(r)
+        assert new and r.json()["clicks"] == 1
+        r = await b.client.post("/me", headers={"cookie": f"__Host-sid={old}"})
+        assert r.status_code == 200 and r.json()["clicks"] == 2
+        assert set_cookies(r) == []
+        r = await b.client.get("/me", headers={"cookie": f"__Host-sid={new}"})
+        assert r.json()["clicks"] == 2
+
+
+async def test_logout_after_rotation_ends_the_old_id_too(store: Store, clock: Clock) -> None:
+    """Logging out with the new id leaves the old one (still in its grace window) dead."""
+    async with Browser(build(store, clock)) as b:
+        old = _sid(await b.client.post("/login", json={"username": "ada"}))
+        clock.advance(16 * 60)
+        new = _sid(await b.client.get("/me", headers={"cookie": f"__Host-sid={old}"}))
+        assert new
+        r = await b.client.post("/logout", headers={"cookie": f"__Host-sid={new}"})
+        assert r.status_code == 200
+        for sid in (old, new):
+            r = await b.client.get("/me", headers={"cookie": f"__Host-sid={sid}"})
+            assert r.status_code == 401
+
+
+async def test_signing_out_everywhere_after_rotation_ends_both_ids(
+    store: Store, clock: Clock
+) -> None:
+    """logout_everywhere finds the rotated session through the user index: neither id works."""
+    async with Browser(build(store, clock)) as b:
+        old = _sid(await b.client.post("/login", json={"username": "ada"}))
+        clock.advance(16 * 60)
+        new = _sid(await b.client.get("/me", headers={"cookie": f"__Host-sid={old}"}))
+        assert new
+        assert await logout_everywhere(store, "ada") == 1
+        for sid in (old, new):
+            r = await b.client.get("/me", headers={"cookie": f"__Host-sid={sid}"})
+            assert r.status_code == 401
+
+
+def test_flask_rotates_the_id_too(clock: Clock) -> None:
+    """Flask's sync adapter rotates on the same core: new cookie, same data, old one
+    forwarded in the grace window."""
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=SECRET,
+        SESSIONWARE_COOKIE_NAME="sid",
+        SESSIONWARE_ROTATE_EVERY=600,
+        SESSIONWARE_ROTATE_GRACE=30,
+    )
+    sw = Sessionware(app, store=MemoryStore(development=True), csrf=False)
+    sw.core.clock = clock
+
+    @app.post("/add/<name>")
+    def add(name: str) -> dict[str, Any]:
+        session[name] = 1
+        return dict(session)
+
+    c = app.test_client(use_cookies=False)
+    r = c.post("/add/a")
+    old = r.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    clock.advance(601)
+    r = c.post("/add/b", headers={"cookie": f"sid={old}"})
+    new = r.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    assert new != old and r.json == {"a": 1, "b": 1}
+    r = c.post("/add/c", headers={"cookie": f"sid={old}"})
+    assert r.json == {"a": 1, "b": 1, "c": 1} and "set-cookie" not in r.headers
+    r = c.post("/add/d", headers={"cookie": f"sid={new}"})
+    assert r.json == {"a": 1, "b": 1, "c": 1, "d": 1}
