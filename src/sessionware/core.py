@@ -58,6 +58,12 @@ def moved_key(key: str) -> str:
     return "mv:" + key
 
 
+#: Record fields of the rotation: the user id (as sessionware.auth writes it) and the
+#: user's revocation generation when the login was stored.
+USER_FIELD = "uid"
+_GENERATION = "g"
+
+
 def forward_key(key: str) -> str:
     """The store key of the pointer from a rotated-away session ``key`` to its new key,
     kept for the grace window (a store key, never an id: nothing usable at rest)."""
@@ -415,6 +421,13 @@ class SessionCore:
             return False
         user = session.get_meta(USER)
         before = (yield from generation.current(user)) if user else 0
+        made_in = session.get_meta(_GENERATION)
+        if user and made_in is not None and made_in != str(before):
+            # Signed out everywhere since this login: the sweep is ending it right now.
+            yield Call("delete", (old,))
+            yield Call("unlink", (user, old))
+            session.lose()
+            return True
         first: Fields | None = yield Call("load", (old,))
         if first is None or not self.alive(first, now):
             return False  # ended meanwhile: the write finds out
@@ -637,6 +650,12 @@ class SessionCore:
         if w is None:
             return False
         if w.kind == "create":
+            if self._every is not None and USER_FIELD in w.sets:
+                # The user's revocation generation this login belongs to (a login that
+                # races a sweep undoes itself): a later rotation checks it.
+                from sessionware.auth import generation
+
+                w.sets[_GENERATION] = str((yield from generation.current(w.sets[USER_FIELD])))
             for attempt in range(_CREATE_TRIES):
                 try:
                     yield Call("create", (w.key, w.sets, w.ttl))
