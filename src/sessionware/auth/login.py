@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import timedelta
 
 from sessionware import events as _events
 from sessionware._ops import Op
@@ -306,18 +307,30 @@ def _login(request: RequestLike, user_id: str, remember: bool) -> Op[None]:
     )
 
 
-async def login(request: RequestLike, user_id: str, *, remember: bool = False) -> None:
+async def login(
+    request: RequestLike,
+    user_id: str,
+    *,
+    remember: bool = False,
+    idle_timeout: float | timedelta | None = None,
+    absolute_timeout: float | timedelta | None = None,
+    cookie_max_age: float | timedelta | None = None,
+) -> None:
     """Log ``user_id`` in: new session id, device details, index entry; maybe remember-me.
 
     Call it after the password checked out. Any remember-me cookie the browser already
     had is revoked; with ``remember=True`` a new series is issued (this needs
     :class:`~sessionware.remember.RememberMeMiddleware` inside ``SessionMiddleware``).
+    ``idle_timeout``/``absolute_timeout``/``cookie_max_age`` give this login its own
+    lifetimes (``session.set_lifetime``).
     Over ``max_sessions_per_user`` with ``max_sessions_policy="refuse"`` it raises
     :class:`~sessionware.exceptions.SessionLimitError` (a 409 the app can show).
     """
-    return await async_session(request, "sessionware.auth.sync.login").core.arun(
-        _login(request, user_id, remember)
+    session = async_session(request, "sessionware.auth.sync.login")
+    session.set_lifetime(
+        idle=idle_timeout, absolute=absolute_timeout, cookie_max_age=cookie_max_age
     )
+    return await session.core.arun(_login(request, user_id, remember))
 
 
 def _reauthenticate(request: RequestLike) -> Op[None]:
@@ -386,4 +399,9 @@ def end_record(key: str, fields: Fields) -> Op[None]:
         yield from _series.revoke_series(series)
 
 
+def _who(session: BaseSession) -> tuple[str | None, str | None, str | None]:
+    return session.get_meta(USER), session.get_meta(HANDLE), session.get_meta(IP)
+
+
 ON_END.append(end_record)
+_events.WHO.append(_who)

@@ -23,6 +23,8 @@ the remember-me restore's is :func:`sessionware.remember.on_request_sync`.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sessionware.auth._run import on_store, runner
 from sessionware.auth._view import RequestLike, check_sync, sync_session
 from sessionware.auth.devices import DeviceSession, StoreOrRequest, _sessions_of
@@ -65,11 +67,21 @@ def begin(
     )
 
 
-def login(request: RequestLike, user_id: str, *, remember: bool = False) -> None:
+def login(
+    request: RequestLike,
+    user_id: str,
+    *,
+    remember: bool = False,
+    idle_timeout: float | timedelta | None = None,
+    absolute_timeout: float | timedelta | None = None,
+    cookie_max_age: float | timedelta | None = None,
+) -> None:
     """Log ``user_id`` in: new session id, device details, index entry; maybe remember-me."""
-    return sync_session(request, "sessionware.auth.login").core.run(
-        _login(request, user_id, remember)
+    session = sync_session(request, "sessionware.auth.login")
+    session.set_lifetime(
+        idle=idle_timeout, absolute=absolute_timeout, cookie_max_age=cookie_max_age
     )
+    return session.core.run(_login(request, user_id, remember))
 
 
 def reauthenticate(request: RequestLike) -> None:

@@ -213,7 +213,15 @@ def _id_of(user: Any) -> str:
     return str(user_id)
 
 
-def login_user(user: Any, remember: bool = False, *, force: bool = False) -> bool:
+def login_user(
+    user: Any,
+    remember: bool = False,
+    *,
+    force: bool = False,
+    idle_timeout: float | timedelta | None = None,
+    absolute_timeout: float | timedelta | None = None,
+    cookie_max_age: float | timedelta | None = None,
+) -> bool:
     """Log ``user`` in after their password checked out; False for an inactive user.
 
     The session gets a new id first (the one the browser had, possibly planted, is
@@ -229,7 +237,14 @@ def login_user(user: Any, remember: bool = False, *, force: bool = False) -> boo
             "login_user(remember=True) needs remember-me turned on: "
             "Sessionware(app, remember=True) or SESSIONWARE_REMEMBER = True"
         )
-    auth_sync.login(_view(), user_id, remember=remember)
+    auth_sync.login(
+        _view(),
+        user_id,
+        remember=remember,
+        idle_timeout=idle_timeout,
+        absolute_timeout=absolute_timeout,
+        cookie_max_age=cookie_max_age,
+    )
     setattr(g, _CACHE, (user_id, user))
     return True
 
