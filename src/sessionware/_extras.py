@@ -22,6 +22,7 @@ EXTRAS: dict[str, tuple[frozenset[str], str]] = {
     "redis": (frozenset({"redis"}), "RedisStore (Redis, Sentinel, Cluster)"),
     "postgres": (frozenset({"psycopg", "psycopg_pool"}), "PostgresStore"),
     "auth": (frozenset({"argon2"}), "sessionware.passwords (Argon2id hashing)"),
+    "otel": (frozenset({"opentelemetry"}), "sessionware.metrics (OpenTelemetry)"),
     "flask": (frozenset({"flask", "werkzeug"}), "sessionware.flask"),
     "bcrypt": (frozenset({"bcrypt"}), "checking bcrypt password hashes from another framework"),
     "testing": (frozenset({"pytest"}), "sessionware.testing.StoreContract (the store test suite)"),

@@ -212,20 +212,24 @@ def of(obj: Any) -> Events | None:
     return found
 
 
+#: How to read whose a session is (user id, device handle, client address): the auth
+#: layer appends its reader, as it appends to ``session.ON_END`` (the core and the CSRF
+#: check sit below auth and do not import it).
+WHO: list[Callable[[Any], tuple[str | None, str | None, str | None]]] = []
+
+
+def who(session: Any) -> tuple[str | None, str | None, str | None]:
+    """``(user id, handle, client address)`` recorded in ``session`` at login, or Nones."""
+    return WHO[-1](session) if WHO else (None, None, None)
+
+
 def lifecycle(events: Events, name: EventName, session: Any, reason: str) -> None:
     """Emit ``session_created`` / ``session_destroyed`` for ``session`` (the core's call).
 
     A session stored under a new id (login, ``regenerate()``) is created with the reason
     ``"new id"``: its old record went without a ``session_destroyed``.
     """
-    from sessionware.auth.fields import HANDLE, IP, USER  # the core sits below auth
-
     if name == "session_created" and getattr(session, "regenerated", False):
         reason = "new id"
-    events.emit(
-        name,
-        user_id=session.get_meta(USER),
-        handle=session.get_meta(HANDLE),
-        client=session.get_meta(IP),
-        reason=reason,
-    )
+    user, handle, client = who(session)
+    events.emit(name, user_id=user, handle=handle, client=client, reason=reason)

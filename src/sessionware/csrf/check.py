@@ -374,12 +374,11 @@ def _refused(view: RequestView, reason: str) -> None:
         return
     events = _events.of(session)
     if events is not None:
-        from sessionware.auth.fields import HANDLE, USER  # auth sits above csrf
-
+        user, handle, _ = _events.who(session)
         events.emit(
             "csrf_refused",
-            user_id=session.get_meta(USER),
-            handle=session.get_meta(HANDLE),
+            user_id=user,
+            handle=handle,
             client=_http.client_ip(view.headers, view.client, session.config.trust_proxy),
             reason=reason,
             logged=True,
