@@ -1,0 +1,67 @@
+"""examples/events_app.py (quoted by the README) works as a new user would run it: the
+audit log records logins, failures, lockouts and logouts, and a fourth device is refused."""
+
+from __future__ import annotations
+
+import runpy
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import SECRET
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "events_app.py"
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[dict[str, Any]]:
+    """The example loaded on a SQLite file in tmp_path."""
+    monkeypatch.setenv("SESSION_SECRET", SECRET)
+    monkeypatch.setenv("SESSION_STORE", f"sqlite:///{tmp_path}/sessions.sqlite3")
+    mod = runpy.run_path(str(EXAMPLE))
+    yield mod
+    await mod["store"].close()
+
+
+def browser(app: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+async def test_audit_log_and_session_cap(example: dict[str, Any]) -> None:
+    """Three devices sign in, the fourth gets a 409 saying what to do; a wrong password and
+    the lockout after it land in the audit log with the client address and a reason."""
+    app = example["app"]
+    good = {"name": "ada", "password": "correct horse"}
+    devices = [browser(app) for _ in range(4)]
+    try:
+        for d in devices[:3]:
+            assert (await d.post("/login", data=good)).status_code == 200
+        refused = await devices[3].post("/login", data=good)
+        assert refused.status_code == 409 and "sign out of one" in refused.text
+        assert (await devices[0].post("/logout")).status_code == 200
+        assert (await devices[3].post("/login", data=good)).status_code == 200
+        codes = [
+            (await devices[1].post("/login", data={**good, "password": "guess"})).status_code
+            for _ in range(6)
+        ]
+        assert codes == [401] * 5 + [429]
+        audit = (await devices[1].get("/audit")).json()
+    finally:
+        for d in devices:
+            await d.aclose()
+    names = [entry["event"] for entry in audit]
+    assert names == ["login"] * 3 + ["login_failed", "logout", "login"] + ["login_failed"] * 5 + [
+        "throttled"
+    ]
+    assert audit[3] == {
+        "event": "login_failed",
+        "user": "ada",
+        "from": "127.0.0.1",
+        "why": "session_cap",
+    }
+    assert audit[-1]["user"] == "ada" and "locked out" in (audit[-1]["why"] or "")
