@@ -54,8 +54,13 @@ MEANING = {
     "needs `secure=True`.",
     "max_size": "Bytes a session's data may take; a larger one is refused with a clear "
     "error, not written.",
-    "max_sessions_per_user": "Live sessions one user may hold; a login past it ends that "
-    "device's older sessions, then the least recently seen. `None`: no cap.",
+    "max_sessions_per_user": "Live sessions one user may hold; what a login past it does "
+    "is `max_sessions_policy`. `None`: no cap.",
+    "max_sessions_policy": "`\"oldest\"`: a login past the cap ends that device's older "
+    "sessions, then the least recently seen; `\"refuse\"`: the new login is refused "
+    "(`SessionLimitError`, a 409). Race-free on every store (see [Events](events.md)).",
+    "events": "An `Events` object: the app's handlers for logins, failures, lockouts, "
+    "revocations and more (see [Events and metrics](events.md)).",
     "clock": "A callable returning the time (seconds since the epoch), for tests.",
     "legacy_cookies": "Old framework session cookies (readers from `sessionware.migrate`) "
     "exchanged for server-side sessions on a visitor's first request during a migration "
