@@ -59,6 +59,21 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=5)
 
 
+def serve(args: list[str], cwd: Path, env: dict[str, str], log: Path, url: str) -> Any:
+    """Start ``python args...`` in ``cwd`` with ``env``, its output in ``log``; return
+    the process once ``url``/healthz answers (stopped again if it never does)."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, *args], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_ready(url, proc, log)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc
+
+
 def start_demo(folder: Path, framework: str, env: dict[str, str]) -> tuple[str, Any]:
     """``sessionware demo --tls --framework F`` in ``folder`` on a free port, with the
     environment minus any SESSION_* / REMEMBER_* plus ``env``; returns (url, process)
@@ -66,31 +81,7 @@ def start_demo(folder: Path, framework: str, env: dict[str, str]) -> tuple[str, 
     port = free_port()
     full = {k: v for k, v in os.environ.items() if not k.startswith(("SESSION_", "REMEMBER_"))}
     full.update(env)
-    log = folder / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sessionware.cli",
-                "demo",
-                "--tls",
-                "--framework",
-                framework,
-                "--port",
-                str(port),
-                "--store",
-                f"sqlite:///{folder / 'demo.sqlite3'}",
-            ],
-            cwd=folder,
-            env=full,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
     url = f"https://127.0.0.1:{port}"
-    try:
-        wait_ready(url, proc, log)
-    except BaseException:
-        stop(proc)
-        raise
-    return url, proc
+    args = ["-m", "sessionware.cli", "demo", "--tls", "--framework", framework]
+    args += ["--port", str(port), "--store", f"sqlite:///{folder / 'demo.sqlite3'}"]
+    return url, serve(args, folder, full, folder / "server.log", url)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +23,7 @@ from sessionware import SessionMiddleware
 from sessionware.flash import MAX_MESSAGE, flash, get_flashed_messages
 from sessionware.stores import Store
 from tests.helpers import SECRET, Browser
-from tests.servers import free_port, stop, wait_ready
+from tests.servers import free_port, serve, stop
 
 pytestmark = pytest.mark.anyio
 
@@ -133,30 +131,11 @@ def flash_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     else:
         url = "redis://127.0.0.1:6379/0"
     port = free_port()
-    log = tmp_path / "server.log"
     env = {**os.environ, "SESSION_STORE": url, "SESSION_SECRET": SECRET}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "tests.flash_app:app",
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    args = ["-m", "uvicorn", "tests.flash_app:app", "--port", str(port), "--workers", "2"]
     base = f"http://127.0.0.1:{port}"
+    proc = serve([*args, "--log-level", "warning"], ROOT, env, tmp_path / "server.log", base)
     try:
-        wait_ready(base, proc, log)
         yield base
     finally:
         stop(proc)
