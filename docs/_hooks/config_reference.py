@@ -61,6 +61,12 @@ MEANING = {
     "(`SessionLimitError`, a 409). Race-free on every store (see [Events](events.md)).",
     "events": "An `Events` object: the app's handlers for logins, failures, lockouts, "
     "revocations and more (see [Events and metrics](events.md)).",
+    "max_lifetime": "The longest per-login idle or absolute timeout or cookie Max-Age a "
+    "login may ask for (see [Lifetimes and id rotation](lifetimes.md)); at most 400 days.",
+    "rotate_every": "Give a session in use a new id once its id is this old (seconds or "
+    "`timedelta`); `None`: never. At least 60 s and twice `rotate_grace`.",
+    "rotate_grace": "Seconds an old id keeps working after rotation, for requests in flight "
+    "(at most 300).",
     "clock": "A callable returning the time (seconds since the epoch), for tests.",
     "legacy_cookies": "Old framework session cookies (readers from `sessionware.migrate`) "
     "exchanged for server-side sessions on a visitor's first request during a migration "
