@@ -253,3 +253,78 @@ def test_event_is_small_and_frozen() -> None:
     fields: Any = Event.__dataclass_fields__
     assert set(fields) == {"name", "user_id", "handle", "client", "reason", "time"}
     assert len(EVENT_NAMES) == 11
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "redis"])
+def test_flask_events_sync_and_async_handlers(kind: str, tmp_path: Any) -> None:
+    """The Flask extension takes SESSIONWARE_EVENTS: a login, a refused second device, a
+    failed attempt and a registration lockout reach a plain and an async handler, both
+    run before the response (no loop under WSGI)."""
+    from flask import Flask, request
+
+    from sessionware.flask import Sessionware, UserMixin, current_view, login_user
+    from sessionware.throttle import RegistrationThrottle
+    from tests.test_auth_support import sync_store
+
+    rec = Recorder()
+    later: list[str] = []
+
+    async def async_handler(event: Event) -> None:
+        await asyncio.sleep(0)
+        later.append(event.name)
+
+    rec.events.subscribe("*", async_handler)
+    throttle = LoginThrottle(max_attempts=5)
+    signup = RegistrationThrottle(max_attempts=1)
+
+    class User(UserMixin):
+        def __init__(self, user_id: str) -> None:
+            self.id = user_id
+
+    with sync_store(kind, tmp_path) as store:
+        app = Flask(__name__)
+        app.config.update(
+            SECRET_KEY=SECRET,
+            SESSIONWARE_COOKIE_NAME="sid",
+            SESSIONWARE_SECURE=False,
+            SESSIONWARE_EVENTS=rec.events,
+            SESSIONWARE_MAX_SESSIONS_PER_USER=1,
+            SESSIONWARE_MAX_SESSIONS_POLICY="refuse",
+            TESTING=True,
+        )
+        sw = Sessionware(app, store=store, csrf=False)
+        sw.user_loader(User)
+
+        @app.post("/login")
+        def do_login() -> str:
+            name = request.form["name"]
+            with throttle.sync.attempt(current_view(), name) as attempt:
+                if request.form["password"] != "right":
+                    attempt.failed()
+                    return "no"
+                attempt.succeeded()
+            login_user(User(name))
+            return "ok"
+
+        @app.post("/register")
+        def register() -> str:
+            signup.sync.check(current_view())
+            return "registered"
+
+        one, two = app.test_client(), app.test_client()
+        assert one.post("/login", data={"name": "gil", "password": "right"}).status_code == 200
+        assert two.post("/login", data={"name": "gil", "password": "x"}).text == "no"
+        refused = two.post("/login", data={"name": "gil", "password": "right"})
+        assert refused.status_code == 409
+        assert one.post("/register").status_code == 200
+        assert one.post("/register").status_code == 429
+    names = rec.names()
+    assert [n for n in names if n not in ("session_created", "session_destroyed")] == [
+        "login",
+        "login_failed",
+        "login_failed",
+        "throttled",
+    ]
+    assert [e.reason for e in rec.of("login_failed")] == ["bad credentials", "session_cap"]
+    assert rec.of("throttled")[0].user_id is None
+    assert later == names  # every async handler ran, in order, before its response

@@ -147,16 +147,16 @@ def _report(
 ) -> None:
     """Emit ``name`` through the request's events (logged only without a request).
 
-    ``user`` is the normalised name the visitor typed: the throttle never learns
-    whether it is an account.
+    ``user`` is the normalised name the visitor typed (the throttle never learns
+    whether it is an account), empty for a registration.
     """
-    if view is None:
-        _events.emit(None, name, user_id=user, client=ip, reason=reason)
-        return
-    session = base_session(view)
-    if ip is None:
-        ip = client_ip(view, session.config.trust_proxy)
-    _events.emit(_events.of(session), name, user_id=user, client=ip, reason=reason)
+    events = None
+    if view is not None:
+        session = base_session(view)
+        events = _events.of(session)
+        if ip is None:
+            ip = client_ip(view, session.config.trust_proxy)
+    _events.emit(events, name, user_id=user or None, client=ip, reason=reason)
 
 
 class BaseAttempt:
@@ -545,12 +545,14 @@ class RegistrationThrottle:
         """This throttle for sync code: the same methods as plain calls (made once)."""
         return SyncRegistrationThrottle(self)
 
-    def _reserve(self, ip: str | None) -> Op[None]:
+    def _reserve(self, ip: str | None, view: RequestView | None = None) -> Op[None]:
         budgets = [budget.Budget(_key("r", ip or "-"), self.max_attempts)]
         now = self.clock()
         hold, wait = yield from budget.reserve(budgets, self.timing, now)
         if hold is None:
-            raise TooManyAttemptsError(max(1, math.ceil(wait)))
+            retry = max(1, math.ceil(wait))
+            _report(view, "throttled", "", f"registrations locked out for {retry}s", ip)
+            raise TooManyAttemptsError(retry)
         yield from budget.fail(hold, self.timing, now)  # kept: the hash will be spent
 
     async def reserve(self, store: Store, ip: str | None) -> None:
@@ -558,8 +560,8 @@ class RegistrationThrottle:
         return await on_store(store).arun(self._reserve(ip))
 
     def _check(self, request: RequestLike) -> Op[None]:
-        _, _, ip = _where(request)
-        yield from self._reserve(ip)
+        view, _, ip = _where(request)
+        yield from self._reserve(ip, view)
 
     async def check(self, request: RequestLike) -> None:
         """Count this request's registration before hashing (429 + Retry-After over budget)."""
