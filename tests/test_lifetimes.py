@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 
 from sessionware import SessionConfig
 from sessionware.core import SessionCore
 from sessionware.exceptions import ConfigurationError
+from sessionware.flask import Sessionware
+from sessionware.flask.login import UserMixin, current_user, login_user
 from sessionware.stores import MemoryStore, Store
 from tests.helpers import SECRET, Browser, set_cookies
 from tests.test_auth_support import Clock
@@ -158,3 +161,36 @@ def test_bad_lifetime_and_rotation_settings_fail_at_start_up() -> None:
         SessionConfig(secrets=[SECRET], rotate_every=3600, rotate_grace=600)
     cfg = SessionConfig(secrets=[SECRET], rotate_every=timedelta(minutes=15))
     assert cfg.rotate_every == 900.0
+
+
+async def test_flask_login_user_takes_the_login_lifetimes(store: Store, clock: Clock) -> None:
+    """Flask's login_user(idle_timeout=..., cookie_max_age=...) is enforced by the server on
+    the sync adapter: the cookie carries the Max-Age, the session ends after 5 idle minutes."""
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=SECRET, SESSIONWARE_COOKIE_NAME="sid")
+    sw = Sessionware(app, store=store, csrf=False)
+    sw.core.clock = clock
+
+    class User(UserMixin):
+        id = "7"
+
+    sw.user_loader(lambda user_id: User() if user_id == "7" else None)
+
+    @app.post("/login")
+    def sign_in() -> str:
+        login_user(User(), idle_timeout=300, cookie_max_age=timedelta(days=1))
+        return "in"
+
+    @app.get("/me")
+    def me() -> str:
+        return "yes" if current_user.is_authenticated else "no"
+
+    c = app.test_client(use_cookies=False)
+    r = c.post("/login")
+    header = r.headers["set-cookie"]
+    assert "Max-Age=86400" in header
+    jar = {"cookie": header.split(";")[0]}
+    clock.advance(299)
+    assert c.get("/me", headers=jar).text == "yes"
+    clock.advance(301)
+    assert c.get("/me", headers=jar).text == "no"
