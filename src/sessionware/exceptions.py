@@ -16,7 +16,7 @@ The tree::
         ├── StoreUnavailableError              the backend is down or timed out (503)
         └── SessionCollisionError              ``create`` found the key taken
 
-A value that is not JSON-serialisable raises the builtin ``TypeError``. The three
+A value that is not JSON-serialisable raises the builtin ``TypeError``. The first three
 ``HTTPError`` kinds are also importable where they were first defined
 (``sessionware.auth``, ``sessionware.throttle``).
 """

@@ -170,7 +170,7 @@ def _theft(
     key: str,
     user: str,
     cfg: RememberConfig,
-    cfg_session: BaseSession,
+    session: BaseSession,
     client: str | None,
 ) -> Op[None]:
     # The series first, then its sessions: a restore racing this finds either.
@@ -180,7 +180,7 @@ def _theft(
     else:
         ended = yield from _revoke_series_sessions(user, key)
     _events.emit(
-        _events.of(cfg_session),
+        _events.of(session),
         "remember_theft",
         user_id=user,
         client=client,
