@@ -4,6 +4,7 @@ audit log records logins, failures, lockouts and logouts, and a fourth device is
 from __future__ import annotations
 
 import runpy
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,14 +19,29 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "events_app.py"
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-async def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[dict[str, Any]]:
-    """The example loaded on a SQLite file in tmp_path."""
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+async def example(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[dict[str, Any]]:
+    """The example loaded on the memory store, a SQLite file in tmp_path, or the real
+    Redis (where each run signs in a user of its own, whose sessions it ends after)."""
+    urls = {
+        "memory": "memory://",
+        "sqlite": f"sqlite:///{tmp_path}/sessions.sqlite3",
+        "redis": "redis://127.0.0.1:6379/0",
+    }
     monkeypatch.setenv("SESSION_SECRET", SECRET)
-    monkeypatch.setenv("SESSION_STORE", f"sqlite:///{tmp_path}/sessions.sqlite3")
+    monkeypatch.setenv("SESSION_STORE", urls[request.param])
     mod = runpy.run_path(str(EXAMPLE))
+    user = "ada-" + uuid.uuid4().hex[:8]
+    mod["PASSWORDS"][user] = mod["PASSWORDS"].pop("ada")
+    mod["user"] = user
     yield mod
-    await mod["store"].close()
+    store = mod["store"]
+    for key in await store.keys_of(user):
+        await store.delete(key)
+        await store.unlink(user, key)
+    await store.close()
 
 
 def browser(app: Any) -> httpx.AsyncClient:
@@ -35,8 +51,8 @@ def browser(app: Any) -> httpx.AsyncClient:
 async def test_audit_log_and_session_cap(example: dict[str, Any]) -> None:
     """Three devices sign in, the fourth gets a 409 saying what to do; a wrong password and
     the lockout after it land in the audit log with the client address and a reason."""
-    app = example["app"]
-    good = {"name": "ada", "password": "correct horse"}
+    app, user = example["app"], example["user"]
+    good = {"name": user, "password": "correct horse"}
     devices = [browser(app) for _ in range(4)]
     try:
         for d in devices[:3]:
@@ -60,8 +76,8 @@ async def test_audit_log_and_session_cap(example: dict[str, Any]) -> None:
     ]
     assert audit[3] == {
         "event": "login_failed",
-        "user": "ada",
+        "user": user,
         "from": "127.0.0.1",
         "why": "session_cap",
     }
-    assert audit[-1]["user"] == "ada" and "locked out" in (audit[-1]["why"] or "")
+    assert audit[-1]["user"] == user and "locked out" in (audit[-1]["why"] or "")
