@@ -270,10 +270,16 @@ async def begin(
     )
 
 
-def _login(request: RequestLike, user_id: str, remember: bool) -> Op[None]:
-    """:func:`login`, as an operation."""
+def _login(
+    request: RequestLike,
+    user_id: str,
+    remember: bool,
+    lifetime: tuple[float | timedelta | None, ...] = (None, None, None),
+) -> Op[None]:
+    """:func:`login`, as an operation (``lifetime``: idle, absolute, cookie Max-Age)."""
     v = as_view(request)
     session = base_session(v)
+    session.set_lifetime(idle=lifetime[0], absolute=lifetime[1], cookie_max_age=lifetime[2])
     cfg = _series.config_of(v)
     if remember and cfg is None:
         raise ConfigurationError(
@@ -326,11 +332,9 @@ async def login(
     Over ``max_sessions_per_user`` with ``max_sessions_policy="refuse"`` it raises
     :class:`~sessionware.exceptions.SessionLimitError` (a 409 the app can show).
     """
-    session = async_session(request, "sessionware.auth.sync.login")
-    session.set_lifetime(
-        idle=idle_timeout, absolute=absolute_timeout, cookie_max_age=cookie_max_age
+    return await async_session(request, "sessionware.auth.sync.login").core.arun(
+        _login(request, user_id, remember, (idle_timeout, absolute_timeout, cookie_max_age))
     )
-    return await session.core.arun(_login(request, user_id, remember))
 
 
 def _reauthenticate(request: RequestLike) -> Op[None]:

@@ -77,11 +77,9 @@ def login(
     cookie_max_age: float | timedelta | None = None,
 ) -> None:
     """Log ``user_id`` in: new session id, device details, index entry; maybe remember-me."""
-    session = sync_session(request, "sessionware.auth.login")
-    session.set_lifetime(
-        idle=idle_timeout, absolute=absolute_timeout, cookie_max_age=cookie_max_age
+    return sync_session(request, "sessionware.auth.login").core.run(
+        _login(request, user_id, remember, (idle_timeout, absolute_timeout, cookie_max_age))
     )
-    return session.core.run(_login(request, user_id, remember))
 
 
 def reauthenticate(request: RequestLike) -> None:
