@@ -328,3 +328,33 @@ def test_flask_events_sync_and_async_handlers(kind: str, tmp_path: Any) -> None:
     assert [e.reason for e in rec.of("login_failed")] == ["bad credentials", "session_cap"]
     assert rec.of("throttled")[0].user_id is None
     assert later == names  # every async handler ran, in order, before its response
+
+
+def test_flask_csrf_refusal_is_an_event() -> None:
+    """Flask's CSRF protection reports its refusals through the same events."""
+    from flask import Flask, session
+
+    from sessionware.flask import Sessionware
+    from sessionware.stores import MemoryStore
+
+    rec = Recorder()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=SECRET,
+        SESSIONWARE_COOKIE_NAME="sid",
+        SESSIONWARE_SECURE=False,
+        SESSIONWARE_EVENTS=rec.events,
+        TESTING=True,
+    )
+    Sessionware(app, store=MemoryStore(development=True))
+
+    @app.route("/start", methods=["GET", "POST"])
+    def start() -> str:
+        session["x"] = 1
+        return "ok"
+
+    c = app.test_client()
+    assert c.get("/start").status_code == 200
+    assert c.post("/start", headers={"Origin": "https://evil.example"}).status_code == 403
+    (refused,) = rec.of("csrf_refused")
+    assert refused.reason and refused.user_id is None
