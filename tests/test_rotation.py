@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from flask import Flask, session
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from sessionware.auth import logout_everywhere, sessions_of
 from sessionware.flask import Sessionware
@@ -146,3 +148,26 @@ def test_flask_rotates_the_id_too(clock: Clock) -> None:
     assert r.json == {"a": 1, "b": 1, "c": 1} and "set-cookie" not in r.headers
     r = c.post("/add/d", headers={"cookie": f"sid={new}"})
     assert r.json == {"a": 1, "b": 1, "c": 1, "d": 1}
+
+
+async def test_a_logout_by_clear_on_a_due_session_ends_it_instead_of_moving_it(
+    store: Store, clock: Clock
+) -> None:
+    """session.clear() (how many apps log out) in the request that comes due for rotation
+    ends the session and its index entry: no new id, no live record left."""
+    app = build(store, clock)
+
+    async def clear(request: Any) -> Any:
+        request.session.clear()
+        return JSONResponse({})
+
+    app.router.routes.append(Route("/clear", clear, methods=["POST"]))
+    async with Browser(app) as b:
+        old = _sid(await b.client.post("/login", json={"username": "ada"}))
+        clock.advance(16 * 60)
+        r = await b.client.post("/clear", headers={"cookie": f"__Host-sid={old}"})
+        assert _sid(r) == ""  # cleared, not replaced
+        assert (
+            await b.client.get("/me", headers={"cookie": f"__Host-sid={old}"})
+        ).status_code == 401
+        assert await sessions_of(store, "ada") == []

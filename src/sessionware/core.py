@@ -393,8 +393,8 @@ class SessionCore:
 
     def due(self, session: BaseSession, now: float) -> bool:
         """Whether rotation is on and this loaded session's id is old enough to rotate."""
-        if self._every is None or session.is_new or session.forwarded:
-            return False
+        if self._every is None or session.is_new or session.forwarded or session.ends:
+            return False  # nothing stored to move, moved already, or ending (a logout)
         issued = session.get_meta(ISSUED_FIELD) or session.get_meta("c") or ""
         try:
             return bool(now - int(issued) >= self._every)
@@ -667,8 +667,7 @@ class SessionCore:
                     w = Write("create", self.key(session.id), w.sets, [], w.ttl, w.after)
             session.commit(session.id, w.after, w.key)
             session.issued = True
-            if self.config.events is not None:
-                lifecycle(self.config.events, "session_created", session, "new")
+            lifecycle(self.config.events, "session_created", session, "new")
             return True
         ok = yield Call("apply", (w.key, w.sets, w.dels, w.ttl))
         if session.forwarded or (self._every is not None and self.due(session, now)):

@@ -669,6 +669,12 @@ class BaseSession(dict[str, Any]):
         """The store's record was refreshed at ``accessed``: move the baseline with it."""
         self._fields = {**self._fields, "a": accessed}
 
+    @property
+    def ends(self) -> bool:
+        """Whether :meth:`clear` emptied this stored session in this request (it ends when
+        the response starts)."""
+        return self._ending is not None
+
     def ending(self) -> Op[None] | None:
         """The operation that ends the record :meth:`clear` emptied, if it did (the core
         runs it before writing): None in every other request."""
@@ -721,8 +727,7 @@ class BaseSession(dict[str, Any]):
     def _destroy(self) -> Op[None]:
         if self._loaded_key is not None:
             yield Call("delete", (self._loaded_key,))
-            if self.config.events is not None:
-                lifecycle(self.config.events, "session_destroyed", self, "destroyed")
+            lifecycle(self.config.events, "session_destroyed", self, "destroyed")
         self._reset(None, None)
         self.destroyed = True
         self.accessed = True
