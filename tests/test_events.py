@@ -358,3 +358,17 @@ def test_flask_csrf_refusal_is_an_event() -> None:
     assert c.post("/start", headers={"Origin": "https://evil.example"}).status_code == 403
     (refused,) = rec.of("csrf_refused")
     assert refused.reason and refused.user_id is None
+
+
+async def test_lifecycle_is_logged_without_subscribers(
+    store: Store, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With no events configured the security log still records session creation and
+    destruction (at DEBUG), and the login and logout (at INFO)."""
+    app = make_app(store, clock)
+    with caplog.at_level(logging.DEBUG, logger="sessionware.security"):
+        async with client(app) as c:
+            await c.post("/login", json={"user": "hal"})
+            await c.post("/logout")
+    lines = [r.getMessage().split(" ")[0] for r in caplog.records if r.name.endswith("security")]
+    assert lines == ["session_created", "login", "session_destroyed", "logout"]

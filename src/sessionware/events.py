@@ -223,13 +223,16 @@ def who(session: Any) -> tuple[str | None, str | None, str | None]:
     return WHO[-1](session) if WHO else (None, None, None)
 
 
-def lifecycle(events: Events, name: EventName, session: Any, reason: str) -> None:
+def lifecycle(events: Events | None, name: EventName, session: Any, reason: str) -> None:
     """Emit ``session_created`` / ``session_destroyed`` for ``session`` (the core's call).
 
     A session stored under a new id (login, ``regenerate()``) is created with the reason
-    ``"new id"``: its old record went without a ``session_destroyed``.
+    ``"new id"``: its old record went without a ``session_destroyed``. With nobody
+    subscribed this costs one level check: the line is at DEBUG, one per visitor.
     """
+    if events is None and not security_log.isEnabledFor(logging.DEBUG):
+        return
     if name == "session_created" and getattr(session, "regenerated", False):
         reason = "new id"
     user, handle, client = who(session)
-    events.emit(name, user_id=user, handle=handle, client=client, reason=reason)
+    emit(events, name, user_id=user, handle=handle, client=client, reason=reason)
