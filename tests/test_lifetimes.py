@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio
 from flask import Flask
 
 from sessionware import SessionConfig
@@ -18,8 +19,9 @@ from sessionware.exceptions import ConfigurationError
 from sessionware.flask import Sessionware
 from sessionware.flask.login import UserMixin, current_user, login_user
 from sessionware.stores import MemoryStore, Store
-from tests.helpers import SECRET, Browser, set_cookies
-from tests.test_auth_support import Clock
+from sessionware.tokens import store_key
+from tests.helpers import SECRET, Browser, raw_id, set_cookies
+from tests.test_auth_support import REDIS_URL, Clock, open_store
 
 pytestmark = pytest.mark.anyio
 
@@ -194,3 +196,20 @@ async def test_flask_login_user_takes_the_login_lifetimes(store: Store, clock: C
     assert c.get("/me", headers=jar).text == "yes"
     clock.advance(301)
     assert c.get("/me", headers=jar).text == "no"
+
+
+async def test_redis_expires_the_record_with_the_login_lifetime(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """The admin login's record carries a 5-minute TTL in Redis (not the global 30), so
+    Redis drops it by itself when the server would refuse it."""
+    async with open_store("redis", tmp_path) as store, Browser(build(store, clock)) as b:
+        await _login(b, username="admin")
+        assert b.value is not None
+        key = store.record_key(store_key(raw_id(b.value)))  # type: ignore[attr-defined]
+        client = redis.asyncio.Redis.from_url(REDIS_URL)
+        try:
+            ttl = await client.pttl(key)
+        finally:
+            await client.aclose()
+        assert 290_000 < ttl <= 300_000
