@@ -18,9 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = ["csrf_input", "csrf_token", "install_jinja"]
 
-_UNCHECKED = (
-    "csrf_token() needs CSRFMiddleware on this app: a token nobody checks protects nothing"
-)
+_UNCHECKED = "csrf_token() needs CSRFMiddleware on this app: a token nobody checks protects nothing"
 
 
 def csrf_token(request: Any) -> str:
