@@ -12,16 +12,21 @@ from typing import Any
 import pytest
 import redis.asyncio
 from flask import Flask
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from sessionware import SessionConfig
+from sessionware.auth import login
 from sessionware.core import SessionCore
 from sessionware.exceptions import ConfigurationError
 from sessionware.flask import Sessionware
 from sessionware.flask.login import UserMixin, current_user, login_user
+from sessionware.remember import RememberConfig
 from sessionware.stores import MemoryStore, Store
 from sessionware.tokens import store_key
 from tests.helpers import SECRET, Browser, raw_id, set_cookies
-from tests.test_auth_support import REDIS_URL, Clock, open_store
+from tests.test_auth_support import REDIS_URL, Clock, client, make_app, open_store
 
 pytestmark = pytest.mark.anyio
 
@@ -213,3 +218,26 @@ async def test_redis_expires_the_record_with_the_login_lifetime(
         finally:
             await client.aclose()
         assert 290_000 < ttl <= 300_000
+
+
+async def test_a_remember_me_restore_gets_the_global_lifetimes(store: Store, clock: Clock) -> None:
+    """A 5-minute login with remember-me: once it idles out, remember-me restores a session
+    that lives by the global timeouts (29 idle minutes later it is the same session)."""
+    app = make_app(store, clock, remember=RememberConfig(grace=0))
+
+    async def short_login(request: Request) -> Response:
+        await login(request, "alice", remember=True, idle_timeout=300)
+        return JSONResponse({"ok": True})
+
+    app.router.routes.append(Route("/short-login", short_login, methods=["POST"]))
+    async with client(app) as c:
+        await c.post("/short-login")
+        first = c.cookies["__Host-sid"]
+        clock.advance(301)
+        r = await c.get("/me")
+        assert r.json()["user"] == "alice" and r.json()["remembered"] is True
+        restored = c.cookies["__Host-sid"]
+        assert restored != first
+        clock.advance(29 * 60)
+        assert (await c.get("/me")).json()["user"] == "alice"
+        assert c.cookies["__Host-sid"] == restored  # no second restore: still alive
