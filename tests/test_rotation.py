@@ -5,6 +5,7 @@ same on Flask's sync adapter."""
 
 from __future__ import annotations
 
+import asyncio
 import runpy
 from pathlib import Path
 from typing import Any
@@ -173,3 +174,41 @@ async def test_a_logout_by_clear_on_a_due_session_ends_it_instead_of_moving_it(
             await b.client.get("/me", headers={"cookie": f"__Host-sid={old}"})
         ).status_code == 401
         assert await sessions_of(store, "ada") == []
+
+
+async def test_increment_follows_a_rotation_that_happened_mid_request(
+    store: Store, clock: Clock
+) -> None:
+    """A request that loaded the session before a parallel request rotated it still counts
+    its increment, on the new record, and sends no cookie."""
+    app = build(store, clock)
+    loaded = asyncio.Event()
+    rotated = asyncio.Event()
+
+    async def slow_increment(request: Any) -> Any:
+        request.session.get("n")  # loaded before the rotation
+        loaded.set()
+        await rotated.wait()
+        return JSONResponse({"n": await request.session.increment("n")})
+
+    app.router.routes.append(Route("/slow-increment", slow_increment, methods=["POST"]))
+    async with Browser(app) as b:
+        old = _sid(await b.client.post("/login", json={"username": "ada"}))
+        clock.advance(16 * 60)
+        jar = {"cookie": f"__Host-sid={old}"}
+
+        async def rotate() -> Any:
+            await loaded.wait()
+            r = await b.client.post("/me", headers=jar)
+            rotated.set()
+            return r
+
+        slow, fast = await asyncio.gather(b.client.post("/slow-increment", headers=jar), rotate())
+        new = _sid(fast)
+        assert new and new != old
+        assert slow.json() == {"n": 1} and _sid(slow) is None
+        r = await b.client.get("/me", headers={"cookie": f"__Host-sid={new}"})
+        assert r.json() == {"user": "ada", "clicks": 1}
+        assert await store.load(store_key(raw_id(new))) is not None
+        fields = await store.load(store_key(raw_id(new)))
+        assert fields is not None and fields[".n"] == "1"

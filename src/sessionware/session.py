@@ -759,6 +759,12 @@ class BaseSession(dict[str, Any]):
         now = core.clock()
         ttl = core.ttl(self.created or now, now, self.lifetime)
         value = yield Call("incr", (key_, "." + key, amount, ttl), {"create": False})
+        if value is None and core.config.rotate_every is not None:
+            # Rotated by a parallel request since this one loaded it: add on the new record.
+            to = yield from core.forwarded_to(key_)
+            if to is not None:
+                value = yield Call("incr", (to, "." + key, amount, ttl), {"create": False})
+                self._loaded_key, self.forwarded = to, True
         if value is None:
             # Destroyed or revoked meanwhile: never re-create it (no resurrection).
             self.lose()
