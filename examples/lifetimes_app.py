@@ -89,4 +89,4 @@ def build(store: Store, secret: str, clock: Callable[[], float] | None = None) -
 
 
 store = from_url(os.environ.get("SESSION_STORE", "sqlite:///sessions.sqlite3"))
-app = build(store, os.environ["SESSION_SECRET"])
+app = build(store, os.environ.get("SESSION_SECRET", ""))  # none set: a start-up error with the fix
