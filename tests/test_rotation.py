@@ -19,7 +19,7 @@ from sessionware.auth import logout_everywhere, sessions_of
 from sessionware.flask import Sessionware
 from sessionware.stores import MemoryStore, Store
 from sessionware.tokens import store_key
-from tests.helpers import SECRET, Browser, raw_id, set_cookies
+from tests.helpers import SECRET, Browser, raw_id, session_app, set_cookies
 from tests.test_auth_support import Clock
 
 pytestmark = pytest.mark.anyio
@@ -212,3 +212,33 @@ async def test_increment_follows_a_rotation_that_happened_mid_request(
         assert await store.load(store_key(raw_id(new))) is not None
         fields = await store.load(store_key(raw_id(new)))
         assert fields is not None and fields[".n"] == "1"
+
+
+async def test_with_rolling_an_in_flight_request_does_not_hand_back_the_old_id(
+    store: Store, clock: Clock
+) -> None:
+    """rolling=True sends the cookie on every response; a request that loaded the session
+    before a parallel one rotated it must not send the old id back (that would undo the
+    rotation and log the browser out after the grace window)."""
+    app = session_app(store, rolling=True, rotate_every=60, rotate_grace=10, clock=clock)
+    async with Browser(app) as b:
+        await b.get("/set?x=1")
+        old = b.value
+        clock.advance(61)
+        jar = f"__Host-sid={old}"
+
+        async def slow() -> Any:
+            return await b.get("/slow/g", cookie=jar)
+
+        async def rotate() -> Any:
+            await app.state.started.setdefault("g", asyncio.Event()).wait()
+            r = await b.get("/read", cookie=jar)
+            app.state.gates.setdefault("g", asyncio.Event()).set()
+            return r
+
+        late, fast = await asyncio.gather(slow(), rotate())
+        new = _sid(fast)
+        assert new and new != old and fast.json() == {"x": 1}
+        assert late.status_code == 200 and _sid(late) is None
+        r = await b.get("/read", cookie=f"__Host-sid={new}")
+        assert r.json() == {"x": 1}

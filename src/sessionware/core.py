@@ -430,7 +430,10 @@ class SessionCore:
             return True
         first: Fields | None = yield Call("load", (old,))
         if first is None or not self.alive(first, now):
-            return False  # ended meanwhile: the write finds out
+            # Rotated by another request a moment ago (then no cookie from this one, even
+            # with rolling: it would hand the old id back) or ended: the write finds out.
+            session.forwarded = (yield from self.forwarded_to(old)) is not None
+            return False
         sets, dels = session.changes()
         record = dict(first)
         record.update(sets)
