@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, S
 from functools import partial
 from typing import Any, Literal, NamedTuple, TypeVar
 
+from sessionware._clock import SteadyClock
 from sessionware._http import is_https
 from sessionware._ops import Op, adrive, drive
 from sessionware.config import SessionConfig
@@ -160,7 +161,7 @@ class SessionCore:
         self.config = config
         self.store = store
         self.signer = Signer(config.secrets, salt="session")
-        self.clock = config.clock or time.time
+        self.clock = config.clock or SteadyClock()
         self._genid = config.genid or new_session_id
         self._prefixed = bool(is_prefixed(config.cookie_name))
         self._warned_insecure = False

@@ -14,7 +14,6 @@ and :func:`sync_session` check that before any store call, and name the other on
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TypeAlias
 
@@ -90,8 +89,8 @@ def sync_session(request: RequestLike, use: str) -> SyncSession:
 
 
 def clock(session: BaseSession) -> Callable[[], float]:
-    """The session's clock (the configured one in tests, else ``time.time``)."""
-    return session.config.clock or time.time
+    """The session core's clock (the configured one, else its steady wall clock)."""
+    return session.core.clock
 
 
 def client_ip(request: RequestLike, trust_proxy: int | None = None) -> str | None:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hmac
 import os
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -196,7 +195,7 @@ def config_of(view: RequestView) -> RememberConfig | None:
 
 def clock(session: BaseSession) -> float:
     """The session's clock, now."""
-    return (session.config.clock or time.time)()
+    return session.core.clock()
 
 
 def presented(view: RequestView, cfg: RememberConfig) -> list[str]:
