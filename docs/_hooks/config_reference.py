@@ -67,6 +67,10 @@ MEANING = {
     "`timedelta`); `None`: never. At least 60 s and twice `rotate_grace`.",
     "rotate_grace": "Seconds an old id keeps working after rotation, for requests in flight "
     "(at most 300).",
+    "websocket_check_interval": "Seconds between an open WebSocket's looks at its "
+    "session: pending writes saved, idle expiry refreshed when the socket was used, and "
+    "the socket closed with code 1008 once the session is revoked or expired (see "
+    "[WebSockets](websockets.md)).",
     "clock": "A callable returning the time (seconds since the epoch), for tests.",
     "legacy_cookies": "Old framework session cookies (readers from `sessionware.migrate`) "
     "exchanged for server-side sessions on a visitor's first request during a migration "

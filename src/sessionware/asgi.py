@@ -22,6 +22,7 @@ from starlette.types import Send as Send
 
 from sessionware._http import cookie_header, no_store, with_vary_cookie
 from sessionware._plain import send_plain
+from sessionware._websocket import serve_websocket
 from sessionware.config import SessionConfig, SessionOptions
 from sessionware.core import OutageLog, SessionCore
 from sessionware.exceptions import HTTPError, StoreUnavailableError
@@ -138,7 +139,7 @@ class SessionMiddleware:
         # reference cycle per request (work for the garbage collector).
         scope[VIEW_KEY] = AsgiView
         if kind == "websocket":
-            await self.app(scope, receive, send)
+            await serve_websocket(self.app, core, self._outage, scope, session, receive, send)
             return
         started = False
 

@@ -106,6 +106,7 @@ class SessionOptions(TypedDict, total=False):
     max_lifetime: float | timedelta
     rotate_every: float | timedelta | None
     rotate_grace: float | timedelta
+    websocket_check_interval: float | timedelta
     clock: Callable[[], float] | None
     store_url: str | None
     legacy_cookies: Sequence[Any]
@@ -151,6 +152,10 @@ class SessionConfig:
     #: The old id keeps working for ``rotate_grace`` seconds, for requests in flight.
     rotate_every: float | timedelta | None = None
     rotate_grace: float | timedelta = 30
+    #: How often an open WebSocket looks at its session: saves what the handler wrote,
+    #: refreshes the idle expiry if the socket was used, and closes it (code 1008) once
+    #: the session was revoked, destroyed or expired.
+    websocket_check_interval: float | timedelta = 30
     #: Where "now" comes from (epoch seconds). Tests pass a clock they move by hand:
     #: ``time.time`` is read once when the core is built, so patching it later does not
     #: reach sessionware.
@@ -257,6 +262,10 @@ class SessionConfig:
             )
         set_(self, "rotate_every", every)
         set_(self, "rotate_grace", grace)
+        interval = _timeout(self.websocket_check_interval, "websocket_check_interval")
+        if interval < 0.05:
+            raise ConfigurationError("websocket_check_interval must be at least 0.05 seconds")
+        set_(self, "websocket_check_interval", interval)
 
     def lifetime_warning(self) -> str | None:
         """What is wrong when the cookie is set to outlive the session it points to.

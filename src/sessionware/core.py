@@ -703,6 +703,28 @@ class SessionCore:
             session.stamped(stamp)
         return bool(ok)
 
+    def watch(self, session: BaseSession, active: bool) -> Op[bool]:
+        """Whether a long-lived connection's stored session is still live.
+
+        For WebSockets, which outlive the request that opened them: False once the
+        record was revoked, destroyed or expired. A connection ``active`` since the last
+        look refreshes the idle expiry (when a refresh is due), as a request would. A
+        rotation by a parallel request is followed to the new record.
+        """
+        fields: Fields | None = yield Call("load", (session.key,))
+        if fields is None and self._every is not None:
+            to = yield from self.forwarded_to(session.key)
+            if to is not None:
+                fields = yield Call("load", (to,))
+                if fields is not None:
+                    session.forward(session.id, fields, to)
+        now = self.clock()
+        if fields is None or not self.alive(fields, now):
+            return False
+        if active and now - int(fields["a"]) >= self._touch:
+            return (yield from self.refresh(session))
+        return True
+
     def is_secure(self, headers: Iterable[tuple[bytes, bytes]], scheme: str) -> bool:
         """Whether to mark cookies Secure for this request (every cookie of it agrees)."""
         secure = self.config.secure
