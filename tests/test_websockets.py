@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from tests.helpers import SECRET
@@ -50,8 +50,10 @@ class Server:
 
 def _start(tmp_path: Path, url: str, **env: str) -> Any:
     port = free_port()
+    app = env.pop("APP", "tests.ws_app:app")
+    args = ["-m", "uvicorn", app, "--factory" if "example" in app else "--no-access-log"]
+    args += ["--port", str(port), "--log-level", "warning"]
     environ = {**os.environ, "SESSION_STORE": url, "SESSION_SECRET": SECRET, **env}
-    args = ["-m", "uvicorn", "tests.ws_app:app", "--port", str(port), "--log-level", "warning"]
     base = f"http://127.0.0.1:{port}"
     return base, serve(args, ROOT, environ, tmp_path / "server.log", base)
 
@@ -226,5 +228,28 @@ def test_use_keeps_a_session_alive_and_silence_ends_it(kind: str, tmp_path: Path
             assert server.me(busy)["data"]["n"] == 20
             assert _closed_code(silent) == 1008
         assert server.me(quiet)["user"] is None
+    finally:
+        stop(proc)
+
+
+def test_the_websocket_example_counts_messages_and_is_closed_by_a_sign_out(
+    tmp_path: Path,
+) -> None:
+    """examples/websocket_app.py, as the README quotes it, under uvicorn."""
+    base, proc = _start(tmp_path, _url("sqlite", tmp_path), APP="tests.ws_app:example")
+    server = Server(base)
+    try:
+        with pytest.raises(InvalidStatus) as refused, server.socket(None, "/chat"):
+            pass
+        assert refused.value.response.status_code == 403
+        cookie = server.login("ignored")
+        with server.socket(cookie, "/chat") as ws:
+            ws.send("hi")
+            assert ws.recv(timeout=WAIT) == "hi (your message 1)"
+            ws.send("again")
+            assert ws.recv(timeout=WAIT) == "again (your message 2)"
+            with httpx.Client(base_url=base, cookies={"sid": cookie}) as c:
+                assert c.post("/logout-everywhere").text == "1 sessions ended"
+            assert _closed_code(ws) == 1008
     finally:
         stop(proc)

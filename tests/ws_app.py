@@ -10,6 +10,8 @@ without answering, ``user`` answers the logged-in user id.
 from __future__ import annotations
 
 import os
+import runpy
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -95,3 +97,13 @@ app.add_middleware(
     idle_timeout=float(os.environ.get("IDLE", "1800")),
     websocket_check_interval=float(os.environ.get("WS_CHECK", "0.3")),
 )
+
+
+def example() -> Starlette:
+    """examples/websocket_app.py's app on this store, looking every 0.3 s (a factory)."""
+    path = Path(__file__).resolve().parents[1] / "examples" / "websocket_app.py"
+    built: Starlette = runpy.run_path(str(path), run_name="example")["build"](
+        store, os.environ["SESSION_SECRET"], 0.3
+    )
+    built.add_route("/healthz", healthz)  # what the tests wait for
+    return built
