@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Sequence
 from typing import Any, Unpack
 
@@ -36,6 +37,9 @@ __all__ = ["EXTRA_COOKIES", "AsgiView", "SessionMiddleware", "add_cookie", "get_
 EXTRA_COOKIES = "sessionware.cookies"
 
 log = logging.getLogger("sessionware")
+
+# Set when a 503 replaced an error page the app made for a store outage.
+_ANSWERED = "sessionware.answered"
 
 _UNAVAILABLE = (
     b"Service temporarily unavailable: the session store cannot be reached. "
@@ -150,6 +154,16 @@ class SessionMiddleware:
                 return
             if message["type"] != "http.response.start":
                 return  # only after a 503 replaced the response: drop the app's body
+            if message["status"] == 500:
+                # An error page made while the handler's own store call failed (an
+                # inner ServerErrorMiddleware answering our StoreUnavailableError):
+                # the outage's 503 instead.
+                failure = sys.exc_info()[1]
+                if isinstance(failure, StoreUnavailableError):
+                    self._outage(failure)
+                    await self._unavailable(scope, send)
+                    scope[_ANSWERED] = True
+                    return
             started = True
             extra = scope.get(EXTRA_COOKIES)
             if extra is None and core.untouched(session):
@@ -182,6 +196,15 @@ class SessionMiddleware:
             if started:
                 raise
             await _answer(scope, exc, send_wrapper)
+        except StoreUnavailableError as exc:
+            # The handler's own store call (a login, a logout, an increment) met the
+            # outage: a 503 with the log line, as the session's own load would get.
+            if scope.get(_ANSWERED):
+                return
+            if started:
+                raise
+            self._outage(exc)
+            await self._unavailable(scope, send)
 
     async def _unavailable(self, scope: Scope, send: Send) -> None:
         if scope["type"] != "http":

@@ -80,7 +80,15 @@ _DOWN = (
     OSError,
     asyncio.TimeoutError,
 )
-_DOWN_REPLIES = ("LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN")
+_DOWN_REPLIES = (
+    "LOADING",
+    "BUSY",
+    "MASTERDOWN",
+    "CLUSTERDOWN",
+    "TRYAGAIN",
+    "NOREPLICAS",
+    "MISCONF",
+)
 # Commands safe to send twice: a batch of only these is retried once on a broken
 # connection (a Redis restart leaves stale sockets in the pool).
 _READS = frozenset({"HGETALL", "EXISTS", "SMEMBERS", "SCARD", "PTTL", "PING"})
