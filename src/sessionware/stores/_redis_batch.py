@@ -134,6 +134,38 @@ def _noscript(replies: Sequence[Any]) -> list[int]:
     return [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
 
 
+#: Commands that change nothing: never followed by WAIT.
+READ_ONLY = frozenset({*_READS, "SCAN"})
+
+
+class Durability:
+    """``WAIT replicas timeout`` after a batch of writes, on the connection that sent
+    them (``min_replicas_ack``): a write fewer replicas confirmed is an outage (503)."""
+
+    __slots__ = ("replicas", "timeout_ms", "wait")
+
+    def __init__(self, replicas: int, timeout: float) -> None:
+        self.replicas = replicas
+        self.timeout_ms = max(1, int(timeout * 1000))
+        self.wait: Command = ("WAIT", replicas, self.timeout_ms)
+
+    def needed(self, commands: Sequence[Command]) -> bool:
+        """Whether any command of the batch writes."""
+        return any(c[0] not in READ_ONLY for c in commands)
+
+    def check(self, replies: list[Any]) -> list[Any]:
+        """The batch's own replies, once WAIT's (the last) says enough replicas have them."""
+        acked = replies[-1]
+        if isinstance(acked, BaseException):
+            raise store_error(acked) from None
+        if int(acked) < self.replicas:
+            raise StoreUnavailableError(
+                f"redis: {int(acked)} of the {self.replicas} replicas required by "
+                f"min_replicas_ack confirmed the write within {self.timeout_ms} ms"
+            )
+        return _first_failure(replies[:-1])
+
+
 def _first_failure(replies: list[Any]) -> list[Any]:
     """``replies``, or the mapped error of the first failed one (a request fails whole)."""
     for reply in replies:
@@ -209,6 +241,20 @@ class Batcher:
         return _first_failure(
             await asyncio.gather(*(one(c) for c in commands), return_exceptions=True)
         )
+
+    async def durable(self, commands: list[Command], durability: Durability) -> list[Any]:
+        """The replies to ``commands`` sent with WAIT after them, on one connection of
+        their own (not coalesced: WAIT must follow exactly these writes); a script the
+        server lacks is loaded and the whole batch sent again, WAIT included."""
+        batch = [*commands, durability.wait]
+        try:
+            replies = await self._pipeline(batch)
+            if _noscript(replies):
+                await self.load_scripts()
+                replies = await self._pipeline(batch)
+        except Exception as exc:  # every driver failure is mapped
+            raise store_error(exc) from None
+        return durability.check(replies)
 
     def call(self, command: Command) -> asyncio.Future[Any]:
         """Queue one command; the future resolves to its reply or raises a StoreError."""
@@ -364,6 +410,18 @@ class SyncSender:
                 raise store_error(reply) from None
             return reply
         return _first_failure(self.send(request))
+
+    def durable(self, commands: list[Command], durability: Durability) -> list[Any]:
+        """:meth:`Batcher.durable` on the sync face."""
+        batch = [*commands, durability.wait]
+        try:
+            replies = self._pipeline(batch)
+            if _noscript(replies):
+                self.load_scripts()
+                replies = self._pipeline(batch)
+        except Exception as exc:  # every driver failure is mapped
+            raise store_error(exc) from None
+        return durability.check(replies)
 
     def send(self, commands: Sequence[Command]) -> list[Any]:
         """Every command's reply, an error reply standing in its place; a failure to

@@ -27,8 +27,11 @@ FORMS = (
     "redis://[user:password@]host[:port][/db], rediss://... (TLS), "
     "redis+sentinel://[user:password@]host[:port][,host[:port]...]/service_name[/db], "
     "redis+cluster://host[:port][,host[:port]...] (or redis://host:port with cluster=True); "
-    "each may end in ?prefix=<key prefix>"
+    "each may end in ?prefix=<key prefix>, &min_replicas_ack=N (and "
+    "&replica_ack_timeout=<seconds>)"
 )
+#: Query options the store reads itself (the rest of a redis:// query goes to redis-py).
+OURS = ("prefix", "min_replicas_ack", "replica_ack_timeout")
 
 
 class Parsed:
@@ -44,6 +47,8 @@ class Parsed:
         self.username: str | None = None
         self.password: str | None = None
         self.prefix: str | None = None
+        self.min_replicas_ack: int | None = None
+        self.replica_ack_timeout: float | None = None
 
 
 def _bad(url: str, why: str) -> ConfigurationError:
@@ -86,10 +91,18 @@ def parse(url: str, *, cluster: bool = False) -> Parsed:
     if base not in ("redis", "rediss") or variant not in ("", "sentinel", "cluster"):
         raise _bad(url, f"unknown scheme {scheme!r}")
     query = parse_qsl(parts.query, keep_blank_values=True)
-    ours = {k: v for k, v in query if k == "prefix"}
-    rest = [(k, v) for k, v in query if k != "prefix"]
+    ours = {k: v for k, v in query if k in OURS}
+    rest = [(k, v) for k, v in query if k not in OURS]
     out = Parsed(variant or ("cluster" if cluster else "standalone"), base == "rediss")
     out.prefix = ours.get("prefix")
+    try:
+        if "min_replicas_ack" in ours:
+            out.min_replicas_ack = int(ours["min_replicas_ack"])
+        if "replica_ack_timeout" in ours:
+            out.replica_ack_timeout = float(ours["replica_ack_timeout"])
+    except ValueError:
+        why = "min_replicas_ack must be a whole number, replica_ack_timeout seconds"
+        raise _bad(url, why) from None
     if variant == "":
         # redis-py parses the rest, query options included (socket_timeout=...).
         out.url = urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), ""))
@@ -97,7 +110,7 @@ def parse(url: str, *, cluster: bool = False) -> Parsed:
             raise _bad(url, "no host")
         return out
     if rest:
-        raise _bad(url, f"{variant} URLs take no query options but prefix (got {rest[0][0]!r})")
+        raise _bad(url, f"{variant} URLs take no query options but ours (got {rest[0][0]!r})")
     userinfo, _, netloc = parts.netloc.rpartition("@")
     if userinfo:
         user, _, password = userinfo.partition(":")

@@ -61,7 +61,14 @@ with requires("redis"):
 from sessionware._ops import Op, adrive, drive
 from sessionware.exceptions import ConfigurationError, SessionCollisionError, StoreError
 from sessionware.stores._redact import redact_url
-from sessionware.stores._redis_batch import Batcher, Command, SyncSender, store_error
+from sessionware.stores._redis_batch import (
+    READ_ONLY,
+    Batcher,
+    Command,
+    Durability,
+    SyncSender,
+    store_error,
+)
 from sessionware.stores._redis_scripts import APPLY, CREATE, INCR, INCR_EXISTING
 from sessionware.stores._redis_url import FORMS, Parsed, build, parse
 from sessionware.stores.base import Fields, StoreBase, SyncFace
@@ -178,6 +185,8 @@ class RedisStore(StoreBase):
         sync_client: Any = None,
         prefix: str = _DEFAULT_PREFIX,
         coalesce: bool = True,
+        min_replicas_ack: int = 0,
+        replica_ack_timeout: float = 0.25,
         _owned: list[Any] | None = None,
         _sync_owned: list[Any] | None = None,
         _sync_build: SyncBuild | None = None,
@@ -214,12 +223,52 @@ class RedisStore(StoreBase):
         if client is not None:
             self._batch = Batcher(client, coalesce=coalesce)
             self._aone, self._amany = self._batch.one, self._batch.many
+        self._durability = self._durable_writes(min_replicas_ack, replica_ack_timeout)
+        if self._durability is not None and client is not None:
+            self._aone, self._amany = self._durable_one, self._durable_many
         self._sync_lock = threading.Lock()
         self._sender = SyncSender(sync_client) if sync_client is not None else None
         self._sync_owned: list[Any] = (
             _sync_owned if _sync_owned is not None else [] if sync_client is None else [sync_client]
         )
         self._sync_build = _sync_build
+
+    def _durable_writes(self, replicas: int, timeout: float) -> Durability | None:
+        """The WAIT after each write that ``min_replicas_ack`` asks for (None: none)."""
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+            raise ConfigurationError("min_replicas_ack must be a whole number of replicas (0: off)")
+        if not replicas:
+            return None
+        if not isinstance(timeout, (int, float)) or not 0 < timeout <= 10:
+            raise ConfigurationError("replica_ack_timeout must be seconds, above 0 and at most 10")
+        if self.cluster:
+            raise ConfigurationError(
+                "min_replicas_ack is for a standalone or Sentinel-managed Redis; on Redis "
+                "Cluster set it to 0 (a write's WAIT would have to reach the key's own node)"
+            )
+        return Durability(replicas, float(timeout))
+
+    async def _durable_one(self, command: Command) -> Any:
+        assert self._batch is not None and self._durability is not None
+        if command[0] in READ_ONLY:
+            return await self._batch.one(command)
+        return (await self._batch.durable([command], self._durability))[0]
+
+    async def _durable_many(self, commands: list[Command]) -> list[Any]:
+        assert self._batch is not None and self._durability is not None
+        if not self._durability.needed(commands):
+            return await self._batch.many(commands)
+        return await self._batch.durable(commands, self._durability)
+
+    def _durable_perform(self, request: Command | list[Command]) -> Any:
+        """The sync driver's perform, with WAIT after writes (``min_replicas_ack``)."""
+        sender = self._sender or self._sync_sender()
+        assert self._durability is not None
+        commands = [request] if type(request) is tuple else request
+        if not self._durability.needed(commands):
+            return sender.perform(request)
+        replies = sender.durable(commands, self._durability)  # type: ignore[arg-type]
+        return replies[0] if type(request) is tuple else replies
 
     @classmethod
     def from_url(
@@ -231,6 +280,8 @@ class RedisStore(StoreBase):
         connect_timeout: float = 1.0,
         timeout: float = 0.5,
         coalesce: bool = True,
+        min_replicas_ack: int | None = None,
+        replica_ack_timeout: float | None = None,
         **client_options: Any,
     ) -> RedisStore:
         """Build a store, both its clients, from a URL; the forms are listed in :mod:`._redis_url`.
@@ -247,6 +298,16 @@ class RedisStore(StoreBase):
         clients. The synchronous client connects only when ``store.sync`` is first
         used (a synchronous ``RedisCluster`` is built only then, since building one
         connects).
+
+        ``min_replicas_ack=N`` (also ``?min_replicas_ack=N`` in the URL) follows every
+        write with ``WAIT N`` on its connection: a write that fewer than N replicas
+        confirmed within ``replica_ack_timeout`` seconds (0.25; keep it below
+        ``timeout``) fails as an outage (a
+        503; the write may still be on the master). Redis replicates asynchronously,
+        so without it a write acknowledged to the browser moments before a failover
+        can be lost with the old master; with it, only writes the client saw fail can
+        be. It costs a replica round trip per write, and writes stop while fewer than
+        N replicas are up. Standalone and Sentinel only.
         """
         parsed = parse(url, cluster=cluster)
 
@@ -271,11 +332,25 @@ class RedisStore(StoreBase):
                 f"bad Redis store URL or options ({detail}): use {FORMS}"
             ) from None
         chosen = prefix if prefix is not None else parsed.prefix
+        if min_replicas_ack is None:
+            min_replicas_ack = parsed.min_replicas_ack or 0
+        if replica_ack_timeout is None:
+            replica_ack_timeout = parsed.replica_ack_timeout
+        if replica_ack_timeout is None:
+            replica_ack_timeout = 0.25
+        if min_replicas_ack and replica_ack_timeout >= timeout:
+            raise ConfigurationError(
+                f"replica_ack_timeout ({replica_ack_timeout:g}s) must be shorter than the "
+                f"store's timeout ({timeout:g}s), which bounds each reply, WAIT's too: "
+                "raise timeout= or lower replica_ack_timeout"
+            )
         return cls(
             client,
             sync_client=sync_client,
             prefix=chosen if chosen is not None else _DEFAULT_PREFIX,
             coalesce=coalesce,
+            min_replicas_ack=min_replicas_ack,
+            replica_ack_timeout=replica_ack_timeout,
             _owned=owned,
             _sync_owned=sync_owned,
             _sync_build=sync_build,
@@ -299,6 +374,8 @@ class RedisStore(StoreBase):
         return self._amany(request)  # type: ignore[arg-type]
 
     def _drive(self, op: Op[T]) -> T:
+        if self._durability is not None:
+            return drive(op, self._durable_perform)
         return drive(op, (self._sender or self._sync_sender()).perform)
 
     async def _no_async(self, request: Any) -> Any:
