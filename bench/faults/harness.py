@@ -265,6 +265,7 @@ class Load:
     async def stop(self) -> None:
         self._stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._client.aclose()
 
     def mark_back(self) -> None:
         """The store is back from now: the next success ends the recovery."""
@@ -330,12 +331,13 @@ class Load:
     async def _logout(self, user: User) -> None:
         cookie = user.cookie
         r = await self._request(user, "POST", "/logout")
-        if r is not None and r.status_code != 200:
-            return  # refused (a 503): nothing was done, the session goes on
-        if r is not None and cookie is not None:
+        if r is not None and r.status_code == 200 and cookie is not None:
             self.logged_out.append(cookie)
         else:
-            self.unknown += 1  # no answer: the logout may or may not have happened
+            # No answer, or a 503 (with min_replicas_ack the delete may have reached
+            # the master before the replicas failed to confirm it): it may or may not
+            # have happened, so the session is neither checked as live nor as ended.
+            self.unknown += 1
         for s in self.sessions:
             if s.cookie == cookie:
                 s.cookie = None  # no longer checked as a live session
@@ -347,7 +349,7 @@ class Load:
         row.served += self.served
         row.errors.update(self.errors)
         if self.unknown:
-            row.notes.append(f"{self.unknown} logouts unanswered (not counted)")
+            row.notes.append(f"{self.unknown} logouts unconfirmed (not counted)")
         if row.recovery is None:
             row.recovery = self.recovery()
         async with client(timeout=10) as reader:

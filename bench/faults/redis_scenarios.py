@@ -134,6 +134,21 @@ async def _sentinel(workdir: Path, quick: bool, how: str, ack: int) -> Row:
                 if promoted
                 else "no new master in 30 s"
             )
+            if how == "kill":
+                # The old master comes back (empty: nothing persisted) and Sentinel
+                # makes it a replica of the new one; until then no write is confirmed
+                # with min_replicas_ack (503s: the documented trade-off).
+                sentinels.master.start()
+                back = await asyncio.to_thread(
+                    _wait,
+                    lambda: b"state=online" in sentinels.replica.send("INFO", "replication"),  # type: ignore[union-attr]
+                    30,
+                )
+                row.notes.append(
+                    f"a replica again after {time.monotonic() - started:.1f} s"
+                    if back
+                    else "no replica again in 30 s"
+                )
             await asyncio.sleep(4 if quick else 10)
             await load.stop()
             await load.verify(row)

@@ -279,7 +279,7 @@ async def flood(workdir: Path, quick: bool = False) -> Row:
         rss_after = app.rss_mb()
         await good.stop()
         await good.verify(row)
-        row.errors["5xx to the flood"] += sent["500"]
+        row.errors["flood 5xx"] += sent["500"]
         lat = sorted(good.latencies)
         p99 = lat[int(len(lat) * 0.99)] * 1000 if lat else 0
         row.notes.append(
