@@ -315,7 +315,13 @@ class SessionCore:
         expired = fields is not None and not self.alive(fields, now)
         if expired:
             fields = None
-        session = cls(self, session_id, fields, key)
+        try:
+            session = cls(self, session_id, fields, key)
+        except (ValueError, TypeError):
+            # A damaged or foreign record (a value that is not our JSON): no session,
+            # and the record goes as an expired one does. Never a 500.
+            log.warning("a stored session record could not be decoded: treated as expired")
+            session, expired = cls(self, session_id, None, key), True
         return session, expired
 
     def begin(self, cookie: str | None, cls: type[S]) -> Op[S]:
@@ -359,7 +365,10 @@ class SessionCore:
             except (KeyError, ValueError):
                 live = False
             if live:
-                return cls(self, found[0], fields, found[1]), None  # type: ignore[index]
+                try:
+                    return cls(self, found[0], fields, found[1]), None  # type: ignore[index]
+                except (ValueError, TypeError):
+                    pass  # undecodable: open() below says so and ends it
         sid, key = found if found is not None else (None, None)
         session, expired = self.open(sid, fields, self.clock(), key, cls)
         if sid is None and cookie and cookie_values(cookie, self.config.cookie_name):

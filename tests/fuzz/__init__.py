@@ -1,0 +1,1 @@
+"""Property tests over the parsers and formats that meet untrusted input."""
