@@ -68,7 +68,13 @@ def _multipart_field(body: bytes, content_type: str, name: str) -> str | None:
     if not boundary:
         return None
     want = name.encode()
-    state: dict[str, Any] = {"field": b"", "value": b"", "disposition": None, "ours": False}
+    state: dict[str, Any] = {
+        "field": b"",
+        "value": b"",
+        "disposition": None,
+        "ours": False,
+        "complete": False,
+    }
     found: list[bytes] = []
     too_long = False
 
@@ -98,6 +104,8 @@ def _multipart_field(body: bytes, content_type: str, name: str) -> str | None:
             too_long = len(found[0]) > _MAX_FIELD
 
     def on_part_end() -> None:
+        if state["ours"]:
+            state["complete"] = True  # a part cut off by the body's end is not the field
         state["ours"] = False
 
     callbacks: MultipartCallbacks = {
@@ -114,6 +122,6 @@ def _multipart_field(body: bytes, content_type: str, name: str) -> str | None:
         parser.finalize()
     except (FormParserError, ValueError):
         return None
-    if not found or too_long:
+    if not found or too_long or not state["complete"]:
         return None
     return found[0].decode("latin-1")

@@ -71,6 +71,12 @@ def from_url(url: str, **options: Any) -> Store:
             return SQLiteStore(path, **options)
         except ValueError as exc:
             raise ConfigurationError(f"bad sqlite store URL: {exc}") from None
+        except OSError as exc:  # a folder, a file we may not open: say which, never a traceback
+            reason = exc.strerror or type(exc).__name__
+            raise ConfigurationError(
+                f"the sqlite store file {path!r} cannot be used ({reason}): "
+                "use sqlite:///sessions.db (relative) or sqlite:////var/lib/app/sessions.db"
+            ) from None
     if scheme.startswith("redis"):
         from sessionware.stores.redis import RedisStore
 
