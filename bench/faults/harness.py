@@ -20,6 +20,7 @@ scenario is a :class:`Row`; ``run.py`` prints them as a table.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.cookiejar
 import os
 import random
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -393,3 +395,45 @@ async def run_load(base: str, seconds: float, users: int = 16) -> Load:
     await asyncio.sleep(seconds)
     await load.stop()
     return load
+
+
+def poll(check: Callable[[], object], seconds: float = 30.0) -> bool:
+    """Call ``check`` every 50 ms until it is true (a refused connection is "not yet")."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError):
+            if check():
+                return True
+        time.sleep(0.05)
+    return False
+
+
+async def waited(row: Row, since: float, check: Callable[[], object], what: str) -> bool:
+    """Poll ``check`` (in a thread, up to 30 s) and note in ``row`` how long ``what`` took."""
+    ok = await asyncio.to_thread(poll, check, 30.0)
+    row.notes.append(f"{what} after {time.monotonic() - since:.1f} s" if ok else f"no {what}")
+    return ok
+
+
+async def under_load(
+    row: Row,
+    app: App,
+    fault: Callable[[Load], Awaitable[None]],
+    *,
+    quick: bool,
+    warm: float = 6.0,
+    settle: float = 10.0,
+) -> Row:
+    """The shape of most scenarios: load on ``app``, ``warm`` seconds, then ``fault``
+    (which calls :meth:`Load.mark_back` once the store is back), ``settle`` seconds,
+    then every session read back into ``row``."""
+    load = Load(app.base, users=12)
+    await load.start()
+    try:
+        await asyncio.sleep(2 if quick else warm)
+        await fault(load)
+        await asyncio.sleep(4 if quick else settle)
+    finally:
+        await load.stop()
+    await load.verify(row)
+    return row

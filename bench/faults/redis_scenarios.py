@@ -17,20 +17,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench.faults.harness import App, Load, Row, client
+from bench.faults.harness import App, Load, Row, client, poll, under_load, waited
 from tests.stores.redis_servers import RedisServer, free_port
 
 SERVICE = "mymaster"
-
-
-def _wait(check: object, seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError, ValueError):
-            if check():  # type: ignore[operator]
-                return True
-        time.sleep(0.05)
-    return False
 
 
 # -- Sentinel ---------------------------------------------------------------------------
@@ -56,7 +46,7 @@ class SentinelSet:
             self.workdir, None, "--replicaof", "127.0.0.1", str(self.master.port),
             "--repl-diskless-sync-delay", "0",
         ).start()  # fmt: skip
-        _wait(lambda: b"state=online" in self.master.send("INFO", "replication"))
+        poll(lambda: b"state=online" in self.master.send("INFO", "replication"))
         for _ in range(3):
             port = free_port()
             conf = self.workdir / f"sentinel-{port}.conf"
@@ -70,7 +60,7 @@ class SentinelSet:
                 ["redis-server", str(conf), "--sentinel"], stdout=subprocess.DEVNULL
             )
             self.sentinels.append((port, proc))
-        _wait(lambda: all(self.master_port(p) == self.master.port for p, _ in self.sentinels))
+        poll(lambda: all(self.master_port(p) == self.master.port for p, _ in self.sentinels))
         return self
 
     def master_port(self, sentinel: int) -> int | None:
@@ -107,54 +97,35 @@ def sentinel_set() -> Iterator[SentinelSet]:
 
 
 async def _sentinel(workdir: Path, quick: bool, how: str, ack: int) -> Row:
-    name = f"sentinel-{how}" + (" (min_replicas_ack=1)" if ack else "")
-    row = Row(name)
+    row = Row(f"sentinel-{how}" + (" (min_replicas_ack=1)" if ack else ""))
     with sentinel_set() as sentinels:
-        query = "?min_replicas_ack=1" if ack else ""
-        url = sentinels.url + query
-        app = App(url, workdir).start()
-        load = Load(app.base, users=12)
-        try:
-            await load.start()
-            await asyncio.sleep(2 if quick else 6)
-            old = sentinels.master.port
-            assert sentinels.replica is not None
-            started = time.monotonic()
+        first = sentinels.sentinels[0][0]
+
+        async def fault(load: Load) -> None:
+            old, started = sentinels.master.port, time.monotonic()
             if how == "kill":
-                sentinels.master.proc.kill()  # type: ignore[union-attr] - SIGKILL, no goodbye
-                sentinels.master.proc.wait()  # type: ignore[union-attr]
+                proc = sentinels.master.proc
+                assert proc is not None
+                proc.kill()  # SIGKILL: no goodbye to anyone
+                proc.wait()
             else:
                 sentinels.sentinel_command("SENTINEL", "FAILOVER", SERVICE)
-            promoted = await asyncio.to_thread(
-                _wait, lambda: sentinels.master_port(sentinels.sentinels[0][0]) != old, 30
-            )
+            await waited(row, started, lambda: sentinels.master_port(first) != old,
+                         "new master named")  # fmt: skip
             load.mark_back()
-            row.notes.append(
-                f"new master named after {time.monotonic() - started:.1f} s"
-                if promoted
-                else "no new master in 30 s"
-            )
             if how == "kill":
                 # The old master comes back (empty: nothing persisted) and Sentinel
                 # makes it a replica of the new one; until then no write is confirmed
                 # with min_replicas_ack (503s: the documented trade-off).
                 sentinels.master.start()
-                back = await asyncio.to_thread(
-                    _wait,
-                    lambda: b"state=online" in sentinels.replica.send("INFO", "replication"),  # type: ignore[union-attr]
-                    30,
-                )
-                row.notes.append(
-                    f"a replica again after {time.monotonic() - started:.1f} s"
-                    if back
-                    else "no replica again in 30 s"
-                )
-            await asyncio.sleep(4 if quick else 10)
-            await load.stop()
-            await load.verify(row)
-        finally:
-            app.stop()
-    return row
+                promoted = sentinels.replica
+                assert promoted is not None
+                await waited(row, started,
+                             lambda: b"state=online" in promoted.send("INFO", "replication"),
+                             "a replica again")  # fmt: skip
+
+        with App(sentinels.url + ("?min_replicas_ack=1" if ack else ""), workdir) as app:
+            return await under_load(row, app, fault, quick=quick)
 
 
 async def sentinel_kill(workdir: Path, quick: bool = False) -> Row:
@@ -215,8 +186,8 @@ class ClusterSet:
              "--cluster-replicas", "1", "--cluster-yes"],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, timeout=60,
         )  # fmt: skip
-        _wait(lambda: all(b"cluster_state:ok" in n.send("CLUSTER", "INFO") for n in self.nodes))
-        _wait(lambda: self.replicas_online() == 3)
+        poll(lambda: all(b"cluster_state:ok" in n.send("CLUSTER", "INFO") for n in self.nodes))
+        poll(lambda: self.replicas_online() == 3)
         return self
 
     def replicas_online(self) -> int:
@@ -253,36 +224,25 @@ async def cluster_kill(workdir: Path, quick: bool = False) -> Row:
     """A master SIGKILLed under load; its replica is promoted and the slots served again."""
     row = Row("cluster-kill")
     with cluster_set() as cluster:
-        app = App(cluster.url, workdir).start()
-        load = Load(app.base, users=12)
-        try:
-            await load.start()
-            await asyncio.sleep(2 if quick else 6)
+
+        async def fault(load: Load) -> None:
             _, victim = cluster.masters()[0]
             started = time.monotonic()
-            victim.proc.kill()  # type: ignore[union-attr]
-            victim.proc.wait()  # type: ignore[union-attr]
+            assert victim.proc is not None
+            victim.proc.kill()
+            victim.proc.wait()
             others = [n for n in cluster.nodes if n is not victim]
-            healed = await asyncio.to_thread(
-                _wait,
-                lambda: (
-                    len(cluster.masters()) == 3  # the victim's replica promoted
-                    and all(b"cluster_state:ok" in n.send("CLUSTER", "INFO") for n in others)
-                ),
-                30,
-            )
+
+            def healed() -> bool:
+                return len(cluster.masters()) == 3 and all(  # the victim's replica promoted
+                    b"cluster_state:ok" in n.send("CLUSTER", "INFO") for n in others
+                )
+
+            await waited(row, started, healed, "slots served again")
             load.mark_back()
-            row.notes.append(
-                f"slots served again after {time.monotonic() - started:.1f} s"
-                if healed
-                else "cluster not ok in 30 s"
-            )
-            await asyncio.sleep(4 if quick else 10)
-            await load.stop()
-            await load.verify(row)
-        finally:
-            app.stop()
-    return row
+
+        with App(cluster.url, workdir) as app:
+            return await under_load(row, app, fault, quick=quick)
 
 
 async def cluster_reshard(workdir: Path, quick: bool = False) -> Row:
@@ -290,33 +250,24 @@ async def cluster_reshard(workdir: Path, quick: bool = False) -> Row:
     --cluster reshard``: MIGRATING/IMPORTING, MIGRATE), so requests meet ASK and MOVED."""
     row = Row("cluster-reshard")
     with cluster_set() as cluster:
-        app = App(cluster.url, workdir).start()
-        load = Load(app.base, users=12)
-        try:
-            await load.start()
-            await asyncio.sleep(2 if quick else 5)
-            masters = cluster.masters()
-            (src_id, src), (dst_id, _) = masters[0], masters[1]
-            slots = 300 if quick else 2000
+
+        async def fault(load: Load) -> None:
+            (src_id, src), (dst_id, _) = cluster.masters()[:2]
             started = time.monotonic()
             done = await asyncio.to_thread(
                 subprocess.run,
                 ["redis-cli", "--cluster", "reshard", f"127.0.0.1:{src.port}",
                  "--cluster-from", src_id, "--cluster-to", dst_id,
-                 "--cluster-slots", str(slots), "--cluster-yes",
+                 "--cluster-slots", "300" if quick else "2000", "--cluster-yes",
                  "--cluster-pipeline", "10"],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=110, check=False,
             )  # fmt: skip
             moved = len(set(re.findall(rb"Moving slot (\d+) ", done.stdout)))
-            row.notes.append(
-                f"{moved} slots moved in {time.monotonic() - started:.1f} s under load"
-            )
-            await asyncio.sleep(2 if quick else 5)
-            await load.stop()
-            await load.verify(row)
-        finally:
-            app.stop()
-    return row
+            took = time.monotonic() - started
+            row.notes.append(f"{moved} slots moved in {took:.1f} s under load")
+
+        with App(cluster.url, workdir) as app:
+            return await under_load(row, app, fault, quick=quick, warm=5, settle=5)
 
 
 # -- a slow Redis -----------------------------------------------------------------------

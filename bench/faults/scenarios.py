@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 from bench import _common as c
-from bench.faults.harness import App, Load, Row, client
+from bench.faults.harness import App, Load, Row, client, under_load
 
 # -- SQLite -----------------------------------------------------------------------------
 
@@ -162,22 +162,19 @@ async def postgres_restart(workdir: Path, quick: bool = False) -> Row:
     again: 503s meanwhile, service back without restarting the app, nothing lost."""
     row = Row("postgres-restart")
     pg = Postgres().init()
-    pg.start()
-    app = App(pg.url, workdir).start()
-    load = Load(app.base, users=12)
-    try:
-        await load.start()
-        await asyncio.sleep(2 if quick else 5)
+
+    async def fault(load: Load) -> None:
         pg.stop("immediate")
         await asyncio.sleep(2 if quick else 5)
         pg.start()
         load.mark_back()
-        await asyncio.sleep(3 if quick else 8)
-        await load.stop()
-        await load.verify(row)
-        row.notes.append(f"pool after: {app.fds()[1]} sockets open")
+
+    try:
+        pg.start()
+        with App(pg.url, workdir) as app:
+            await under_load(row, app, fault, quick=quick, warm=5, settle=8)
+            row.notes.append(f"{app.fds()[1]} sockets open after")
     finally:
-        app.stop()
         pg.remove()
     return row
 

@@ -189,12 +189,15 @@ class Cluster:
 
 
 class Sentinel:
-    """A master redis-server and one sentinel (quorum 1) watching it as ``mymaster``."""
+    """A master redis-server with one replica, and one sentinel (quorum 1) watching it as
+    ``mymaster``: a deployment Sentinel could fail over (the store waits for a replica to
+    confirm the deletes that end sessions there)."""
 
     service = "mymaster"
 
     def __init__(self, workdir: Path) -> None:
-        self.master = RedisServer(workdir)
+        self.master = RedisServer(workdir, None, "--repl-diskless-sync-delay", "0")
+        self.replica: RedisServer | None = None
         self.port = free_port()
         self.conf = workdir / f"sentinel-{self.port}.conf"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -205,8 +208,16 @@ class Sentinel:
         return f"redis+sentinel://127.0.0.1:{self.port}/{self.service}/0"
 
     def start(self) -> Sentinel:
-        """Start the master, then the sentinel, and wait until it names the master."""
+        """Start the master and its replica, then the sentinel, and wait until it names
+        the master."""
         self.master.start()
+        self.replica = RedisServer(
+            self.conf.parent, None, "--replicaof", "127.0.0.1", str(self.master.port)
+        ).start()
+        _wait("the replica in sync", lambda: b"state=online" in self.master.send("INFO"))
+        # A fresh replica's first acknowledgement can wait for its one-second cron.
+        self.master.send("SET", "warm", "1")
+        self.master.send("WAIT", "1", "5000")
         self.conf.write_text(
             f"port {self.port}\nbind 127.0.0.1\ndaemonize no\n"
             f"dir {self.conf.parent}\nlogfile {self.conf.parent / f'sentinel-{self.port}.log'}\n"
@@ -231,6 +242,8 @@ class Sentinel:
         if proc is not None and proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)
             proc.wait(5)
+        if self.replica is not None:
+            self.replica.stop()
         self.master.stop()
 
 

@@ -154,3 +154,57 @@ def test_bad_settings_fail_at_start_up_with_the_fix(query: str, message: str) ->
 def test_cluster_refuses_it_with_the_reason() -> None:
     with pytest.raises(ConfigurationError, match="Cluster"):
         RedisStore.from_url("redis+cluster://127.0.0.1:7000?min_replicas_ack=1", min_replicas_ack=1)
+
+
+async def test_deletes_alone_can_wait_for_replicas(pair: Pair) -> None:
+    """``min_replicas_ack_deletes``: a logout is confirmed by a replica, ordinary writes
+    are not held up."""
+    store = RedisStore.from_url(
+        pair.master.url + "?min_replicas_ack_deletes=1&replica_ack_timeout=0.2"
+    )
+    try:
+        key = new_key()
+        await store.create(key, {"c": "1", "a": "1"}, 60)
+        await store.delete(new_key())  # scripts loaded, a first WAIT answered
+        with replica_paused(pair):
+            assert await store.apply(key, {"k": "v"}, [], 60)  # no wait
+            with pytest.raises(StoreUnavailableError, match="replicas"):
+                await store.delete(key)
+            with pytest.raises(StoreUnavailableError, match="replicas"):
+                store.sync.delete(key)
+    finally:
+        await store.close()
+
+
+async def test_under_sentinel_session_ends_wait_for_a_replica_by_default() -> None:
+    """A failover there is automatic: a logout the old master took just before it must
+    not come back, so the delete waits for the replica; other writes do not."""
+    from tests.stores.redis_servers import running_sentinel
+
+    with running_sentinel() as sentinel:
+        store = RedisStore.from_url(sentinel.url + "?replica_ack_timeout=0.2")
+        try:
+            key = new_key()
+            await store.create(key, {"c": "1", "a": "1"}, 60)
+            await store.delete(new_key())
+            assert sentinel.replica is not None
+            sentinel.replica.pause()
+            try:
+                assert await store.apply(key, {"k": "v"}, [], 60)
+                with pytest.raises(StoreUnavailableError, match="replicas"):
+                    await store.delete(key)
+            finally:
+                sentinel.replica.resume()
+            await store.delete(key)
+            assert await store.load(key) is None
+        finally:
+            await store.close()
+        plain = RedisStore.from_url(sentinel.url + "?min_replicas_ack_deletes=0")
+        try:
+            sentinel.replica.pause()
+            try:
+                await plain.delete(new_key())  # opted out: no wait
+            finally:
+                sentinel.replica.resume()
+        finally:
+            await plain.close()

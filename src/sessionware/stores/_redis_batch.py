@@ -139,31 +139,42 @@ READ_ONLY = frozenset({*_READS, "SCAN"})
 
 
 class Durability:
-    """``WAIT replicas timeout`` after a batch of writes, on the connection that sent
-    them (``min_replicas_ack``): a write fewer replicas confirmed is an outage (503)."""
+    """``WAIT n timeout`` after a batch that writes, on the connection that sent it: a
+    write fewer replicas confirmed is an outage (503). ``writes`` replicas for every
+    write (``min_replicas_ack``), ``deletes`` for the deletes that end sessions
+    (logout, revocation, the old id of a regenerate), whichever the batch needs most."""
 
-    __slots__ = ("replicas", "timeout_ms", "wait")
+    __slots__ = ("deletes", "timeout_ms", "writes")
 
-    def __init__(self, replicas: int, timeout: float) -> None:
-        self.replicas = replicas
+    def __init__(self, writes: int, deletes: int, timeout: float) -> None:
+        self.writes = writes
+        self.deletes = max(writes, deletes)
         self.timeout_ms = max(1, int(timeout * 1000))
-        self.wait: Command = ("WAIT", replicas, self.timeout_ms)
 
-    def needed(self, commands: Sequence[Command]) -> bool:
-        """Whether any command of the batch writes."""
-        return any(c[0] not in READ_ONLY for c in commands)
+    def needed(self, commands: Sequence[Command]) -> int:
+        """How many replicas must confirm the batch (0: it only reads, or needs none)."""
+        n = 0
+        for c in commands:
+            if c[0] in _DELETES:
+                n = max(n, self.deletes)
+            elif c[0] not in READ_ONLY:
+                n = max(n, self.writes)
+        return n
 
-    def check(self, replies: list[Any]) -> list[Any]:
-        """The batch's own replies, once WAIT's (the last) says enough replicas have them."""
+    def check(self, replies: list[Any], n: int) -> list[Any]:
+        """The batch's own replies, once WAIT's (the last) says ``n`` replicas have them."""
         acked = replies[-1]
         if isinstance(acked, BaseException):
             raise store_error(acked) from None
-        if int(acked) < self.replicas:
+        if int(acked) < n:
             raise StoreUnavailableError(
-                f"redis: {int(acked)} of the {self.replicas} replicas required by "
-                f"min_replicas_ack confirmed the write within {self.timeout_ms} ms"
+                f"redis: {int(acked)} of the {n} replicas required (min_replicas_ack) "
+                f"confirmed the write within {self.timeout_ms} ms"
             )
         return _first_failure(replies[:-1])
+
+
+_DELETES = frozenset({"UNLINK", "DEL"})
 
 
 def _first_failure(replies: list[Any]) -> list[Any]:
@@ -242,11 +253,11 @@ class Batcher:
             await asyncio.gather(*(one(c) for c in commands), return_exceptions=True)
         )
 
-    async def durable(self, commands: list[Command], durability: Durability) -> list[Any]:
-        """The replies to ``commands`` sent with WAIT after them, on one connection of
-        their own (not coalesced: WAIT must follow exactly these writes); a script the
+    async def durable(self, commands: list[Command], durability: Durability, n: int) -> list[Any]:
+        """The replies to ``commands`` sent with ``WAIT n`` after them, on one connection
+        of their own (not coalesced: WAIT must follow exactly these writes); a script the
         server lacks is loaded and the whole batch sent again, WAIT included."""
-        batch = [*commands, durability.wait]
+        batch = [*commands, ("WAIT", n, durability.timeout_ms)]
         try:
             replies = await self._pipeline(batch)
             if _noscript(replies):
@@ -254,7 +265,7 @@ class Batcher:
                 replies = await self._pipeline(batch)
         except Exception as exc:  # every driver failure is mapped
             raise store_error(exc) from None
-        return durability.check(replies)
+        return durability.check(replies, n)
 
     def call(self, command: Command) -> asyncio.Future[Any]:
         """Queue one command; the future resolves to its reply or raises a StoreError."""
@@ -411,9 +422,9 @@ class SyncSender:
             return reply
         return _first_failure(self.send(request))
 
-    def durable(self, commands: list[Command], durability: Durability) -> list[Any]:
+    def durable(self, commands: list[Command], durability: Durability, n: int) -> list[Any]:
         """:meth:`Batcher.durable` on the sync face."""
-        batch = [*commands, durability.wait]
+        batch = [*commands, ("WAIT", n, durability.timeout_ms)]
         try:
             replies = self._pipeline(batch)
             if _noscript(replies):
@@ -421,7 +432,7 @@ class SyncSender:
                 replies = self._pipeline(batch)
         except Exception as exc:  # every driver failure is mapped
             raise store_error(exc) from None
-        return durability.check(replies)
+        return durability.check(replies, n)
 
     def send(self, commands: Sequence[Command]) -> list[Any]:
         """Every command's reply, an error reply standing in its place; a failure to

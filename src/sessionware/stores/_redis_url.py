@@ -31,7 +31,7 @@ FORMS = (
     "&replica_ack_timeout=<seconds>)"
 )
 #: Query options the store reads itself (the rest of a redis:// query goes to redis-py).
-OURS = ("prefix", "min_replicas_ack", "replica_ack_timeout")
+OURS = ("prefix", "min_replicas_ack", "min_replicas_ack_deletes", "replica_ack_timeout")
 
 
 class Parsed:
@@ -48,6 +48,7 @@ class Parsed:
         self.password: str | None = None
         self.prefix: str | None = None
         self.min_replicas_ack: int | None = None
+        self.min_replicas_ack_deletes: int | None = None
         self.replica_ack_timeout: float | None = None
 
 
@@ -98,6 +99,8 @@ def parse(url: str, *, cluster: bool = False) -> Parsed:
     try:
         if "min_replicas_ack" in ours:
             out.min_replicas_ack = int(ours["min_replicas_ack"])
+        if "min_replicas_ack_deletes" in ours:
+            out.min_replicas_ack_deletes = int(ours["min_replicas_ack_deletes"])
         if "replica_ack_timeout" in ours:
             out.replica_ack_timeout = float(ours["replica_ack_timeout"])
     except ValueError:

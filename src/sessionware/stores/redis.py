@@ -62,7 +62,6 @@ from sessionware._ops import Op, adrive, drive
 from sessionware.exceptions import ConfigurationError, SessionCollisionError, StoreError
 from sessionware.stores._redact import redact_url
 from sessionware.stores._redis_batch import (
-    READ_ONLY,
     Batcher,
     Command,
     Durability,
@@ -186,6 +185,7 @@ class RedisStore(StoreBase):
         prefix: str = _DEFAULT_PREFIX,
         coalesce: bool = True,
         min_replicas_ack: int = 0,
+        min_replicas_ack_deletes: int | None = None,
         replica_ack_timeout: float = 0.25,
         _owned: list[Any] | None = None,
         _sync_owned: list[Any] | None = None,
@@ -223,7 +223,16 @@ class RedisStore(StoreBase):
         if client is not None:
             self._batch = Batcher(client, coalesce=coalesce)
             self._aone, self._amany = self._batch.one, self._batch.many
-        self._durability = self._durable_writes(min_replicas_ack, replica_ack_timeout)
+        if min_replicas_ack_deletes is None:
+            # Under Sentinel a failover is automatic, and a logout the old master took
+            # just before it would come back: ends wait for one replica by default.
+            sentinel = (
+                "Sentinel" in type(getattr(client or sync_client, "connection_pool", None)).__name__
+            )
+            min_replicas_ack_deletes = 1 if sentinel else 0
+        self._durability = self._durable_writes(
+            min_replicas_ack, min_replicas_ack_deletes, replica_ack_timeout
+        )
         if self._durability is not None and client is not None:
             self._aone, self._amany = self._durable_one, self._durable_many
         self._sync_lock = threading.Lock()
@@ -233,41 +242,47 @@ class RedisStore(StoreBase):
         )
         self._sync_build = _sync_build
 
-    def _durable_writes(self, replicas: int, timeout: float) -> Durability | None:
-        """The WAIT after each write that ``min_replicas_ack`` asks for (None: none)."""
-        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
-            raise ConfigurationError("min_replicas_ack must be a whole number of replicas (0: off)")
-        if not replicas:
+    def _durable_writes(self, writes: int, deletes: int, timeout: float) -> Durability | None:
+        """The WAIT after writes that ``min_replicas_ack`` (and ``_deletes``) ask for."""
+        for name, n in (("min_replicas_ack", writes), ("min_replicas_ack_deletes", deletes)):
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise ConfigurationError(f"{name} must be a whole number of replicas (0: off)")
+        if not (writes or deletes):
             return None
         if not isinstance(timeout, (int, float)) or not 0 < timeout <= 10:
             raise ConfigurationError("replica_ack_timeout must be seconds, above 0 and at most 10")
         if self.cluster:
+            if not writes:
+                return None  # the Sentinel default does not apply to a cluster
             raise ConfigurationError(
                 "min_replicas_ack is for a standalone or Sentinel-managed Redis; on Redis "
                 "Cluster set it to 0 (a write's WAIT would have to reach the key's own node)"
             )
-        return Durability(replicas, float(timeout))
+        return Durability(writes, deletes, float(timeout))
 
     async def _durable_one(self, command: Command) -> Any:
         assert self._batch is not None and self._durability is not None
-        if command[0] in READ_ONLY:
+        n = self._durability.needed((command,))
+        if not n:
             return await self._batch.one(command)
-        return (await self._batch.durable([command], self._durability))[0]
+        return (await self._batch.durable([command], self._durability, n))[0]
 
     async def _durable_many(self, commands: list[Command]) -> list[Any]:
         assert self._batch is not None and self._durability is not None
-        if not self._durability.needed(commands):
+        n = self._durability.needed(commands)
+        if not n:
             return await self._batch.many(commands)
-        return await self._batch.durable(commands, self._durability)
+        return await self._batch.durable(commands, self._durability, n)
 
     def _durable_perform(self, request: Command | list[Command]) -> Any:
         """The sync driver's perform, with WAIT after writes (``min_replicas_ack``)."""
         sender = self._sender or self._sync_sender()
         assert self._durability is not None
-        commands = [request] if type(request) is tuple else request
-        if not self._durability.needed(commands):
+        commands: list[Command] = [request] if type(request) is tuple else request  # type: ignore[assignment]
+        n = self._durability.needed(commands)
+        if not n:
             return sender.perform(request)
-        replies = sender.durable(commands, self._durability)  # type: ignore[arg-type]
+        replies = sender.durable(commands, self._durability, n)
         return replies[0] if type(request) is tuple else replies
 
     @classmethod
@@ -281,6 +296,7 @@ class RedisStore(StoreBase):
         timeout: float = 0.5,
         coalesce: bool = True,
         min_replicas_ack: int | None = None,
+        min_replicas_ack_deletes: int | None = None,
         replica_ack_timeout: float | None = None,
         **client_options: Any,
     ) -> RedisStore:
@@ -308,6 +324,12 @@ class RedisStore(StoreBase):
         can be lost with the old master; with it, only writes the client saw fail can
         be. It costs a replica round trip per write, and writes stop while fewer than
         N replicas are up. Standalone and Sentinel only.
+
+        ``min_replicas_ack_deletes`` does the same for the deletes that end sessions
+        (logout, revocation, a regenerated session's old id) only, so a failover cannot
+        bring a signed-out session back. It defaults to 1 under Sentinel (where
+        failovers are automatic) and 0 otherwise; a logout then fails with 503 while no
+        replica is up.
         """
         parsed = parse(url, cluster=cluster)
 
@@ -334,11 +356,13 @@ class RedisStore(StoreBase):
         chosen = prefix if prefix is not None else parsed.prefix
         if min_replicas_ack is None:
             min_replicas_ack = parsed.min_replicas_ack or 0
+        if min_replicas_ack_deletes is None:
+            min_replicas_ack_deletes = parsed.min_replicas_ack_deletes
         if replica_ack_timeout is None:
             replica_ack_timeout = parsed.replica_ack_timeout
         if replica_ack_timeout is None:
             replica_ack_timeout = 0.25
-        if min_replicas_ack and replica_ack_timeout >= timeout:
+        if (min_replicas_ack or min_replicas_ack_deletes) and replica_ack_timeout >= timeout:
             raise ConfigurationError(
                 f"replica_ack_timeout ({replica_ack_timeout:g}s) must be shorter than the "
                 f"store's timeout ({timeout:g}s), which bounds each reply, WAIT's too: "
@@ -350,6 +374,7 @@ class RedisStore(StoreBase):
             prefix=chosen if chosen is not None else _DEFAULT_PREFIX,
             coalesce=coalesce,
             min_replicas_ack=min_replicas_ack,
+            min_replicas_ack_deletes=min_replicas_ack_deletes,
             replica_ack_timeout=replica_ack_timeout,
             _owned=owned,
             _sync_owned=sync_owned,
