@@ -64,6 +64,8 @@ def test_purpose_salts_do_not_cross(signer_salt: str, checker_salt: str) -> None
     pytest.param(lambda s: s.replace(".", ""), id="no-dot"),
     pytest.param(lambda s: "", id="empty"),
     pytest.param(lambda s: s[:-1] + "é", id="non-ascii"),
+    pytest.param(lambda s: "\ud800" + s, id="lone-surrogate-in-value"),
+    pytest.param(lambda s: s.split(".")[0] + "." + "\udc80" * 43, id="lone-surrogate-sig"),
 ])
 def test_tampered_values_are_refused(mangle: Any) -> None:
     """Any change to a signed value (tampered, truncated, extra data) raises the one error."""

@@ -56,9 +56,12 @@ class Signer:
         Raises :class:`InvalidSignatureError` for every kind of failure alike.
         """
         value, sep, sig = signed.rpartition(".")
-        if not sep or len(sig) != _SIG_LEN or not value:
+        if not sep or len(sig) != _SIG_LEN or not value or not sig.isascii():
             raise InvalidSignatureError("bad signature")
-        data = value.encode()
+        try:
+            data = value.encode()
+        except UnicodeEncodeError:  # a lone surrogate: no text sign() could have signed
+            raise InvalidSignatureError("bad signature") from None
         sig_b = sig.encode()
         ok = False
         for key in self._keys:
@@ -77,5 +80,3 @@ class Signer:
         except InvalidSignatureError:
             return False
         return True
-
-
