@@ -328,3 +328,24 @@ async def test_repr_does_not_count_as_reading_the_session(core: SessionCore) -> 
     assert "['a']" in repr(loaded) and not loaded.accessed
     loaded.get("a")
     assert "['a']" in repr(loaded) and loaded.accessed
+
+
+@pytest.mark.parametrize(
+    "text", ["[NaN]", '{"a":Infinity}', "-Infinity", "[1e999]", '["\\ud800"]', '{"\\udc80":1}']
+)
+def test_loads_refuses_what_dumps_could_not_write_back(text: str) -> None:
+    """A stored value holding NaN, an infinity or a lone surrogate is refused with
+    ValueError, so a damaged record opens as no session instead of failing the response
+    that re-encodes it (found by record fuzzing: a nested ``[NaN]`` answered 500)."""
+    from sessionware.session import loads
+
+    with pytest.raises(ValueError):
+        loads(text)
+
+
+def test_a_record_holding_nan_in_a_container_opens_as_no_session(core: SessionCore) -> None:
+    """The core's open path turns the refusal into "no session" (never an exception)."""
+    now = str(int(core.clock()))
+    fields = {"c": now, "a": now, ".cart": "[1,NaN]"}
+    session, _ = core.opened("sid=v", ("x" * 43, "k" * 64), fields, Session)
+    assert session.is_new and dict(session) == {}

@@ -82,19 +82,41 @@ ON_END: list[Callable[[str, Fields], Op[None]]] = []
 
 _SEP = (",", ":")
 _encode = json.JSONEncoder(separators=_SEP, ensure_ascii=False, allow_nan=False).encode
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value - value != 0.0:  # 1e999 reads as infinity
+        raise ValueError("number out of range")
+    return value
+
+
+# Only what dumps() writes: Python's json also reads NaN, Infinity and 1e999, which a
+# damaged or foreign record may hold and which dumps() would refuse at the response.
+_decoder = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
 # ``scan_once`` is set per instance by the json module (C scanner), so typeshed lacks it.
 _scan: Callable[[str, int], tuple[Any, int]]
-_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_scan = _decoder.scan_once  # type: ignore[attr-defined]
 
 
 def loads(text: str) -> Any:
-    """Decode one stored JSON value; the C scanner directly, as this is on every read."""
+    """Decode one stored JSON value; the C scanner directly, as this is on every read.
+
+    Raises ValueError for anything :func:`dumps` cannot write back: bad JSON, NaN,
+    infinities, and a ``\\ud800`` escape (a lone surrogate has no UTF-8 form).
+    """
     try:
         value, end = _scan(text, 0)
     except StopIteration:
         end = -1
     if end != len(text):
-        return json.loads(text)  # the slow path raises a proper error for bad data
+        value = _decoder.decode(text)  # the slow path raises a proper error for bad data
+    if "\\u" in text:
+        _encode(value).encode()  # UnicodeEncodeError (a ValueError) for a lone surrogate
     return value
 
 
@@ -155,7 +177,7 @@ def _fill(session: dict[str, Any], fields: Fields) -> bool:
                 value, end = _scan(v, 0)
             except StopIteration:
                 end = -1
-            _setitem(session, k[1:], value if end == len(v) else json.loads(v))
+            _setitem(session, k[1:], value if end == len(v) and "\\u" not in v else loads(v))
             nested = nested or v[:1] in ("[", "{")
     return nested
 
