@@ -654,3 +654,38 @@ def test_when_unlocked_retries_only_lock_errors_within_the_busy_timeout() -> Non
     with pytest.raises(sqlite3.OperationalError, match="locked"):
         _when_unlocked(100, always_locked)
     assert time.monotonic() - began >= 0.09  # it kept trying until the timeout
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "row",
+    ["{bad", "[1, 2]", '"x"', '{"c": null}', '{"\\ud800": "1"}', b"\xff\xfe"],
+    ids=["not-json", "a-list", "a-string", "not-text", "lone-surrogate", "a-blob"],
+)
+async def test_a_row_this_store_cannot_have_written_loads_as_no_record(
+    sqlite_store: SQLiteStore, tmp_path: Path, row: str | bytes
+) -> None:
+    """A damaged or foreign row reads as missing, never as an exception that fails every
+    request presenting its cookie (found by record fuzzing: each of these answered 500)."""
+    key = new_key()
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        conn.execute(
+            "INSERT INTO sessionware_sessions (key, fields, expires) VALUES (?, ?, ?)",
+            (key, row, time.time() + 600),
+        )
+    assert await sqlite_store.load(key) is None
+    assert sqlite_store.sync.load(key) is None
+
+
+@pytest.mark.anyio
+async def test_a_row_with_whitespace_around_it_still_loads(
+    sqlite_store: SQLiteStore, tmp_path: Path
+) -> None:
+    """A record written by another tool with spaces around its JSON is still a record."""
+    key = new_key()
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        conn.execute(
+            "INSERT INTO sessionware_sessions (key, fields, expires) VALUES (?, ?, ?)",
+            (key, ' {"c": "1", ".x": "\\u00e9"} ', time.time() + 600),
+        )
+    assert await sqlite_store.load(key) == {"c": "1", ".x": "é"}

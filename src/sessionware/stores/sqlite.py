@@ -86,15 +86,32 @@ def _create_file(path: str, mode: int) -> None:
 _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
-def _load(text: str) -> Fields:
-    """Decode a stored record; what this store wrote has no whitespace around it."""
+def _load(text: str) -> Fields | None:
+    """Decode a stored record; what this store wrote has no whitespace around it.
+
+    A row this store cannot have written (not a JSON object of texts, or text with no
+    UTF-8 form, as a ``\\ud800`` escape decodes to) reads as no record: a damaged or
+    foreign row must not fail every request that presents its cookie.
+    """
     try:
         value, end = _scan(text, 0)
-    except StopIteration:
+    except StopIteration:  # whitespace first, say
         end = -1
-    if end != len(text) or not isinstance(value, dict):
-        value = json.loads(text)  # the slow path raises a proper error for bad data
-    return value  # type: ignore[no-any-return]
+    except (TypeError, ValueError):  # not text, not JSON
+        return None
+    if end != len(text):
+        try:
+            value = json.loads(text)  # whitespace around it: written by someone else
+        except ValueError:
+            return None
+    if type(value) is not dict or not all(type(v) is str for v in value.values()):
+        return None
+    if "\\u" in text:
+        try:
+            _dump(value).encode()
+        except UnicodeEncodeError:
+            return None
+    return value
 
 
 def _dump(fields: Fields) -> str:
