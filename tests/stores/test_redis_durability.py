@@ -1,24 +1,44 @@
 """``min_replicas_ack``: every write waits for N replicas (``WAIT``) on its own
 connection, and one they did not confirm is an outage (503), on both faces, against a
-real master and replica of our own. Without the option nothing changes."""
+real master and replica of our own, and on a Cluster of our own with a replica per
+master (the WAIT goes to the node that owns the key, through ASK and MOVED). Without
+the option nothing changes. The store's timeouts come from the URL too."""
 
 from __future__ import annotations
 
 import contextlib
+import re
+import socket
+import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from redis.crc import key_slot
 
 from sessionware.exceptions import ConfigurationError, StoreUnavailableError
 from sessionware.stores import RedisStore
 from sessionware.testing import new_key
 from tests.stores.redis_apps import SessionApp
-from tests.stores.redis_servers import RedisServer, _wait
+from tests.stores.redis_servers import RedisServer, _wait, free_port
 
 pytestmark = pytest.mark.anyio
+
+
+def warm_replicas(url: str) -> None:
+    """Writes confirmed by every master's replica, with time to spare: the first
+    acknowledgement of a fresh replica can wait for its one-second cron, later ones
+    take a round trip (the tests' short ``replica_ack_timeout`` is for those)."""
+    store = RedisStore.from_url(url + "?min_replicas_ack=1&replica_ack_timeout=5", timeout=10)
+    try:
+        for _ in range(24):  # on a cluster, some on every master
+            key = new_key()
+            store.sync.create(key, {"a": "1"}, 60)
+            store.sync.delete(key)
+    finally:
+        store.sync.close()
 
 
 class Pair:
@@ -35,10 +55,7 @@ def pair() -> Iterator[Pair]:
         try:
             replica.start()
             _wait("the replica in sync", lambda: b"state=online" in master.send("INFO"))
-            # The first acknowledgement of a fresh replica can take its one-second
-            # cron; later ones take a round trip.
-            master.send("SET", "warm", "1")
-            assert master.send("WAIT", "1", "5000") == b":1\r\n"
+            warm_replicas(master.url)
             yield Pair(master, replica)
         finally:
             replica.stop()
@@ -151,11 +168,6 @@ def test_bad_settings_fail_at_start_up_with_the_fix(query: str, message: str) ->
         RedisStore.from_url("redis://127.0.0.1:6379/0" + query)
 
 
-def test_cluster_refuses_it_with_the_reason() -> None:
-    with pytest.raises(ConfigurationError, match="Cluster"):
-        RedisStore.from_url("redis+cluster://127.0.0.1:7000?min_replicas_ack=1", min_replicas_ack=1)
-
-
 async def test_deletes_alone_can_wait_for_replicas(pair: Pair) -> None:
     """``min_replicas_ack_deletes``: a logout is confirmed by a replica, ordinary writes
     are not held up."""
@@ -182,6 +194,7 @@ async def test_under_sentinel_session_ends_wait_for_a_replica_by_default() -> No
     from tests.stores.redis_servers import running_sentinel
 
     with running_sentinel() as sentinel:
+        warm_replicas(sentinel.url)
         store = RedisStore.from_url(sentinel.url + "?replica_ack_timeout=0.2")
         try:
             key = new_key()
@@ -208,3 +221,289 @@ async def test_under_sentinel_session_ends_wait_for_a_replica_by_default() -> No
                 sentinel.replica.resume()
         finally:
             await plain.close()
+
+
+# -- the store's timeouts from the URL -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/0?timeout=0.2&connect_timeout=0.3",
+        "redis+sentinel://127.0.0.1:26379/mymaster/0?timeout=0.2&connect_timeout=0.3",
+        "redis+cluster://127.0.0.1:7000?timeout=0.2&connect_timeout=0.3",
+    ],
+)
+async def test_timeouts_come_from_the_url_of_every_form(url: str) -> None:
+    """``?timeout=`` and ``?connect_timeout=`` reach both clients (no connection is made)."""
+    store = RedisStore.from_url(url)
+    try:
+        client = store.client
+        if store.cluster:
+            kwargs = client.get_connection_kwargs()
+        else:
+            kwargs = client.connection_pool.connection_kwargs
+        assert kwargs["socket_timeout"] == 0.2
+        assert kwargs["socket_connect_timeout"] == 0.3
+        assert "timeout" not in kwargs
+    finally:
+        await store.close()
+    store = RedisStore.from_url(url, timeout=0.4)  # a keyword wins over the URL
+    try:
+        if not store.cluster:
+            assert store.client.connection_pool.connection_kwargs["socket_timeout"] == 0.4
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("query", ["?timeout=soon", "?timeout=0", "?connect_timeout=-1"])
+def test_a_bad_timeout_in_the_url_fails_at_start_up(query: str) -> None:
+    with pytest.raises(ConfigurationError, match="timeout must be seconds"):
+        RedisStore.from_url("redis://127.0.0.1:6379/0" + query)
+
+
+async def test_a_redis_slower_than_the_url_timeout_is_a_503_then_service(pair: Pair) -> None:
+    """A Redis that does not answer within ``?timeout=`` makes the request a 503 (never
+    a request waiting on it); once Redis answers again the same app serves."""
+    store = RedisStore.from_url(pair.master.url + "?timeout=0.2")
+    app = SessionApp(store)
+    transport = httpx.ASGITransport(app=app.app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            assert (await client.post("/login")).status_code == 200
+            pair.master.pause()
+            try:
+                assert (await client.get("/get")).status_code == 503
+                assert (await client.post("/set/k")).status_code == 503
+            finally:
+                pair.master.resume()
+            assert (await client.get("/get")).json() == {"user_id": "42"}
+    finally:
+        await store.close()
+
+
+# -- Redis Cluster ----------------------------------------------------------------------
+
+
+class ReplicatedCluster:
+    """Three masters with one replica each, our own processes."""
+
+    def __init__(self, workdir: Path) -> None:
+        ports: set[int] = set()
+        while len(ports) < 6:
+            ports.add(free_port(bus=True))
+        self.nodes = [
+            RedisServer(workdir, port, "--cluster-enabled", "yes", "--cluster-config-file",
+                        str(workdir / f"nodes-{port}.conf"), "--cluster-node-timeout", "5000",
+                        "--repl-diskless-sync-delay", "0")
+            for port in sorted(ports)
+        ]  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes[:3])
+
+    def start(self) -> ReplicatedCluster:
+        for node in self.nodes:
+            node.start()
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
+             "--cluster-replicas", "1", "--cluster-yes"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, timeout=60,
+        )  # fmt: skip
+        for node in self.nodes:
+            _wait("cluster_state:ok", lambda n=node: b"state:ok" in n.send("CLUSTER", "INFO"))
+        _wait("three replicas in sync", lambda: len(self.replicas()) == 3)
+        warm_replicas(self.url)
+        return self
+
+    def replicas(self) -> dict[int, RedisServer]:
+        """Each master's port to its replica (one whose link is up)."""
+        found = {}
+        for node in self.nodes:
+            info = node.send("INFO", "replication")
+            if b"master_link_status:up" in info:
+                port = re.search(rb"master_port:(\d+)", info)
+                assert port is not None
+                found[int(port.group(1))] = node
+        return found
+
+    def node(self, port: int) -> RedisServer:
+        return next(n for n in self.nodes if n.port == port)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[ReplicatedCluster]:
+    with tempfile.TemporaryDirectory(prefix="sw-rcluster-") as tmp:
+        c = ReplicatedCluster(Path(tmp))
+        try:
+            yield c.start()
+        finally:
+            c.stop()
+
+
+def on_replica(replica: RedisServer, key: bytes, field: str) -> bytes:
+    """HGET on a replica (READONLY first, on the same connection, or it answers MOVED)."""
+    payload = b"".join(
+        b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+        for args in ([b"READONLY"], [b"HGET", key, field.encode()])
+    )
+    with socket.create_connection(("127.0.0.1", replica.port), timeout=2) as conn:
+        conn.sendall(payload)
+        data = b""
+        while True:
+            reply = data.partition(b"+OK\r\n")[2]  # READONLY's answer, then HGET's
+            if (reply.startswith((b"-", b"$-1")) and b"\r\n" in reply) or reply.count(b"\r\n") >= 2:
+                return reply  # an error (MOVED: its map lacks the slot), nil, or a value
+            chunk = conn.recv(65536)
+            assert chunk, "the replica closed the connection"
+            data += chunk
+
+
+def owner(store: RedisStore, key: str) -> int:
+    """The port of the master the store's client believes owns ``key``'s record."""
+    return int(store.client.get_node_from_key(store.record_key(key)).port)
+
+
+async def cluster_store(cluster: ReplicatedCluster, ack_timeout: float) -> RedisStore:
+    store = RedisStore.from_url(
+        cluster.url + f"?min_replicas_ack=1&replica_ack_timeout={ack_timeout}", timeout=5
+    )
+    await store.ping()  # the client has read the slots
+    return store
+
+
+async def test_on_cluster_every_write_waits_for_the_replica_of_the_keys_master(
+    cluster: ReplicatedCluster,
+) -> None:
+    """Each store write, on both faces, returns only once the replica of the master that
+    owns its key has it; keys on all three masters, one batch spanning several."""
+    store = await cluster_store(cluster, 2)
+    replicas = cluster.replicas()
+    try:
+        keys = [new_key() for _ in range(12)]
+        assert len({owner(store, k) for k in keys}) == 3
+        for i, key in enumerate(keys):
+            face_is_sync = i % 2 == 1
+            if face_is_sync:
+                store.sync.create(key, {"c": "1", "a": "1"}, 60)
+                assert store.sync.apply(key, {"n": str(i)}, ["c"], 60)
+                assert store.sync.incr(key, "hits", 2, 60, create=False) == 2
+                store.sync.link("ada", key)
+            else:
+                await store.create(key, {"c": "1", "a": "1"}, 60)
+                assert await store.apply(key, {"n": str(i)}, ["c"], 60)
+                assert await store.incr(key, "hits", 2, 60, create=False) == 2
+                await store.link("ada", key)
+            replica = replicas[owner(store, key)]
+            assert on_replica(replica, store.record_key(key), "n").endswith(f"{i}\r\n".encode())
+            assert on_replica(replica, store.record_key(key), "hits").endswith(b"2\r\n")
+        assert await store.incr("th:ada", "n", 1, 60) == 1
+        assert sorted(await store.keys_of("ada")) == sorted(keys)
+        await store.unlink("ada", keys[0])
+        store.sync.delete(keys[1])
+        assert await store.delete_user_sessions("ada", keep=keys[2]) == 9  # one batch
+        for key in keys:
+            replica = replicas[owner(store, key)]
+            kept = key == keys[0] or key == keys[2]
+            assert on_replica(replica, store.record_key(key), "a").startswith(b"$1") is kept
+    finally:
+        await store.close()
+
+
+async def test_on_cluster_a_paused_replica_fails_only_its_own_masters_writes(
+    cluster: ReplicatedCluster,
+) -> None:
+    """WAIT counts the replicas of the key's own master: with one replica paused, writes
+    to its master's keys fail as outages while writes to the other masters go on (a WAIT
+    sent to every node and summed, as redis-py's cluster client does, would pass both)."""
+    store = await cluster_store(cluster, 0.2)
+    try:
+        victim = owner(store, first := new_key())
+        mine, others = [first], []
+        while len(mine) < 2 or len(others) < 4:
+            key = new_key()
+            (mine if owner(store, key) == victim else others).append(key)
+        for key in mine + others:
+            await store.create(key, {"c": "1", "a": "1"}, 60)
+        replica = cluster.replicas()[victim]
+        replica.pause()
+        try:
+            for key in mine[:2]:
+                with pytest.raises(StoreUnavailableError, match="0 of the 1 replicas"):
+                    await store.apply(key, {"k": "v"}, [], 60)
+                with pytest.raises(StoreUnavailableError, match="replicas"):
+                    store.sync.apply(key, {"k": "w"}, [], 60)
+            with pytest.raises(StoreUnavailableError, match="replicas"):
+                await store.delete(mine[0])
+            for key in others[:4]:
+                assert await store.apply(key, {"k": "v"}, [], 60)
+                assert store.sync.apply(key, {"k": "w"}, [], 60)
+            loaded = await store.load(mine[1])  # a read waits for nobody
+            assert loaded is not None and loaded["k"] == "w"
+        finally:
+            replica.resume()
+    finally:
+        await store.close()
+
+
+def _errorstat(node: RedisServer, word: str) -> int:
+    found = re.search(
+        rb"errorstat_" + word.encode() + rb":count=(\d+)", node.send("INFO", "errorstats")
+    )
+    return int(found.group(1)) if found else 0
+
+
+async def test_on_cluster_writes_follow_ask_and_moved_in_a_migration_and_wait_there(
+    cluster: ReplicatedCluster,
+) -> None:
+    """A slot migrated under a live session: a write to the key that has left (ASK) and a
+    new key in the migrating slot (ASK, on the sync face) land on the new owner and wait
+    for its replica (paused, the write fails: the WAIT went to that node, not the old
+    one); after the slot is handed over a write to the old owner (MOVED) lands too."""
+    store = await cluster_store(cluster, 2)
+    strict = await cluster_store(cluster, 0.2)
+    try:
+        key = new_key()
+        await store.create(key, {"c": "1", "a": "1"}, 60)
+        record = store.record_key(key)
+        slot = key_slot(record)
+        source = cluster.node(owner(store, key))
+        target = cluster.node(next(p for p in cluster.replicas() if p != source.port))
+        replica = cluster.replicas()[target.port]
+        ids = {n.port: n.send("CLUSTER", "MYID").split(b"\r\n")[1] for n in (source, target)}
+        target.send("CLUSTER", "SETSLOT", str(slot), "IMPORTING", ids[source.port])
+        source.send("CLUSTER", "SETSLOT", str(slot), "MIGRATING", ids[target.port])
+        assert source.send("MIGRATE", "127.0.0.1", str(target.port), "", "0", "5000",
+                           "KEYS", record) == b"+OK\r\n"  # fmt: skip
+        asks = _errorstat(source, "ASK")
+        replica.pause()
+        try:
+            with pytest.raises(StoreUnavailableError, match="0 of the 1 replicas"):
+                await strict.apply(key, {"moved": "unconfirmed"}, [], 60)
+        finally:
+            replica.resume()
+        assert await store.apply(key, {"moved": "ask"}, [], 60)
+        fresh = next(k for k in iter(new_key, None) if key_slot(store.record_key(k)) == slot)
+        store.sync.create(fresh, {"c": "1", "a": "1"}, 60)
+        assert _errorstat(source, "ASK") >= asks + 3
+        assert source.send("EXISTS", record).startswith(b"-ASK ")  # gone from the source
+
+        for port in cluster.replicas():  # the slot handed over, as redis-cli does
+            cluster.node(port).send("CLUSTER", "SETSLOT", str(slot), "NODE", ids[target.port])
+        moves = _errorstat(source, "MOVED")
+        assert store.client.get_node_from_key(record).port == source.port  # still the old map
+        assert await store.apply(key, {"moved": "moved"}, [], 60)
+        assert _errorstat(source, "MOVED") > moves
+        assert (await store.load(key) or {}).get("moved") == "moved"
+        # The replica learns that its master owns the slot by gossip: then it serves it.
+        _wait("the replica serving the slot", lambda: on_replica(replica, record, "moved")
+              .endswith(b"moved\r\n"))  # fmt: skip
+        assert on_replica(replica, store.record_key(fresh), "a").endswith(b"1\r\n")
+    finally:
+        await store.close()
+        await strict.close()

@@ -36,7 +36,9 @@ from typing import Any
 from redis import exceptions as rx
 from redis.exceptions import NoScriptError
 
+from sessionware._ops import adrive, drive
 from sessionware.exceptions import StoreError, StoreUnavailableError
+from sessionware.stores._redis_durable import Durability, cluster_writes
 from sessionware.stores._redis_scripts import SCRIPTS
 
 _pack_one: Callable[[Command], bytes] | None
@@ -134,47 +136,10 @@ def _noscript(replies: Sequence[Any]) -> list[int]:
     return [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
 
 
-#: Commands that change nothing: never followed by WAIT.
-READ_ONLY = frozenset({*_READS, "SCAN"})
-
-
-class Durability:
-    """``WAIT n timeout`` after a batch that writes, on the connection that sent it: a
-    write fewer replicas confirmed is an outage (503). ``writes`` replicas for every
-    write (``min_replicas_ack``), ``deletes`` for the deletes that end sessions
-    (logout, revocation, the old id of a regenerate), whichever the batch needs most."""
-
-    __slots__ = ("deletes", "timeout_ms", "writes")
-
-    def __init__(self, writes: int, deletes: int, timeout: float) -> None:
-        self.writes = writes
-        self.deletes = max(writes, deletes)
-        self.timeout_ms = max(1, int(timeout * 1000))
-
-    def needed(self, commands: Sequence[Command]) -> int:
-        """How many replicas must confirm the batch (0: it only reads, or needs none)."""
-        n = 0
-        for c in commands:
-            if c[0] in _DELETES:
-                n = max(n, self.deletes)
-            elif c[0] not in READ_ONLY:
-                n = max(n, self.writes)
-        return n
-
-    def check(self, replies: list[Any], n: int) -> list[Any]:
-        """The batch's own replies, once WAIT's (the last) says ``n`` replicas have them."""
-        acked = replies[-1]
-        if isinstance(acked, BaseException):
-            raise store_error(acked) from None
-        if int(acked) < n:
-            raise StoreUnavailableError(
-                f"redis: {int(acked)} of the {n} replicas required (min_replicas_ack) "
-                f"confirmed the write within {self.timeout_ms} ms"
-            )
-        return _first_failure(replies[:-1])
-
-
-_DELETES = frozenset({"UNLINK", "DEL"})
+def _owner(client: Any, key: Any) -> str:
+    """The node (``host:port``) a cluster client believes owns ``key``'s slot."""
+    node = client.nodes_manager.get_node_from_slot(client.keyslot(key))
+    return str(node.name)
 
 
 def _first_failure(replies: list[Any]) -> list[Any]:
@@ -256,16 +221,41 @@ class Batcher:
     async def durable(self, commands: list[Command], durability: Durability, n: int) -> list[Any]:
         """The replies to ``commands`` sent with ``WAIT n`` after them, on one connection
         of their own (not coalesced: WAIT must follow exactly these writes); a script the
-        server lacks is loaded and the whole batch sent again, WAIT included."""
-        batch = [*commands, ("WAIT", n, durability.timeout_ms)]
+        server lacks is loaded and the whole batch sent again, WAIT included. On Cluster,
+        one connection and one WAIT per node that owns a key (see :mod:`._redis_durable`)."""
         try:
+            if self._pool is None:
+                await self._client.initialize()  # a no-op once the slots are known
+                op = cluster_writes(commands, durability, n, partial(_owner, self._client))
+                return _first_failure(await adrive(op, self._to_nodes))
+            batch = [*commands, durability.wait(n)]
             replies = await self._pipeline(batch)
             if _noscript(replies):
                 await self.load_scripts()
                 replies = await self._pipeline(batch)
+            durability.confirm(replies[-1], n)
         except Exception as exc:  # every driver failure is mapped
             raise store_error(exc) from None
-        return durability.check(replies, n)
+        return _first_failure(replies[:-1])
+
+    async def _to_nodes(self, sends: list[tuple[str, list[Command]]] | str) -> list[Any] | None:
+        """Perform a request of :func:`cluster_writes`: each batch on one connection to
+        its node, all at once (a failure stands in its batch's place)."""
+        if isinstance(sends, str):  # LOAD_SCRIPTS: a node lacked a script
+            await self.load_scripts()
+            return None
+        sent = (self._to_node(name, batch) for name, batch in sends)
+        return list(await asyncio.gather(*sent, return_exceptions=True))
+
+    async def _to_node(self, name: str, batch: list[Command]) -> list[Any]:
+        node = self._client.get_node(node_name=name)
+        if node is None:  # redirected to a node the client has not met: next time
+            raise rx.ConnectionError(f"cluster node {name} is not known to the client yet")
+        conn = node.acquire_connection()
+        try:
+            return await self._exchange(conn, batch)
+        finally:
+            node.release(conn)
 
     def call(self, command: Command) -> asyncio.Future[Any]:
         """Queue one command; the future resolves to its reply or raises a StoreError."""
@@ -342,30 +332,35 @@ class Batcher:
         assert pool is not None
         conn = await pool.get_connection()
         try:
-            await conn.send_packed_command(pack(commands), check_health=False)
-            try:
-                async with asyncio.timeout(self._timeout):
-                    lean = _lean_reader(conn)
-                    if lean is not None:
-                        return await _read_replies(conn, *lean, len(commands))
-                    replies: list[Any] = []
-                    for _ in commands:
-                        try:
-                            # math.inf: no timer per reply; the one above covers the batch.
-                            replies.append(await conn.read_response(timeout=math.inf))
-                        except rx.ResponseError as exc:
-                            replies.append(exc)  # the reply was read; the stream is in sync
-                    return replies
-            except TimeoutError:
-                await conn.disconnect(nowait=True)
-                raise rx.TimeoutError("Timeout reading from redis") from None
-            except BaseException:
-                # Replies may be left unread (a broken socket, a cancelled read): this
-                # connection must never serve another batch out of step.
-                await conn.disconnect(nowait=True)
-                raise
+            return await self._exchange(conn, commands)
         finally:
             await pool.release(conn)
+
+    async def _exchange(self, conn: Any, commands: Sequence[Command]) -> list[Any]:
+        """Send ``commands`` on ``conn`` and read their replies, the whole batch bounded
+        by the timeout; an error reply comes back as a ResponseError value."""
+        await conn.send_packed_command(pack(commands), check_health=False)
+        try:
+            async with asyncio.timeout(self._timeout):
+                lean = _lean_reader(conn)
+                if lean is not None:
+                    return await _read_replies(conn, *lean, len(commands))
+                replies: list[Any] = []
+                for _ in commands:
+                    try:
+                        # math.inf: no timer per reply; the one above covers the batch.
+                        replies.append(await conn.read_response(timeout=math.inf))
+                    except rx.ResponseError as exc:
+                        replies.append(exc)  # the reply was read; the stream is in sync
+                return replies
+        except TimeoutError:
+            await conn.disconnect(nowait=True)
+            raise rx.TimeoutError("Timeout reading from redis") from None
+        except BaseException:
+            # Replies may be left unread (a broken socket, a cancelled read): this
+            # connection must never serve another batch out of step.
+            await conn.disconnect(nowait=True)
+            raise
 
     async def load_scripts(self) -> None:
         """Load every script (on every primary, for a cluster client)."""
@@ -423,16 +418,44 @@ class SyncSender:
         return _first_failure(self.send(request))
 
     def durable(self, commands: list[Command], durability: Durability, n: int) -> list[Any]:
-        """:meth:`Batcher.durable` on the sync face."""
-        batch = [*commands, ("WAIT", n, durability.timeout_ms)]
+        """:meth:`Batcher.durable` on the sync face (a cluster's nodes one after another)."""
         try:
+            if self._pool is None:
+                op = cluster_writes(commands, durability, n, partial(_owner, self.client))
+                return _first_failure(drive(op, self._to_nodes))
+            batch = [*commands, durability.wait(n)]
             replies = self._pipeline(batch)
             if _noscript(replies):
                 self.load_scripts()
                 replies = self._pipeline(batch)
+            durability.confirm(replies[-1], n)
         except Exception as exc:  # every driver failure is mapped
             raise store_error(exc) from None
-        return durability.check(replies, n)
+        return _first_failure(replies[:-1])
+
+    def _to_nodes(self, sends: list[tuple[str, list[Command]]] | str) -> list[Any] | None:
+        """:meth:`Batcher._to_nodes` on the sync face."""
+        if isinstance(sends, str):  # LOAD_SCRIPTS: a node lacked a script
+            self.load_scripts()
+            return None
+        results: list[Any] = []
+        for name, batch in sends:
+            try:
+                results.append(self._to_node(name, batch))
+            except Exception as exc:  # stands in its batch's place, as gather's would
+                results.append(exc)
+        return results
+
+    def _to_node(self, name: str, batch: list[Command]) -> list[Any]:
+        node = self.client.get_node(node_name=name)
+        if node is None:
+            raise rx.ConnectionError(f"cluster node {name} is not known to the client yet")
+        pool = self.client.get_redis_connection(node).connection_pool
+        conn = pool.get_connection()
+        try:
+            return _exchange(conn, pack(batch), len(batch))
+        finally:
+            pool.release(conn)
 
     def send(self, commands: Sequence[Command]) -> list[Any]:
         """Every command's reply, an error reply standing in its place; a failure to

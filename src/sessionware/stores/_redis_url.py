@@ -8,6 +8,10 @@ The forms (one string fits ``SESSION_STORE``)::
     redis+cluster://[user:password@]host[:port][,host[:port]...][?prefix=]
     rediss+sentinel://..., rediss+cluster://...        (TLS)
 
+Every form also takes ``timeout``, ``connect_timeout`` (seconds),
+``min_replicas_ack``, ``min_replicas_ack_deletes`` and ``replica_ack_timeout`` in
+the query (``?prefix=app:&timeout=0.5&min_replicas_ack=1``); see
+:meth:`RedisStore.from_url <sessionware.stores.redis.RedisStore.from_url>`.
 ``redis://`` with ``cluster=True`` is the same as ``redis+cluster://``. For
 sentinel the user and password are the master's; give the sentinels' own with
 ``sentinel_kwargs={"password": ...}``. Sentinel's port defaults to 26379.
@@ -27,11 +31,20 @@ FORMS = (
     "redis://[user:password@]host[:port][/db], rediss://... (TLS), "
     "redis+sentinel://[user:password@]host[:port][,host[:port]...]/service_name[/db], "
     "redis+cluster://host[:port][,host[:port]...] (or redis://host:port with cluster=True); "
-    "each may end in ?prefix=<key prefix>, &min_replicas_ack=N (and "
-    "&replica_ack_timeout=<seconds>)"
+    "each may end in ?prefix=<key prefix>, &timeout=<seconds>, &connect_timeout=<seconds>, "
+    "&min_replicas_ack=N (and &replica_ack_timeout=<seconds>)"
 )
 #: Query options the store reads itself (the rest of a redis:// query goes to redis-py).
-OURS = ("prefix", "min_replicas_ack", "min_replicas_ack_deletes", "replica_ack_timeout")
+OURS = (
+    "prefix",
+    "timeout",
+    "connect_timeout",
+    "min_replicas_ack",
+    "min_replicas_ack_deletes",
+    "replica_ack_timeout",
+)
+_SECONDS = ("timeout", "connect_timeout", "replica_ack_timeout")
+_COUNTS = ("min_replicas_ack", "min_replicas_ack_deletes")
 
 
 class Parsed:
@@ -47,9 +60,12 @@ class Parsed:
         self.username: str | None = None
         self.password: str | None = None
         self.prefix: str | None = None
+        # Given in the query, else None (the store's defaults apply).
+        self.timeout: float | None = None
+        self.connect_timeout: float | None = None
+        self.replica_ack_timeout: float | None = None
         self.min_replicas_ack: int | None = None
         self.min_replicas_ack_deletes: int | None = None
-        self.replica_ack_timeout: float | None = None
 
 
 def _bad(url: str, why: str) -> ConfigurationError:
@@ -96,16 +112,18 @@ def parse(url: str, *, cluster: bool = False) -> Parsed:
     rest = [(k, v) for k, v in query if k not in OURS]
     out = Parsed(variant or ("cluster" if cluster else "standalone"), base == "rediss")
     out.prefix = ours.get("prefix")
-    try:
-        if "min_replicas_ack" in ours:
-            out.min_replicas_ack = int(ours["min_replicas_ack"])
-        if "min_replicas_ack_deletes" in ours:
-            out.min_replicas_ack_deletes = int(ours["min_replicas_ack_deletes"])
-        if "replica_ack_timeout" in ours:
-            out.replica_ack_timeout = float(ours["replica_ack_timeout"])
-    except ValueError:
-        why = "min_replicas_ack must be a whole number, replica_ack_timeout seconds"
-        raise _bad(url, why) from None
+    for name in _COUNTS:
+        if name in ours:
+            try:
+                setattr(out, name, int(ours[name]))
+            except ValueError:
+                raise _bad(url, f"{name} must be a whole number") from None
+    for name in _SECONDS:
+        if name in ours:
+            try:
+                setattr(out, name, float(ours[name]))
+            except ValueError:
+                raise _bad(url, f"{name} must be seconds, such as 0.5") from None
     if variant == "":
         # redis-py parses the rest, query options included (socket_timeout=...).
         out.url = urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), ""))

@@ -61,13 +61,8 @@ with requires("redis"):
 from sessionware._ops import Op, adrive, drive
 from sessionware.exceptions import ConfigurationError, SessionCollisionError, StoreError
 from sessionware.stores._redact import redact_url
-from sessionware.stores._redis_batch import (
-    Batcher,
-    Command,
-    Durability,
-    SyncSender,
-    store_error,
-)
+from sessionware.stores._redis_batch import Batcher, Command, SyncSender, store_error
+from sessionware.stores._redis_durable import Durability
 from sessionware.stores._redis_scripts import APPLY, CREATE, INCR, INCR_EXISTING
 from sessionware.stores._redis_url import FORMS, Parsed, build, parse
 from sessionware.stores.base import Fields, StoreBase, SyncFace
@@ -161,6 +156,16 @@ def _client_options(
     return out
 
 
+def _seconds(name: str, given: float | None, parsed: Parsed, default: float) -> float:
+    """A duration from the keyword, else the URL's query, else ``default``; checked."""
+    value = given if given is not None else getattr(parsed, name)
+    if value is None:
+        value = default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 3600:
+        raise ConfigurationError(f"{name} must be seconds, above 0 (such as 0.5)")
+    return float(value)
+
+
 class RedisStore(StoreBase):
     """Sessions in Redis; build it with :meth:`from_url` or from redis-py clients.
 
@@ -172,7 +177,9 @@ class RedisStore(StoreBase):
     sync face works and whose async face raises ConfigurationError. The store closes
     the clients it was given in :meth:`close`. ``coalesce=False`` sends each async
     command on its own instead of one pipeline per event-loop turn (slower under
-    load; for comparison).
+    load; for comparison). ``min_replicas_ack``, ``min_replicas_ack_deletes`` and
+    ``replica_ack_timeout``: as in :meth:`from_url` (keep the timeout below the
+    clients' ``socket_timeout``).
     """
 
     kind = "redis"
@@ -251,13 +258,6 @@ class RedisStore(StoreBase):
             return None
         if not isinstance(timeout, (int, float)) or not 0 < timeout <= 10:
             raise ConfigurationError("replica_ack_timeout must be seconds, above 0 and at most 10")
-        if self.cluster:
-            if not writes:
-                return None  # the Sentinel default does not apply to a cluster
-            raise ConfigurationError(
-                "min_replicas_ack is for a standalone or Sentinel-managed Redis; on Redis "
-                "Cluster set it to 0 (a write's WAIT would have to reach the key's own node)"
-            )
         return Durability(writes, deletes, float(timeout))
 
     async def _durable_one(self, command: Command) -> Any:
@@ -292,8 +292,8 @@ class RedisStore(StoreBase):
         *,
         prefix: str | None = None,
         cluster: bool = False,
-        connect_timeout: float = 1.0,
-        timeout: float = 0.5,
+        connect_timeout: float | None = None,
+        timeout: float | None = None,
         coalesce: bool = True,
         min_replicas_ack: int | None = None,
         min_replicas_ack_deletes: int | None = None,
@@ -304,34 +304,58 @@ class RedisStore(StoreBase):
 
         ``redis://h:6379/0``, ``rediss://…``, ``redis+sentinel://h1:26379,h2/mymaster/0``,
         ``redis+cluster://h1:7000,h2:7001`` (or ``redis://h:7000`` with ``cluster=True``).
-        ``connect_timeout`` and ``timeout`` (per batch of commands; per reply on the
-        sync face) are seconds. A batch of reads on a broken connection (a restarted
-        Redis) is retried once at once, never with a long back-off, so an outage
-        shows as a quick 503; writes are not resent, since they may have landed. (On
-        Cluster, redis-py's own retry may resend once: ``apply`` is idempotent, a
-        resent ``create`` reports a collision and the core picks a new id, a resent
-        ``incr`` counts one more.) Other keyword arguments go to both redis-py
-        clients. The synchronous client connects only when ``store.sync`` is first
-        used (a synchronous ``RedisCluster`` is built only then, since building one
-        connects).
+        ``connect_timeout`` (1 s) and ``timeout`` (0.5 s: per batch of commands, per
+        reply on the sync face) are seconds, also given in the URL
+        (``?timeout=0.5&connect_timeout=1``; a keyword wins over the URL). A Redis slower
+        than ``timeout`` is an outage: the request gets its 503 after about that long
+        instead of queueing behind the slow server. A batch of reads on a broken
+        connection (a restarted Redis) is retried once at once, never with a long
+        back-off, so an outage shows as a quick 503; writes are not resent, since they
+        may have landed. (On Cluster, redis-py's own retry may resend once: ``apply``
+        is idempotent, a resent ``create`` reports a collision and the core picks a new
+        id, a resent ``incr`` counts one more.) Other keyword arguments go to both
+        redis-py clients. The synchronous client connects only when ``store.sync`` is
+        first used (a synchronous ``RedisCluster`` is built only then, since building
+        one connects).
 
-        ``min_replicas_ack=N`` (also ``?min_replicas_ack=N`` in the URL) follows every
-        write with ``WAIT N`` on its connection: a write that fewer than N replicas
-        confirmed within ``replica_ack_timeout`` seconds (0.25; keep it below
-        ``timeout``) fails as an outage (a
-        503; the write may still be on the master). Redis replicates asynchronously,
-        so without it a write acknowledged to the browser moments before a failover
-        can be lost with the old master; with it, only writes the client saw fail can
-        be. It costs a replica round trip per write, and writes stop while fewer than
-        N replicas are up. Standalone and Sentinel only.
+        ``min_replicas_ack=N`` (also ``?min_replicas_ack=N``) follows every write
+        (create, apply, delete, incr, the per-user index, revocations, remember-me
+        rotation) with ``WAIT N`` on the connection that sent it (on Cluster, on a
+        connection to the node that owns the key): a write fewer than N replicas
+        confirmed within ``replica_ack_timeout`` seconds (``?replica_ack_timeout=``;
+        0.25 or half of ``timeout``, whichever is less; it must stay below ``timeout``)
+        fails as an outage, a 503, though it may still be on the master. Redis
+        replicates asynchronously, so without it a write acknowledged to the browser
+        in the last moments before a failover (a killed master, ``SENTINEL
+        FAILOVER``) can be lost with the old master; with it, only writes the client
+        was told failed can be. It costs a replica round trip per write (writes also
+        leave the shared pipeline for a connection of their own), and writes stop
+        while fewer than N replicas are up: after a master is lost, until a replica
+        of the new master has synced.
 
         ``min_replicas_ack_deletes`` does the same for the deletes that end sessions
         (logout, revocation, a regenerated session's old id) only, so a failover cannot
         bring a signed-out session back. It defaults to 1 under Sentinel (where
-        failovers are automatic) and 0 otherwise; a logout then fails with 503 while no
-        replica is up.
+        failovers are automatic) and 0 otherwise (a Cluster may have no replicas); a
+        logout then fails with 503 while no replica is up.
         """
         parsed = parse(url, cluster=cluster)
+        connect_timeout = _seconds("connect_timeout", connect_timeout, parsed, 1.0)
+        timeout = _seconds("timeout", timeout, parsed, 0.5)
+        default_ack = min(0.25, timeout / 2)
+        replica_ack_timeout = _seconds(
+            "replica_ack_timeout", replica_ack_timeout, parsed, default_ack
+        )
+        if min_replicas_ack is None:
+            min_replicas_ack = parsed.min_replicas_ack or 0
+        if min_replicas_ack_deletes is None:
+            min_replicas_ack_deletes = parsed.min_replicas_ack_deletes
+        if (min_replicas_ack or min_replicas_ack_deletes) and replica_ack_timeout >= timeout:
+            raise ConfigurationError(
+                f"replica_ack_timeout ({replica_ack_timeout:g}s) must be shorter than the "
+                f"store's timeout ({timeout:g}s), which bounds each reply, WAIT's too: "
+                "raise timeout or lower replica_ack_timeout"
+            )
 
         def make(sync: bool) -> tuple[Any, list[Any]]:
             options = _client_options(parsed, connect_timeout, timeout, client_options, sync=sync)
@@ -354,20 +378,6 @@ class RedisStore(StoreBase):
                 f"bad Redis store URL or options ({detail}): use {FORMS}"
             ) from None
         chosen = prefix if prefix is not None else parsed.prefix
-        if min_replicas_ack is None:
-            min_replicas_ack = parsed.min_replicas_ack or 0
-        if min_replicas_ack_deletes is None:
-            min_replicas_ack_deletes = parsed.min_replicas_ack_deletes
-        if replica_ack_timeout is None:
-            replica_ack_timeout = parsed.replica_ack_timeout
-        if replica_ack_timeout is None:
-            replica_ack_timeout = 0.25
-        if (min_replicas_ack or min_replicas_ack_deletes) and replica_ack_timeout >= timeout:
-            raise ConfigurationError(
-                f"replica_ack_timeout ({replica_ack_timeout:g}s) must be shorter than the "
-                f"store's timeout ({timeout:g}s), which bounds each reply, WAIT's too: "
-                "raise timeout= or lower replica_ack_timeout"
-            )
         return cls(
             client,
             sync_client=sync_client,
