@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import types
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
+from sessionware._clock import SteadyClock
 from sessionware._ops import Op
 from sessionware.exceptions import SessionCollisionError, StoreError
 from sessionware.stores.base import Fields, StoreBase
@@ -80,7 +80,7 @@ class MemoryStore(StoreBase):
         *,
         max_entries: int | None = None,
         development: bool = False,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if max_entries is not None and max_entries < 1:
             raise ValueError("max_entries must be positive or None")
@@ -88,7 +88,9 @@ class MemoryStore(StoreBase):
         self._users: dict[str, set[str]] = {}
         self._max = max_entries
         self._lock = threading.Lock()
-        self._clock = clock
+        # Expiry counts elapsed time, as the core's timeouts do: a system clock stepped
+        # an hour forward must not expire every record at once (nor purge them).
+        self._clock = clock or SteadyClock()
         if not development:
             log.warning(
                 "MemoryStore keeps sessions in one process: they vanish on restart and are "

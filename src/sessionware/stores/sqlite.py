@@ -41,6 +41,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from sessionware._clock import SteadyClock
 from sessionware._ops import Op, adrive, drive
 from sessionware.exceptions import SessionCollisionError, StoreError, StoreUnavailableError
 from sessionware.stores.base import Fields, StoreBase
@@ -219,7 +220,7 @@ class SQLiteStore(StoreBase):
         *,
         busy_timeout: float = 5.0,
         file_mode: int | None = 0o600,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         """Open (or create) the database at ``path``.
 
@@ -229,7 +230,9 @@ class SQLiteStore(StoreBase):
         """
         self.path = str(path)
         self._busy_ms = int(busy_timeout * 1000)
-        self._clock = clock
+        # Expiry counts elapsed time, as the core's timeouts do: a system clock stepped
+        # an hour forward must not expire every record at once (nor purge them).
+        self._clock = clock or SteadyClock()
         self._local = threading.local()
         self._opened: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._lock = threading.Lock()  # guards _opened, _local and _writer
