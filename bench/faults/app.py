@@ -1,10 +1,15 @@
 """The app the fault harness drives, on ASGI (uvicorn) and WSGI (gunicorn).
 
 ``SESSION_STORE`` picks the store and ``SESSION_SECRET`` signs; ``FAULT_IDLE`` and
-``FAULT_ABSOLUTE`` set the timeouts (seconds), ``FAULT_STORE_OPTIONS`` is appended to
-nothing (the URL carries the store's options). When ``FAULT_CLOCK_FILE`` names a file,
-the app's wall clock is ``time.time()`` plus the number in it: that is how the harness
-steps "the system clock" of this process without touching the machine's.
+``FAULT_ABSOLUTE`` set the timeouts (seconds).
+
+``FAULT_CLOCK_FILE`` names a file holding a number of seconds: this process's
+``time.time()`` then returns the real time plus that number (the file read at most
+every 0.1 s). It is replaced before sessionware is imported, so every default clock
+(the core's, the store's) meets the step exactly as it would meet a stepped system
+clock, while monotonic clocks go on, as they do then; the machine's clock is never
+touched. ``FAULT_RAW_CLOCK=1`` hands the core and the store that wall clock itself
+(no ``SteadyClock``): the contrast run, showing what the clock scenario catches.
 
 Routes: ``POST /login?user=U`` (a new session holding U, the id regenerated),
 ``POST /write?k=K&v=V`` (one key; the 200 leaves only after the store acknowledged),
@@ -19,20 +24,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sessionware._clock import SteadyClock
-
 SECRET = os.environ.get("SESSION_SECRET", "fault-harness-secret-" + "x" * 40)
 
 
-def _wall() -> Callable[[], float]:
-    path = os.environ.get("FAULT_CLOCK_FILE")
-    if not path:
-        return time.time
-    cache = {"at": 0.0, "offset": 0.0}
+def _stepped(real: Callable[[], float], path: str) -> Callable[[], float]:
+    cache = {"at": -1.0, "offset": 0.0}
 
-    def wall() -> float:
-        now = time.time()
-        if now - cache["at"] > 0.1:  # read at most every 0.1 s
+    def stepped() -> float:
+        now = real()
+        if abs(now - cache["at"]) > 0.1:  # read at most every 0.1 s
             cache["at"] = now
             try:
                 with open(path) as f:
@@ -41,19 +41,33 @@ def _wall() -> Callable[[], float]:
                 pass
         return now + cache["offset"]
 
-    return wall
+    return stepped
+
+
+if os.environ.get("FAULT_CLOCK_FILE"):
+    time.time = _stepped(time.time, os.environ["FAULT_CLOCK_FILE"])
 
 
 def options() -> dict[str, Any]:
     """The session options every app here shares."""
-    return {
+    found: dict[str, Any] = {
         "cookie_name": "sid",
         "secure": False,
         "idle_timeout": float(os.environ.get("FAULT_IDLE", "1800")),
         "absolute_timeout": float(os.environ.get("FAULT_ABSOLUTE", "43200")),
-        "clock": SteadyClock(_wall()),
         "max_sessions_per_user": None,
     }
+    if os.environ.get("FAULT_RAW_CLOCK"):
+        found["clock"] = time.time
+    return found
+
+
+def store() -> Any:
+    """The store ``SESSION_STORE`` names (on the raw wall clock in the contrast run)."""
+    from sessionware.stores import from_url
+
+    raw = {"clock": time.time} if os.environ.get("FAULT_RAW_CLOCK") else {}
+    return from_url(os.environ["SESSION_STORE"], **raw)
 
 
 def asgi() -> Any:
@@ -64,7 +78,6 @@ def asgi() -> Any:
     from starlette.routing import Route
 
     from sessionware import SessionMiddleware
-    from sessionware.stores import from_url
 
     async def login(request: Request) -> PlainTextResponse:
         await request.session.regenerate()
@@ -94,12 +107,7 @@ def asgi() -> Any:
             Route("/healthz", healthz),
         ]
     )
-    app.add_middleware(
-        SessionMiddleware,
-        store=from_url(os.environ["SESSION_STORE"]),
-        secrets=[SECRET],
-        **options(),
-    )
+    app.add_middleware(SessionMiddleware, store=store(), secrets=[SECRET], **options())
     return app
 
 
@@ -108,7 +116,6 @@ def wsgi() -> Any:
     from flask import Flask, jsonify, request, session
 
     from sessionware.flask import Sessionware
-    from sessionware.stores import from_url
 
     app = Flask(__name__)
     app.config["SECRET_KEY"] = SECRET
@@ -138,8 +145,8 @@ def wsgi() -> Any:
         return "ok"
 
     opts = options()
-    opts.pop("clock")  # Flask's settings take no clock: the default one is steady too
+    opts.pop("clock", None)  # Flask's settings take no clock (the clock scenario is ASGI)
     app.config.update({f"SESSIONWARE_{k.upper()}": v for k, v in opts.items()})
     app.config["SESSIONWARE_CSRF"] = False
-    Sessionware(app, store=from_url(os.environ["SESSION_STORE"]))
+    Sessionware(app, store=store())
     return app
