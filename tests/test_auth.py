@@ -423,3 +423,18 @@ async def test_guards_answer_their_status_in_a_plain_starlette_app(
         r = await c.get("/sensitive")
     assert (r.status_code, r.text) == (401, "Not authenticated")
     assert r.headers["content-type"].startswith("text/plain")
+
+
+async def test_a_damaged_session_of_the_user_is_listed_not_a_500(
+    app: Starlette, store: Store
+) -> None:
+    """A session record of the user whose times do not read is still a device on the
+    list (with no times), never a 500 on the devices page (found by record fuzzing)."""
+    key = store_key("x" * 43)
+    await store.create(key, {"uid": "alice", "c": "abc", "a": "nan", "hdl": "h" * 20}, 600)
+    await store.link("alice", key)
+    async with client(app) as c:
+        await c.post("/login", json={"user": "alice"})
+        listed = await c.get("/devices")
+    assert listed.status_code == 200
+    assert len(listed.json()) == 2

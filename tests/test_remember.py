@@ -328,3 +328,29 @@ async def test_remember_me_on_a_hand_made_view(store: Store, clock: Clock) -> No
     assert len(cleared) == 1 and "Max-Age=0" in cleared[0]
     assert await series_keys(store, "alice") == []
     assert current_user_id(await visit()) is None
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [{"u": "\x1f"}, {"u": ""}, {"x": "abc"}, {"x": "nan"}, {"x": "inf"}, {"v:é": "0"}],
+    ids=["unprintable-user", "no-user", "expiry-text", "expiry-nan", "expiry-inf",
+         "non-ascii-validator"],
+)  # fmt: skip
+async def test_a_damaged_series_restores_nobody_and_answers(
+    store: Store, clock: Clock, damage: dict[str, str]
+) -> None:
+    """A series record that does not read (damaged, or written by something else) signs
+    nobody in and the page answers, instead of a 500 (found by record fuzzing)."""
+    app = make_app(store, clock, remember=RememberConfig(grace=0))
+    async with client(app) as c:
+        await c.post("/login", json={"user": "alice", "remember": True})
+        cookie = c.cookies[REM]
+    key = series_key(token_of(cookie)[0])
+    fields = await store.load(key)
+    assert fields is not None
+    await store.delete(key)
+    await store.create(key, {**fields, **damage}, 600)
+    async with client(app, cookies={REM: cookie}) as c:
+        answer = await c.get("/me")
+        assert answer.status_code == 200 and answer.json()["user"] is None
+        assert set_cookies(answer)[REM].startswith(f"{REM}=;")  # the cookie is cleared

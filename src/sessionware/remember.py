@@ -50,6 +50,7 @@ from sessionware.auth.series import (
     RememberOptions,
     clock,
     is_series_key,
+    is_sound,
     last_used,
     presented,
     queue_cookie,
@@ -203,7 +204,7 @@ def _restore(view: RequestView, session: BaseSession, cfg: RememberConfig) -> Op
         selector, validator = token
         key = series_key(selector)
         fields = yield Call("load", (key,))
-        if fields is None or "u" not in fields:
+        if fields is None or not is_sound(fields):
             continue
         user, now = fields["u"], clock(session)
         expires = float(fields.get("x", "0"))
@@ -268,7 +269,7 @@ def _confirm(view: RequestView, session: BaseSession, cfg: RememberConfig) -> Op
             continue
         fields = yield Call("load", (series,))
         now = clock(session)
-        if fields is None:
+        if fields is None or not is_sound(fields):
             return
         digest = sha256_hex(token[1])
         if _match(fields, digest, now, cfg.grace_seconds) == "pending":

@@ -7,6 +7,7 @@ plain calls.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -64,7 +65,12 @@ def current_key(view: RequestView | None) -> str | None:
 
 
 def _num(value: str | None) -> float | None:
-    return float(value) if value is not None else None
+    """A stored time, or None when absent or unreadable (a damaged record lists, not fails)."""
+    try:
+        number = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return number if number is None or math.isfinite(number) else None
 
 
 def _sessions_of(target: StoreOrRequest, user_id: str) -> Op[list[DeviceSession]]:
@@ -72,7 +78,7 @@ def _sessions_of(target: StoreOrRequest, user_id: str) -> Op[list[DeviceSession]
     _, request = split(target)
     current = current_key(request)
     records = yield from index.records(user_id)
-    series = dict((yield from _series.series_of(user_id)))
+    series = {k: f for k, f in (yield from _series.series_of(user_id)) if _series.is_sound(f)}
     # One browser is one row: the sessions one remember-me series made (the one the
     # browser lost at a restart, the one its cookie restored, parallel tabs) are the
     # same device, and revoking that row ends them all with the series.

@@ -32,7 +32,9 @@ other's internals and there is no import cycle.
 from __future__ import annotations
 
 import hmac
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -63,6 +65,7 @@ __all__ = [
     "config_of",
     "forget",
     "is_series_key",
+    "is_sound",
     "issue",
     "last_used",
     "load_all",
@@ -170,6 +173,32 @@ def series_key(selector: str) -> str:
 def is_series_key(key: str) -> bool:
     """Whether a key from a user's index names a remember-me series (not a session)."""
     return key[:3] == "rm:"
+
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def is_sound(fields: Mapping[str, str]) -> bool:
+    """Whether ``fields`` reads as a series record as :func:`issue` and the restore write
+    it: a user, finite times, validators named by their SHA-256 with a state that reads.
+    A damaged or foreign record is then no series, never an error at sign-in."""
+    user = fields.get("u")
+    # login() takes only such user ids, and a restore signs the user in through it.
+    if not user or len(user) > 256 or not user.isprintable():
+        return False
+    try:
+        if not math.isfinite(float(fields["x"])):
+            return False
+        if not math.isfinite(float(fields.get("c", "0"))):
+            return False
+        for name, value in fields.items():
+            if name[:2] == "v:" and not (
+                _DIGEST.fullmatch(name[2:]) and (value == CURRENT or math.isfinite(stamp(value)))
+            ):
+                return False
+    except (KeyError, ValueError):
+        return False
+    return True
 
 
 def signer(session: BaseSession) -> Signer:
