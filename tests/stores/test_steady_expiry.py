@@ -5,6 +5,7 @@ signing everybody out while the core's own clock ignored it.)"""
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from sessionware._clock import SteadyClock
 from sessionware.stores import MemoryStore, SQLiteStore
 from sessionware.stores.base import Store
+from sessionware.stores.postgres import PostgresStore
 from sessionware.testing import new_key
 
 pytestmark = pytest.mark.anyio
@@ -42,7 +44,19 @@ Maker = Callable[[Path, Callable[[], float] | None], Store]
 MAKERS: dict[str, Maker] = {
     "memory": lambda _, clock: MemoryStore(development=True, clock=clock),
     "sqlite": lambda tmp, clock: SQLiteStore(tmp / "s.sqlite3", clock=clock),
+    "postgres": lambda _, clock: PostgresStore(
+        "postgresql://postgres@127.0.0.1:5432/test",
+        table="sw_test_" + secrets.token_hex(6),
+        clock=clock,
+    ),
 }
+
+
+async def _done(*stores: Store) -> None:
+    for store in stores:
+        if isinstance(store, PostgresStore):
+            await store.drop()
+        await store.close()
 
 
 @pytest.mark.parametrize("kind", MAKERS)
@@ -60,8 +74,7 @@ async def test_a_clock_stepped_forward_expires_no_record(
     step.seconds = 3600
     assert await store.load(key) == {".v": "1"}
     assert await raw.load(key) is None
-    await store.close()
-    await raw.close()
+    await _done(store, raw)
 
 
 @pytest.mark.parametrize("kind", MAKERS)
@@ -76,4 +89,4 @@ async def test_a_clock_stepped_back_keeps_no_record_past_its_ttl(
     step.seconds = -3600
     await anyio.sleep(0.7)
     assert await store.load(key) is None
-    await store.close()
+    await _done(store)

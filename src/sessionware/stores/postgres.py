@@ -32,11 +32,11 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from sessionware._clock import SteadyClock
 from sessionware._extras import requires
 
 with requires("postgres"):
@@ -169,7 +169,7 @@ class PostgresStore(StoreBase):
         min_size: int = 1,
         max_size: int = 10,
         timeout: float = 2.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if not table or not set(table) <= _IDENT_OK or table[0].isdigit():
             raise ConfigurationError("table must be a lower-case SQL identifier (a-z, 0-9, _)")
@@ -183,7 +183,9 @@ class PostgresStore(StoreBase):
             ) from None
         self.table = table
         self._users = f"{table}_users"
-        self._clock = clock
+        # Expiry counts elapsed time, as the core's timeouts do: a system clock stepped
+        # an hour forward must not expire every record at once (nor purge them).
+        self._clock = clock or SteadyClock()
         self._timeout = timeout
         self._conninfo = conninfo
         # Both pools get the same options; each is built on its face's first call.
@@ -209,7 +211,7 @@ class PostgresStore(StoreBase):
     def from_url(cls, url: str, **options: Any) -> PostgresStore:
         """``postgresql://user@host:port/dbname`` (``postgres://`` works too)."""
         if url.startswith("postgres://"):
-            url = "postgresql://" + url[len("postgres://"):]
+            url = "postgresql://" + url[len("postgres://") :]
         return cls(url, **options)
 
     # -- the drivers: only here do the two faces differ ------------------------------
@@ -373,8 +375,12 @@ class PostgresStore(StoreBase):
                 "RETURNING (t.fields->>%(field)s)::bigint"
             )
         params = {
-            "key": _enc(key), "field": _enc(field), "amount": amount, "start": str(amount),
-            "exp": now + ttl, "now": now,
+            "key": _enc(key),
+            "field": _enc(field),
+            "amount": amount,
+            "start": str(amount),
+            "exp": now + ttl,
+            "now": now,
         }
         row = yield _Stmt(sql, params, "row")
         if row is None:
