@@ -6,6 +6,7 @@ the option nothing changes. The store's timeouts come from the URL too."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import socket
@@ -141,6 +142,62 @@ async def test_the_app_answers_503_for_a_write_no_replica_confirmed(
             assert (await client.post("/set/k", headers=jar)).status_code == 503
             assert (await client.post("/login")).status_code == 503
         assert (await client.post("/set/k", headers=jar, params={"v": "2"})).status_code == 200
+
+
+def _calls(server: RedisServer, command: str) -> int:
+    stats = server.send("INFO", "commandstats")
+    found = re.search(rb"cmdstat_" + command.encode() + rb":calls=(\d+)", stats)
+    return int(found.group(1)) if found else 0
+
+
+async def test_the_writes_of_concurrent_requests_share_one_wait(
+    pair: Pair, durable: RedisStore, strict: RedisStore
+) -> None:
+    """Writes queued in one event-loop turn go in one pipeline ended by one WAIT (it
+    confirms every write its connection made); each is confirmed or refused alike, and
+    the reads of that turn wait for no replica."""
+    keys = [new_key() for _ in range(20)]
+    await asyncio.gather(*(durable.create(k, {"c": "1", "a": "1"}, 60) for k in keys))
+    waits = _calls(pair.master, "wait")
+    assert all(await asyncio.gather(*(durable.apply(k, {"n": k[:6]}, [], 60) for k in keys)))
+    assert _calls(pair.master, "wait") == waits + 1
+    for key in keys:
+        assert pair.replica.send("HGET", durable.record_key(key), "n").endswith(
+            f"{key[:6]}\r\n".encode()
+        )
+    with replica_paused(pair):
+        results = await asyncio.gather(
+            *(strict.apply(k, {"n": "x"}, [], 60) for k in keys),
+            strict.load(keys[0]),
+            return_exceptions=True,
+        )
+    assert all(isinstance(r, StoreUnavailableError) for r in results[:-1])
+    assert isinstance(results[-1], dict)  # the read of the same turn answered
+
+
+async def test_a_server_that_never_answers_costs_one_handshake_per_call() -> None:
+    """A Redis that accepts connections and never answers (hung, or slower than the
+    timeout) fails a call after one handshake, on both faces: redis-py's retry is kept
+    for a broken connection, not a timed-out one, which would double every 503's wait."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)  # the kernel completes the handshakes; nobody answers
+        store = RedisStore.from_url(f"redis://127.0.0.1:{listener.getsockname()[1]}/0?timeout=0.2")
+        try:
+            with pytest.raises(StoreUnavailableError, match="Timeout"):
+                await store.load(new_key())
+            with pytest.raises(StoreUnavailableError, match="Timeout"):
+                store.sync.load(new_key())
+        finally:
+            await store.close()
+        listener.setblocking(False)
+        accepted = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                accepted.append(listener.accept()[0])
+        for conn in accepted:
+            conn.close()
+        assert len(accepted) == 2
 
 
 async def test_without_the_option_writes_do_not_wait(pair: Pair) -> None:

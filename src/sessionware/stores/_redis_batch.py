@@ -52,7 +52,7 @@ try:  # redis-py's hiredis sentinel for "need more bytes" (see _lean_reader)
 except ImportError:
     _NOT_ENOUGH = None
 
-__all__ = ["Batcher", "Command", "SyncSender", "pack", "store_error"]
+__all__ = ["Batcher", "Command", "SyncSender", "first_failure", "pack", "store_error"]
 
 #: Bumped in every forked child, so a sender there drops the idle connections (sockets)
 #: it inherited from its parent instead of sharing them.
@@ -142,7 +142,7 @@ def _owner(client: Any, key: Any) -> str:
     return str(node.name)
 
 
-def _first_failure(replies: list[Any]) -> list[Any]:
+def first_failure(replies: list[Any]) -> list[Any]:
     """``replies``, or the mapped error of the first failed one (a request fails whole)."""
     for reply in replies:
         if isinstance(reply, BaseException):
@@ -209,12 +209,17 @@ class Batcher:
         self._tasks: set[asyncio.Task[None]] = set()
         #: The reply to one command: queued for this turn's batch, or sent alone.
         self.one: Callable[[Command], Awaitable[Any]] = self.call if coalesce else self.run
+        #: Writes that replicas must confirm share one pipeline and one WAIT per turn
+        #: (:meth:`call_durable`); a cluster's WAIT goes per node (:meth:`durable`).
+        self.coalesces_durable = coalesce and self._pool is not None
+        self._durable: list[tuple[Command, asyncio.Future[Any], int]] = []
+        self._durability: Durability | None = None
 
     async def many(self, commands: list[Command]) -> list[Any]:
         """The replies to several independent commands, queued together so they share
         one batch; the first failure among them is raised once all have settled."""
         one = self.one
-        return _first_failure(
+        return first_failure(
             await asyncio.gather(*(one(c) for c in commands), return_exceptions=True)
         )
 
@@ -227,7 +232,7 @@ class Batcher:
             if self._pool is None:
                 await self._client.initialize()  # a no-op once the slots are known
                 op = cluster_writes(commands, durability, n, partial(_owner, self._client))
-                return _first_failure(await adrive(op, self._to_nodes))
+                return first_failure(await adrive(op, self._to_nodes))
             batch = [*commands, durability.wait(n)]
             replies = await self._pipeline(batch)
             if _noscript(replies):
@@ -236,7 +241,7 @@ class Batcher:
             durability.confirm(replies[-1], n)
         except Exception as exc:  # every driver failure is mapped
             raise store_error(exc) from None
-        return _first_failure(replies[:-1])
+        return first_failure(replies[:-1])
 
     async def _to_nodes(self, sends: list[tuple[str, list[Command]]] | str) -> list[Any] | None:
         """Perform a request of :func:`cluster_writes`: each batch on one connection to
@@ -256,6 +261,57 @@ class Batcher:
             return await self._exchange(conn, batch)
         finally:
             node.release(conn)
+
+    def call_durable(self, command: Command, durability: Durability, n: int) -> asyncio.Future[Any]:
+        """Queue one command that ``n`` replicas must confirm. This turn's such commands
+        go in one pipeline of their own, on one connection, ended by one ``WAIT`` for
+        the most any of them needs: WAIT counts every write its connection made, so it
+        confirms them all at once. The reads of the turn go in the other pipeline and
+        never wait for replicas."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        if not self._durable:
+            loop.call_soon(self._flush_durable)
+        self._durability = durability
+        self._durable.append((command, fut, n))
+        return fut
+
+    def _flush_durable(self) -> None:
+        batch, self._durable = self._durable, []
+        task = asyncio.get_running_loop().create_task(self._send_durable(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_durable(self, batch: list[tuple[Command, asyncio.Future[Any], int]]) -> None:
+        durability = self._durability
+        assert durability is not None
+        pending, last = batch, False
+        try:
+            while pending:
+                n = max(need for _, _, need in pending)
+                replies = await self._pipeline([*(c for c, _, _ in pending), durability.wait(n)])
+                acked, missing = replies[-1], []
+                for (command, fut, need), reply in zip(pending, replies, strict=False):
+                    if fut.done():
+                        continue  # the request was cancelled meanwhile
+                    if isinstance(reply, NoScriptError) and not last:
+                        missing.append((command, fut, need))  # not run: send it again
+                    elif isinstance(reply, Exception):
+                        fut.set_exception(store_error(reply))
+                    else:
+                        try:
+                            durability.confirm(acked, need)
+                        except Exception as exc:
+                            fut.set_exception(store_error(exc))
+                        else:
+                            fut.set_result(reply)
+                if missing:
+                    await self.load_scripts()
+                pending, last = missing, True
+        except Exception as exc:  # every driver failure is mapped
+            for _, fut, _ in batch:
+                if not fut.done():
+                    fut.set_exception(store_error(exc))
 
     def call(self, command: Command) -> asyncio.Future[Any]:
         """Queue one command; the future resolves to its reply or raises a StoreError."""
@@ -415,14 +471,14 @@ class SyncSender:
             if isinstance(reply, Exception):
                 raise store_error(reply) from None
             return reply
-        return _first_failure(self.send(request))
+        return first_failure(self.send(request))
 
     def durable(self, commands: list[Command], durability: Durability, n: int) -> list[Any]:
         """:meth:`Batcher.durable` on the sync face (a cluster's nodes one after another)."""
         try:
             if self._pool is None:
                 op = cluster_writes(commands, durability, n, partial(_owner, self.client))
-                return _first_failure(drive(op, self._to_nodes))
+                return first_failure(drive(op, self._to_nodes))
             batch = [*commands, durability.wait(n)]
             replies = self._pipeline(batch)
             if _noscript(replies):
@@ -431,7 +487,7 @@ class SyncSender:
             durability.confirm(replies[-1], n)
         except Exception as exc:  # every driver failure is mapped
             raise store_error(exc) from None
-        return _first_failure(replies[:-1])
+        return first_failure(replies[:-1])
 
     def _to_nodes(self, sends: list[tuple[str, list[Command]]] | str) -> list[Any] | None:
         """:meth:`Batcher._to_nodes` on the sync face."""

@@ -43,6 +43,7 @@ options; the synchronous one opens no connection until the sync face is used.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -55,13 +56,20 @@ with requires("redis"):
     from redis.asyncio.retry import Retry as AsyncRetry
     from redis.backoff import NoBackoff
     from redis.cluster import RedisCluster as SyncCluster
+    from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.retry import AbstractRetry
     from redis.retry import Retry as SyncRetry
 
 from sessionware._ops import Op, adrive, drive
 from sessionware.exceptions import ConfigurationError, SessionCollisionError, StoreError
 from sessionware.stores._redact import redact_url
-from sessionware.stores._redis_batch import Batcher, Command, SyncSender, store_error
+from sessionware.stores._redis_batch import (
+    Batcher,
+    Command,
+    SyncSender,
+    first_failure,
+    store_error,
+)
 from sessionware.stores._redis_durable import Durability
 from sessionware.stores._redis_scripts import APPLY, CREATE, INCR, INCR_EXISTING
 from sessionware.stores._redis_url import FORMS, Parsed, build, parse
@@ -138,11 +146,18 @@ def _retry(retry: Any, *, sync: bool) -> Any:
 def _client_options(
     parsed: Parsed, connect_timeout: float, timeout: float, options: dict[str, Any], *, sync: bool
 ) -> dict[str, Any]:
-    """The options both clients are built with (each kind gets its own ``Retry``)."""
+    """The options both clients are built with (each kind gets its own ``Retry``).
+
+    redis-py's ``Retry`` tries a connection once more after a broken one (a restarted
+    server), but not after a timeout: it wraps the whole handshake, so a server slower
+    than ``timeout`` would cost every new connection two timeouts, where one already
+    says the store is unavailable.
+    """
+    retry = (SyncRetry if sync else AsyncRetry)(NoBackoff(), 1, (RedisConnectionError,))
     out: dict[str, Any] = {
         "socket_connect_timeout": connect_timeout,
         "socket_timeout": timeout,
-        "retry": (SyncRetry if sync else AsyncRetry)(NoBackoff(), 1),
+        "retry": retry,
     }
     if parsed.kind != "cluster":
         # A pool of plain connections, no health-check pings or client-side cache.
@@ -261,18 +276,25 @@ class RedisStore(StoreBase):
         return Durability(writes, deletes, float(timeout))
 
     async def _durable_one(self, command: Command) -> Any:
-        assert self._batch is not None and self._durability is not None
-        n = self._durability.needed((command,))
+        batch, durability = self._batch, self._durability
+        assert batch is not None and durability is not None
+        n = durability.needed((command,))
         if not n:
-            return await self._batch.one(command)
-        return (await self._batch.durable([command], self._durability, n))[0]
+            return await batch.one(command)
+        if batch.coalesces_durable:
+            return await batch.call_durable(command, durability, n)
+        return (await batch.durable([command], durability, n))[0]
 
     async def _durable_many(self, commands: list[Command]) -> list[Any]:
-        assert self._batch is not None and self._durability is not None
-        n = self._durability.needed(commands)
+        batch, durability = self._batch, self._durability
+        assert batch is not None and durability is not None
+        n = durability.needed(commands)
         if not n:
-            return await self._batch.many(commands)
-        return await self._batch.durable(commands, self._durability, n)
+            return await batch.many(commands)
+        if batch.coalesces_durable:
+            queued = (batch.call_durable(c, durability, n) for c in commands)
+            return first_failure(await asyncio.gather(*queued, return_exceptions=True))
+        return await batch.durable(commands, durability, n)
 
     def _durable_perform(self, request: Command | list[Command]) -> Any:
         """The sync driver's perform, with WAIT after writes (``min_replicas_ack``)."""
