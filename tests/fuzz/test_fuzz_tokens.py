@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from sessionware.auth import _device_cookie as device
 from sessionware.auth.series import read_token
 from sessionware.config import SessionConfig
+from sessionware.cookies import cookie_values
 from sessionware.core import SessionCore
 from sessionware.csrf import token as csrf
 from sessionware.exceptions import InvalidSignatureError
@@ -296,6 +297,9 @@ def test_a_device_cookie_mutated_is_no_device(
     except UnicodeEncodeError:
         event("not a header")
         return  # no header can carry it
+    if value in cookie_values(f"device={header_text}", "device"):
+        event("the same cookie, header syntax around it")  # "value;", '"value"', " value"
+        return
     assert read(header_text) is None
 
 
