@@ -196,6 +196,24 @@ async def test_a_garbage_record_in_a_real_store_is_a_page_never_a_500(
         assert set(answer.json()["keys"]) - {"added"} == set(keys or [])
 
 
+@pytest.mark.anyio
+@pytest.mark.xfail(
+    reason="a lifetime field whose cookie Max-Age is not a finite number fails the write "
+    "(int() of nan or inf in the cookie), and one under a second deletes the cookie; to "
+    "fix in core.py: own_max_age keeps only finite positive values, rounded up",
+    strict=True,
+)
+@pytest.mark.parametrize("lifetime", ["|||nan", "|||inf", "|||1e999", "|||0.5"])
+async def test_a_damaged_lifetime_field_keeps_its_session_and_answers(lifetime: str) -> None:
+    """A record whose own cookie Max-Age does not read, written to by the request."""
+    store = MemoryStore(development=True)
+    sid = secrets.token_urlsafe(32)
+    await store.create(store_key(sid), {**_live({".x": "1"}), "l": lifetime}, 600)
+    answer = await _request(_app(store), sid, "/write")
+    assert answer.status_code == 200, answer.text
+    assert "Max-Age=0" not in answer.headers.get("set-cookie", "")
+
+
 # -- rows and keys the store cannot have written ---------------------------------------
 
 

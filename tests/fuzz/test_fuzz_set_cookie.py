@@ -1,9 +1,9 @@
 """The Set-Cookie writer: for any name, value and attributes it refuses with ValueError
 exactly what RFC 6265 does not allow (and spaces in attribute values), and otherwise
-writes a header our own parser
-reads back to the same value, with exactly the attributes asked for: no CR/LF, no
-second cookie, no smuggled attribute. A configuration the core accepts writes
-cookies that read back to the session they carry."""
+writes a header our own parser reads back to the same value, with exactly the
+attributes asked for: no CR/LF, no second cookie, no smuggled attribute. A
+configuration the core accepts writes cookies that read back to the session they
+carry."""
 
 from __future__ import annotations
 
