@@ -510,8 +510,9 @@ async def soak(workdir: Path, quick: bool = False, minutes: float = 30) -> list[
     every = 2 if quick else 10
     pg = Postgres().init()
     db = workdir / "soak.sqlite3"
-    rows = [Row(f"soak {seconds / 60:g} min (uvicorn, 2 workers, PostgreSQL)"),
-            Row(f"soak {seconds / 60:g} min (gunicorn, 2 workers, SQLite)")]  # fmt: skip
+    span = f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+    rows = [Row(f"soak {span} (uvicorn, 2 workers, PostgreSQL)"),
+            Row(f"soak {span} (gunicorn, 2 workers, SQLite)")]  # fmt: skip
 
     def sqlite_mb() -> float:
         return sum(p.stat().st_size for p in workdir.glob("soak.sqlite3*")) / 1e6
