@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, TypedDict
 
-from sessionware.cookies import is_prefixed, valid_name
+from sessionware.cookies import format_set_cookie, is_prefixed, valid_name
 from sessionware.events import Events
 from sessionware.exceptions import ConfigurationError
 
@@ -209,6 +209,14 @@ class SessionConfig:
             raise ConfigurationError("partitioned cookies must be Secure: set secure=True")
         if self.path and not self.path.startswith("/"):
             raise ConfigurationError("path must start with '/'")
+        try:  # what the cookie writer would refuse on every response: refuse it now
+            format_set_cookie(
+                self.cookie_name, "v", path=self.path, domain=self.domain, same_site=same_site
+            )
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"{exc}: path and domain must be visible ASCII without ';' or spaces"
+            ) from None
         idle = _timeout(self.idle_timeout, "idle_timeout")
         absolute = _timeout(self.absolute_timeout, "absolute_timeout")
         set_(self, "idle_timeout", idle)
@@ -220,6 +228,11 @@ class SessionConfig:
         max_age = seconds(self.max_age, "max_age")
         if max_age is not None and max_age > 400 * 86400:
             raise ConfigurationError("max_age is capped at 400 days by browsers (RFC 6265bis)")
+        if max_age is not None and max_age < 1:
+            raise ConfigurationError(
+                "max_age is whole seconds in the cookie, and Max-Age=0 deletes it: use at "
+                "least 1 (or None for a browser-session cookie)"
+            )
         set_(self, "max_age", max_age)
         if isinstance(self.trust_proxy, bool):
             set_(self, "trust_proxy", 1 if self.trust_proxy else 0)

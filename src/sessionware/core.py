@@ -15,6 +15,7 @@ that and moving bytes is all it does.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from functools import partial
@@ -97,6 +98,11 @@ class Outgoing(NamedTuple):
 
 
 _VARY_ONLY = Outgoing((), False)
+
+
+def _positive(value: float) -> bool:
+    """A finite number of seconds above zero (a damaged field may hold nan or inf)."""
+    return math.isfinite(value) and value > 0
 
 
 class OutageLog:
@@ -285,9 +291,9 @@ class SessionCore:
         if lifetime:
             try:
                 own_idle, own_absolute, since, _ = lifetime.split("|")
-                if own_idle:
+                if own_idle and _positive(float(own_idle)):
                     idle = float(own_idle)
-                if own_absolute:
+                if own_absolute and _positive(float(own_absolute)) and math.isfinite(float(since)):
                     ends = float(since) + float(own_absolute)
             except ValueError:
                 pass  # a damaged field: the global timeouts
@@ -299,9 +305,10 @@ class SessionCore:
         if not lifetime:
             return None
         try:
-            return float(lifetime.split("|")[3]) or None
+            age = float(lifetime.split("|")[3])
         except (IndexError, ValueError):
             return None
+        return float(math.ceil(age)) if _positive(age) else None  # Max-Age=0 would delete it
 
     def open(
         self,

@@ -197,12 +197,6 @@ async def test_a_garbage_record_in_a_real_store_is_a_page_never_a_500(
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    reason="a lifetime field whose cookie Max-Age is not a finite number fails the write "
-    "(int() of nan or inf in the cookie), and one under a second deletes the cookie; to "
-    "fix in core.py: own_max_age keeps only finite positive values, rounded up",
-    strict=True,
-)
 @pytest.mark.parametrize("lifetime", ["|||nan", "|||inf", "|||1e999", "|||0.5"])
 async def test_a_damaged_lifetime_field_keeps_its_session_and_answers(lifetime: str) -> None:
     """A record whose own cookie Max-Age does not read, written to by the request."""
@@ -276,11 +270,6 @@ REDIS_RAW = {
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    reason="RedisStore.load raises StoreError (a 500) for a key holding another type or "
-    "bytes that are not UTF-8; to fix in stores/redis.py: read such a key as no record",
-    strict=True,
-)
 @pytest.mark.parametrize("kind", list(REDIS_RAW))
 async def test_a_foreign_redis_key_is_a_page_never_a_500(redis_store: Any, kind: str) -> None:
     """A key of another type, or a hash that is not UTF-8, under a real session's key."""
@@ -305,11 +294,6 @@ async def postgres_store() -> AsyncIterator[Any]:
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    reason="PostgresStore.load assumes a jsonb object of texts (AttributeError, a 500, "
-    "otherwise); to fix in stores/postgres.py: read any other row as no record",
-    strict=True,
-)
 @pytest.mark.parametrize("row", ["[1]", '"x"', '{"c": null}', '{"c": 1, "a": 2}'])
 async def test_a_foreign_postgres_row_is_a_page_never_a_500(postgres_store: Any, row: str) -> None:
     """A jsonb value that is not an object of texts, under a real session's key."""

@@ -194,23 +194,11 @@ def test_a_damaged_sentinel_or_cluster_url_parses_or_refuses_without_the_passwor
         assert host and 0 < port < 65536
 
 
-@pytest.mark.xfail(
-    reason="a Sentinel db of digits int() cannot read ('²' is isdigit()) raises ValueError, "
-    "not ConfigurationError; to fix in stores/_redis_url.py: check the db with isdecimal() "
-    "and isascii(), or catch the ValueError",
-    strict=True,
-)
 def test_a_sentinel_db_of_superscript_digits_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError):
         parse("redis+sentinel://h/mymaster/²")
 
 
-@pytest.mark.xfail(
-    reason="the error for an unknown Sentinel or Cluster query option repeats the option's "
-    "name, URL text that may be the password (a '?' typed before the user info makes it "
-    "the query); to fix in stores/_redis_url.py: name no part of the URL",
-    strict=True,
-)
 def test_a_password_that_lands_in_the_query_is_not_repeated() -> None:
     with pytest.raises(ConfigurationError) as refused:
         parse(f"redis+sentinel://?:{PASSWORD}@127.0.0.1/0")

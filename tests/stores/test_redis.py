@@ -242,16 +242,20 @@ async def test_link_prunes_dead_members_once_the_set_grows(store: RedisStore) ->
 
 @pytest.mark.anyio
 async def test_collision_and_wrong_type_are_store_errors(store: RedisStore) -> None:
-    """create on a live key raises SessionCollisionError; a foreign value raises StoreError."""
+    """create on a live key raises SessionCollisionError; a foreign value under a session's
+    key loads as no record (its cookie is no session, never a 500), and a write to it is
+    a StoreError that names no key."""
     key = new_key()
     await store.create(key, {".a": "1"}, 60)
     with pytest.raises(SessionCollisionError):
         await store.create(key, {".a": "2"}, 60)
     other = new_key()
     await store.client.set(store.record_key(other), "not a hash")
+    assert await store.load(other) is None
+    assert store.sync.load(other) is None
     with pytest.raises(StoreError) as info:
-        await store.load(other)
-    assert "WRONGTYPE" in str(info.value)
+        await store.apply(other, {"a": "1"}, [], 60)
+    assert "did not write" in str(info.value)
     assert other not in str(info.value)
 
 

@@ -96,6 +96,11 @@ _DOWN_REPLIES = (
 _READS = frozenset({"HGETALL", "EXISTS", "SMEMBERS", "SCARD", "PTTL", "PING"})
 
 
+class ForeignValueError(StoreError):
+    """A key holds what sessionware never writes (another type, bytes that are not
+    UTF-8): a load reads it as no record."""
+
+
 def store_error(exc: BaseException) -> StoreError:
     """Our error for a driver failure, with a message that holds no key, id or value.
 
@@ -105,6 +110,12 @@ def store_error(exc: BaseException) -> StoreError:
     """
     if isinstance(exc, StoreError):
         return exc
+    if isinstance(exc, UnicodeDecodeError) or (
+        isinstance(exc, rx.ResponseError) and str(exc).startswith("WRONGTYPE")
+    ):
+        return ForeignValueError(
+            f"redis holds a value sessionware did not write ({type(exc).__name__})"
+        )
     if isinstance(exc, _DOWN) or (
         isinstance(exc, rx.ResponseError) and str(exc).startswith(_DOWN_REPLIES)
     ):

@@ -131,7 +131,9 @@ def parse(url: str, *, cluster: bool = False) -> Parsed:
             raise _bad(url, "no host")
         return out
     if rest:
-        raise _bad(url, f"{variant} URLs take no query options but ours (got {rest[0][0]!r})")
+        # Name no part of the URL: a '?' typed before the user info makes the password
+        # the query.
+        raise _bad(url, f"{variant} URLs take no query options but {', '.join(OURS)}")
     userinfo, _, netloc = parts.netloc.rpartition("@")
     if userinfo:
         user, _, password = userinfo.partition(":")
@@ -144,7 +146,7 @@ def parse(url: str, *, cluster: bool = False) -> Parsed:
             raise _bad(url, "sentinel URLs need /service_name and optionally /db")
         out.service = segments[0]
         if len(segments) == 2:
-            if not segments[1].isdigit():
+            if not (segments[1].isascii() and segments[1].isdigit()):
                 raise _bad(url, "the db after the service name must be a number")
             out.db = int(segments[1])
     elif segments and segments != ["0"]:

@@ -86,6 +86,12 @@ def _enc_fields(fields: Fields) -> dict[str, str]:
     return {_enc(k): _enc(v) for k, v in fields.items()}
 
 
+def _is_record(value: object) -> bool:
+    """Whether a row's jsonb is what this store writes (an object of texts): any other
+    row under a session's key (foreign, damaged) is no record, never a 500."""
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
 def _dec_fields(fields: dict[str, str]) -> dict[str, str]:
     return {_dec(k): _dec(v) for k, v in fields.items()}
 
@@ -323,7 +329,7 @@ class PostgresStore(StoreBase):
             (_enc(key), self._clock()),
             "row",
         )
-        return _dec_fields(row[0]) if row else None
+        return _dec_fields(row[0]) if row and _is_record(row[0]) else None
 
     def _op_create(self, key: str, fields: Fields, ttl: float) -> Op[None]:
         """Insert; an expired row with the same key is replaced, a live one is a collision."""

@@ -66,6 +66,7 @@ from sessionware.stores._redact import redact_url
 from sessionware.stores._redis_batch import (
     Batcher,
     Command,
+    ForeignValueError,
     SyncSender,
     first_failure,
     store_error,
@@ -494,8 +495,11 @@ class RedisStore(StoreBase):
     # -- records ----------------------------------------------------------------
 
     def _op_load(self, key: str) -> Op[Fields | None]:
-        """The record's fields in one HGETALL, or None."""
-        return _loaded((yield ("HGETALL", self.record_key(key))))
+        """The record's fields in one HGETALL, or None (also for a foreign value there)."""
+        try:
+            return _loaded((yield ("HGETALL", self.record_key(key))))
+        except ForeignValueError:
+            return None
 
     def _op_create(self, key: str, fields: Fields, ttl: float) -> Op[None]:
         """Write a new hash with ``ttl``; SessionCollisionError if the key is live.
@@ -669,4 +673,7 @@ class _SyncFace(SyncFace):
         s: RedisStore = self._store  # type: ignore[assignment]
         if type(s)._op_load is not RedisStore._op_load:
             return super().load(key)  # a subclass's own load is run as written
-        return _loaded((s._sender or s._sync_sender()).perform(("HGETALL", s.record_key(key))))
+        try:
+            return _loaded((s._sender or s._sync_sender()).perform(("HGETALL", s.record_key(key))))
+        except ForeignValueError:
+            return None
