@@ -108,21 +108,25 @@ def test_a_name_is_valid_exactly_when_it_is_an_rfc_token(name: str) -> None:
 
 # -- through the configuration and the core ------------------------------------------
 
-# Writer-valid paths and domains (the configuration's own checks of these are below).
-attribute_texts = st.from_regex(r"/[!-:<-~]{0,30}", fullmatch=True)
-domains = st.none() | st.from_regex(r"[a-z0-9.-]{1,30}", fullmatch=True)
+# Paths and domains the writer takes, and any text (the configuration must refuse what
+# the writer would refuse on every response).
+attribute_texts = st.from_regex(r"/[!-:<-~]{0,30}", fullmatch=True) | texts
+domains = st.none() | st.from_regex(r"[a-z0-9.-]{1,30}", fullmatch=True) | texts
 
 
 @FUZZ
 @given(
-    cookie_name=texts,
+    cookie_name=st.sampled_from(["sid", "__Host-sid", "__Secure-sid", "__host-x"]) | texts,
     path=attribute_texts,
     domain=domains,
     same_site=st.sampled_from([None, "lax", "strict", "none", "LAX", "None", "other", ""]),
     secure=st.sampled_from([True, False, "auto"]),
     partitioned=st.booleans(),
     http_only=st.booleans(),
-    max_age=st.none() | st.integers(1, 400 * 86400),
+    max_age=st.none()
+    | st.integers(-5, 400 * 86400)
+    | st.floats(-1, 400 * 86400)
+    | st.sampled_from([0.5, 0.999, 1.5]),
     https=st.booleans(),
 )
 def test_an_accepted_configuration_writes_cookies_that_read_back(
