@@ -19,8 +19,10 @@ def test_redis_error_keeps_a_runtime_cause() -> None:
 
 def test_redis_error_reply_keeps_only_its_first_word() -> None:
     """A server error reply may quote the command (and a value): only its code stays."""
-    err = store_error(rx.ResponseError("WRONGTYPE Operation against secret-value"))
-    assert str(err) == "redis refused a command (ResponseError WRONGTYPE)"
+    err = store_error(rx.ResponseError("ERR Error running script secret-value"))
+    assert str(err) == "redis refused a command (ResponseError ERR)"
+    foreign = store_error(rx.ResponseError("WRONGTYPE Operation against secret-value"))
+    assert str(foreign) == "redis holds a value sessionware did not write (ResponseError)"
 
 
 def test_redis_connection_error_is_unavailable_with_its_text() -> None:
