@@ -3,14 +3,19 @@ the store contract (both faces), and both faces finding the master by service na
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
+import redis.asyncio
+from bench.faults.redis_scenarios import SERVICE, sentinel_set
 from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.sentinel import SentinelConnectionPool as SyncSentinelConnectionPool
 
+from sessionware.exceptions import ConfigurationError
 from sessionware.stores import RedisStore, from_url
 from sessionware.stores.base import Store
 from sessionware.testing import StoreContract, new_key
@@ -61,3 +66,91 @@ async def test_sync_face_reaches_the_named_master(redis_sentinel: Sentinel) -> N
         assert await s.load(key) == {".a": "1"}
     finally:
         await s.close()
+
+
+async def _until(check: Callable[[], Awaitable[bool]], seconds: float) -> float | None:
+    """Seconds until ``check()`` held (polled every 20 ms), or None if it never did."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if await check():
+            return time.monotonic() - started
+        await asyncio.sleep(0.02)
+    return None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("face", ["async", "sync"])
+async def test_a_failover_is_followed_as_soon_as_sentinel_names_the_new_master(
+    face: str,
+) -> None:
+    """After ``SENTINEL FAILOVER`` the old master goes on taking writes until Sentinel
+    demotes it, about ten seconds later, and its full resync then erases them. A store
+    that waits for the old master to refuse a write (redis-py's connections alone)
+    loses every write of those seconds; this one asks Sentinel again while in use and
+    writes to the new master within a second of it being named."""
+    with sentinel_set() as sentinels:
+        old = sentinels.master.port
+        store = RedisStore.from_url(sentinels.url + "?master_check_interval=0.1")
+        try:
+
+            async def create(key: str) -> None:
+                if face == "async":
+                    await store.create(key, {"a": "1"}, 600)
+                else:
+                    await asyncio.to_thread(store.sync.create, key, {"a": "1"}, 600)
+
+            await create(new_key())  # connected to the old master
+            held = []
+            if face == "async":
+                # Connections in use when the master changes (a server under load has
+                # many): the pool drops only idle ones, so these come back still
+                # connected to the old master, and the store must move them itself.
+                pool = store.client.connection_pool
+                held = [await pool.get_connection() for _ in range(4)]
+            first = sentinels.sentinels[0][0]
+
+            async def failing_over() -> bool:
+                # Refused (-NOGOODSLAVE) until Sentinel has a fresh word from the replica.
+                return sentinels.sentinel_command("SENTINEL", "FAILOVER", SERVICE) == b"+OK\r\n"
+
+            assert await _until(failing_over, 10) is not None, "Sentinel refused the failover"
+
+            async def named() -> bool:
+                return sentinels.master_port(first) not in (None, old)
+
+            assert await _until(named, 20) is not None, "Sentinel named no new master"
+            new = sentinels.master_port(first)
+            assert new is not None
+            until = time.monotonic() + 0.3
+            while time.monotonic() < until:  # in use: the store hears of it (every 0.1 s)
+                await create(new_key())
+            for conn in held:
+                await pool.release(conn)
+
+            async def lands_on_new_master() -> bool:
+                key = new_key()
+                await create(key)
+                probe = RedisStore.from_url(f"redis://127.0.0.1:{new}/0")
+                try:
+                    return await probe.load(key) is not None
+                finally:
+                    await probe.close()
+
+            took = await _until(lands_on_new_master, 5)
+            assert took is not None, "writes still went to the old master 5 s after the switch"
+            assert took < 1.5
+        finally:
+            await store.close()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "7200"])
+def test_a_bad_master_check_interval_fails_at_start_up_with_the_fix(value: str) -> None:
+    url = f"redis+sentinel://127.0.0.1:26379/mymaster/0?master_check_interval={value}"
+    with pytest.raises(ConfigurationError, match="master_check_interval must be seconds"):
+        RedisStore.from_url(url)
+
+
+def test_master_check_interval_is_checked_when_the_store_is_built_from_clients() -> None:
+    client = redis.asyncio.Redis()
+    with pytest.raises(ConfigurationError, match="at most 60"):
+        RedisStore(client, master_check_interval=61)

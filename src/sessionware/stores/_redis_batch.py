@@ -40,6 +40,7 @@ from sessionware._ops import adrive, drive
 from sessionware.exceptions import StoreError, StoreUnavailableError
 from sessionware.stores._redis_durable import Durability, cluster_writes
 from sessionware.stores._redis_scripts import SCRIPTS
+from sessionware.stores._redis_sentinel import DEFAULT_INTERVAL, MasterWatch
 
 _pack_one: Callable[[Command], bytes] | None
 try:
@@ -205,8 +206,17 @@ class Batcher:
     own through the client (the naive baseline, for comparison).
     """
 
-    def __init__(self, client: Any, *, coalesce: bool = True, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        coalesce: bool = True,
+        timeout: float | None = None,
+        master_check_interval: float = DEFAULT_INTERVAL,
+    ) -> None:
         self._client = client
+        #: Under Sentinel: the master asked for again while in use (a failover followed).
+        self._watch = MasterWatch.of(client, master_check_interval)
         self._coalesce = coalesce
         # A plain or Sentinel-managed client: talk to one pooled connection directly
         # (one packed write, one timer per batch) instead of through redis-py's
@@ -399,6 +409,14 @@ class Batcher:
         assert pool is not None
         conn = await pool.get_connection()
         try:
+            watch = self._watch
+            if watch is not None:
+                watch.check_soon()
+                if conn.is_connected and watch.stale(conn):
+                    # Through connect(), which asks Sentinel for the master: the send
+                    # would reconnect to the address the connection had.
+                    await conn.disconnect()
+                    await conn.connect()
             return await self._exchange(conn, commands)
         finally:
             await pool.release(conn)
@@ -456,8 +474,9 @@ class SyncSender:
     use at once. A pool with a client-side cache keeps the pool's own path.
     """
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, master_check_interval: float = DEFAULT_INTERVAL) -> None:
         self.client = client
+        self._watch = MasterWatch.of(client, master_check_interval)
         pool = getattr(client, "connection_pool", None)
         self._pool = pool if hasattr(pool, "get_connection") else None
         self._make: Callable[[], Any] | None = None
@@ -590,6 +609,11 @@ class SyncSender:
             self._made.add(conn)
         data = pack(commands)
         try:
+            watch = self._watch
+            if watch is not None:
+                watch.check()
+                if getattr(conn, "_sock", None) is not None and watch.stale(conn):
+                    conn.disconnect()  # a failover: connect to the new master below
             if getattr(conn, "_sock", None) is None:
                 # Through connect(), as the pool does: a Sentinel connection asks for the
                 # master there (sending would connect to its default address instead).
@@ -611,6 +635,12 @@ class SyncSender:
         data = pack(commands)
         conn = pool.get_connection()
         try:
+            watch = self._watch
+            if watch is not None:
+                watch.check()
+                if watch.stale(conn):
+                    conn.disconnect()
+                    conn.connect()
             return _exchange(conn, data, len(commands))
         finally:
             # A failed send or read has disconnected the connection already (redis-py

@@ -32,7 +32,8 @@ FORMS = (
     "redis+sentinel://[user:password@]host[:port][,host[:port]...]/service_name[/db], "
     "redis+cluster://host[:port][,host[:port]...] (or redis://host:port with cluster=True); "
     "each may end in ?prefix=<key prefix>, &timeout=<seconds>, &connect_timeout=<seconds>, "
-    "&min_replicas_ack=N (and &replica_ack_timeout=<seconds>)"
+    "&min_replicas_ack=N (and &replica_ack_timeout=<seconds>), "
+    "&master_check_interval=<seconds> (Sentinel)"
 )
 #: Query options the store reads itself (the rest of a redis:// query goes to redis-py).
 OURS = (
@@ -42,8 +43,9 @@ OURS = (
     "min_replicas_ack",
     "min_replicas_ack_deletes",
     "replica_ack_timeout",
+    "master_check_interval",
 )
-_SECONDS = ("timeout", "connect_timeout", "replica_ack_timeout")
+_SECONDS = ("timeout", "connect_timeout", "replica_ack_timeout", "master_check_interval")
 _COUNTS = ("min_replicas_ack", "min_replicas_ack_deletes")
 
 
@@ -64,6 +66,7 @@ class Parsed:
         self.timeout: float | None = None
         self.connect_timeout: float | None = None
         self.replica_ack_timeout: float | None = None
+        self.master_check_interval: float | None = None
         self.min_replicas_ack: int | None = None
         self.min_replicas_ack_deletes: int | None = None
 

@@ -73,6 +73,7 @@ from sessionware.stores._redis_batch import (
 )
 from sessionware.stores._redis_durable import Durability
 from sessionware.stores._redis_scripts import APPLY, CREATE, INCR, INCR_EXISTING
+from sessionware.stores._redis_sentinel import DEFAULT_INTERVAL
 from sessionware.stores._redis_url import FORMS, Parsed, build, parse
 from sessionware.stores.base import Fields, StoreBase, SyncFace
 
@@ -210,6 +211,7 @@ class RedisStore(StoreBase):
         min_replicas_ack: int = 0,
         min_replicas_ack_deletes: int | None = None,
         replica_ack_timeout: float = 0.25,
+        master_check_interval: float = DEFAULT_INTERVAL,
         _owned: list[Any] | None = None,
         _sync_owned: list[Any] | None = None,
         _sync_build: SyncBuild | None = None,
@@ -217,6 +219,14 @@ class RedisStore(StoreBase):
     ) -> None:
         if not isinstance(prefix, str):
             raise TypeError("prefix must be a str")
+        if (
+            isinstance(master_check_interval, bool)
+            or not isinstance(master_check_interval, (int, float))
+            or not 0 < master_check_interval <= 60
+        ):
+            raise ConfigurationError(
+                "master_check_interval must be seconds, above 0 and at most 60 (such as 0.5)"
+            )
         if client is None:
             raise TypeError("client must be a redis-py client (asyncio or synchronous)")
         if not _is_async(client):
@@ -244,7 +254,9 @@ class RedisStore(StoreBase):
         self._aone: Callable[[Command], Awaitable[Any]] = self._no_async
         self._amany: Callable[[list[Command]], Awaitable[list[Any]]] = self._no_async
         if client is not None:
-            self._batch = Batcher(client, coalesce=coalesce)
+            self._batch = Batcher(
+                client, coalesce=coalesce, master_check_interval=master_check_interval
+            )
             self._aone, self._amany = self._batch.one, self._batch.many
         if min_replicas_ack_deletes is None:
             # Under Sentinel a failover is automatic, and a logout the old master took
@@ -259,7 +271,9 @@ class RedisStore(StoreBase):
         if self._durability is not None and client is not None:
             self._aone, self._amany = self._durable_one, self._durable_many
         self._sync_lock = threading.Lock()
-        self._sender = SyncSender(sync_client) if sync_client is not None else None
+        self._sender = (
+            SyncSender(sync_client, master_check_interval) if sync_client is not None else None
+        )
         self._sync_owned: list[Any] = (
             _sync_owned if _sync_owned is not None else [] if sync_client is None else [sync_client]
         )
@@ -321,6 +335,7 @@ class RedisStore(StoreBase):
         min_replicas_ack: int | None = None,
         min_replicas_ack_deletes: int | None = None,
         replica_ack_timeout: float | None = None,
+        master_check_interval: float | None = None,
         **client_options: Any,
     ) -> RedisStore:
         """Build a store, both its clients, from a URL; the forms are listed in :mod:`._redis_url`.
@@ -361,6 +376,12 @@ class RedisStore(StoreBase):
         bring a signed-out session back. It defaults to 1 under Sentinel (where
         failovers are automatic) and 0 otherwise (a Cluster may have no replicas); a
         logout then fails with 503 while no replica is up.
+
+        Under Sentinel the store asks Sentinel for the master every
+        ``master_check_interval`` seconds while it is used (0.5; also
+        ``?master_check_interval=``) and moves its connections to a new master as soon
+        as one is named, instead of when the old master first refuses a write (which,
+        after ``SENTINEL FAILOVER``, can be ten seconds of writes that are then lost).
         """
         parsed = parse(url, cluster=cluster)
         connect_timeout = _seconds("connect_timeout", connect_timeout, parsed, 1.0)
@@ -368,6 +389,9 @@ class RedisStore(StoreBase):
         default_ack = min(0.25, timeout / 2)
         replica_ack_timeout = _seconds(
             "replica_ack_timeout", replica_ack_timeout, parsed, default_ack
+        )
+        master_check_interval = _seconds(
+            "master_check_interval", master_check_interval, parsed, DEFAULT_INTERVAL
         )
         if min_replicas_ack is None:
             min_replicas_ack = parsed.min_replicas_ack or 0
@@ -409,6 +433,7 @@ class RedisStore(StoreBase):
             min_replicas_ack=min_replicas_ack,
             min_replicas_ack_deletes=min_replicas_ack_deletes,
             replica_ack_timeout=replica_ack_timeout,
+            master_check_interval=master_check_interval,
             _owned=owned,
             _sync_owned=sync_owned,
             _sync_build=sync_build,
