@@ -6,7 +6,14 @@ Served by gunicorn as ``bench.flask.apps:make_app()``. ``BENCH_KIND`` picks the 
 - ``memory``, ``sqlite``, ``redis``: sessionware (``Sessionware(app)``) on a
   MemoryStore, a SQLiteStore in ``BENCH_SQLITE``, a RedisStore on ``BENCH_REDIS``;
 - ``cookie``: Flask's own signed-cookie session (the default session interface);
-- ``flask-session``: Flask-Session's server-side session on Redis (``BENCH_REDIS``).
+- ``flask-session``: Flask-Session's server-side session on Redis (``BENCH_REDIS``);
+- ``redis-login``: sessionware on Redis with its login layer (``login_user``,
+  ``current_user`` through ``@sw.user_loader``): what a Flask-Login user migrates to;
+- ``flask-session-login``: Flask-Session on Redis with Flask-Login (``login_user``,
+  ``current_user`` through ``@login_manager.user_loader``).
+
+With a login layer, ``/read`` answers ``current_user``'s id and ``/login`` calls
+``login_user`` (sessionware's also gives the session a new id and indexes the device).
 
 Routes: ``/read`` (read one value of the session), ``/write`` (bump a counter),
 ``/login`` (a new session holding a user id), ``/inc?k=NAME`` (bump the counter
@@ -24,11 +31,29 @@ from flask.typing import ResponseReturnValue
 SECRET = "bench-secret-" + "x" * 40  # a bench-only value, never a real secret
 
 
-def _views(app: Flask, bare: bool) -> None:
+class User:
+    """The smallest user both login layers accept (an id, active, authenticated)."""
+
+    is_active = True
+    is_authenticated = True
+    is_anonymous = False
+
+    def __init__(self, user_id: str) -> None:
+        self.id = user_id
+
+    def get_id(self) -> str:
+        return self.id
+
+
+def _views(app: Flask, bare: bool, login: Any = None) -> None:
+    """The routes; ``login`` is ``(login_user, current_user)`` of a login layer."""
+
     @app.get("/read")
     def read() -> str:
         if bare:
             return "user=0"
+        if login is not None:
+            return f"user={login[1].get_id() or 0}"
         return f"user={session.get('user', 0)}"
 
     @app.get("/write")
@@ -40,8 +65,11 @@ def _views(app: Flask, bare: bool) -> None:
         return f"n={n}"
 
     @app.get("/login")
-    def login() -> str:
+    def login_() -> str:
         if bare:
+            return "user=42"
+        if login is not None:
+            login[0](User("42"))
             return "user=42"
         session["user"] = "42"
         return "user=42"
@@ -61,13 +89,14 @@ def make_app() -> Any:
     """Build the app ``BENCH_KIND`` names."""
     kind = os.environ.get("BENCH_KIND", "bare")
     app = Flask(__name__)
-    _views(app, bare=kind == "bare")
     if kind == "bare":
+        _views(app, bare=True)
         return app
     app.config["SECRET_KEY"] = SECRET
     if kind == "cookie":
+        _views(app, bare=False)
         return app
-    if kind == "flask-session":
+    if kind in ("flask-session", "flask-session-login"):
         import redis
         from flask_session import Session
 
@@ -75,8 +104,16 @@ def make_app() -> Any:
             SESSION_TYPE="redis", SESSION_REDIS=redis.Redis.from_url(os.environ["BENCH_REDIS"])
         )
         Session(app)
+        login = None
+        if kind == "flask-session-login":
+            import flask_login
+
+            manager = flask_login.LoginManager(app)
+            manager.user_loader(User)
+            login = (flask_login.login_user, flask_login.current_user)
+        _views(app, bare=False, login=login)
         return app
-    from sessionware.flask import Sessionware
+    from sessionware.flask import Sessionware, current_user, login_user
     from sessionware.stores import MemoryStore, RedisStore, SQLiteStore
 
     store: Any
@@ -84,10 +121,12 @@ def make_app() -> Any:
         store = MemoryStore(development=True)
     elif kind == "sqlite":
         store = SQLiteStore(os.environ["BENCH_SQLITE"])
-    elif kind == "redis":
+    elif kind in ("redis", "redis-login"):
         store = RedisStore.from_url(os.environ["BENCH_REDIS"], prefix="bench:")
     else:
         raise SystemExit(f"unknown BENCH_KIND {kind!r}")
     app.config.update(SESSIONWARE_COOKIE_NAME="sid", SESSIONWARE_SECURE=False)
-    Sessionware(app, store=store)
+    sw = Sessionware(app, store=store)
+    sw.user_loader(User)
+    _views(app, bare=False, login=(login_user, current_user) if kind == "redis-login" else None)
     return app

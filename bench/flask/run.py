@@ -2,8 +2,8 @@
 own signed-cookie session (and Flask-Session on Redis, when installed).
 
 Run ``python bench/flask/run.py`` from the repository root (after
-``pip install -e '.[test]'``; for the Flask-Session column also
-``pip install Flask-Session``, which is skipped when missing). Needs ``wrk`` and
+``pip install -e '.[test,bench]'``; the bench extra brings Flask-Session and
+Flask-Login, whose rows are skipped when missing). Needs ``wrk`` and
 ``redis-server`` on the PATH. Not part of the tests.
 
 Each app is served by gunicorn with one ``sync`` worker on 127.0.0.1, pinned to
@@ -70,6 +70,8 @@ APPS = [
     App("redis", "sessionware + RedisStore", True),
     App("cookie", "Flask signed-cookie session", True),
     App("flask-session", "Flask-Session (Redis)", True),
+    App("redis-login", "sessionware + RedisStore, login_user/current_user", True),
+    App("flask-session-login", "Flask-Session (Redis) + Flask-Login", True),
 ]
 
 
@@ -161,9 +163,11 @@ def main() -> None:
     args = parser.parse_args()
     c.need("wrk", "redis-server")
     apps = [a for a in APPS if not args.apps or a.kind in args.apps.split(",")]
-    if importlib.util.find_spec("flask_session") is None:
-        print("Flask-Session is not installed (pip install Flask-Session): column skipped")
-        apps = [a for a in apps if a.kind != "flask-session"]
+    for module, kinds in (("flask_session", ("flask-session", "flask-session-login")),
+                          ("flask_login", ("flask-session-login",))):  # fmt: skip
+        if importlib.util.find_spec(module) is None:
+            print(f"{module} is not installed (pip install -e '.[bench]'): {kinds} skipped")
+            apps = [a for a in apps if a.kind not in kinds]
     scenarios = args.scenarios.split(",")
     print(c.machine_facts(f"gunicorn sync worker; redis-server on core {args.redis_core}"))
     with tempfile.TemporaryDirectory(prefix="sw-flask-bench-") as tmp:
