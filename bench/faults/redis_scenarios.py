@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 
 from bench.faults.harness import App, Load, Row, client, poll, under_load, waited
-from tests.stores.redis_servers import RedisServer, _send, free_port
+from tests.stores.redis_servers import Cluster, RedisServer, _send, free_port
 
 SERVICE = "mymaster"
 ACK = "?min_replicas_ack=1"
@@ -202,43 +202,14 @@ async def sentinel_failover_ack(workdir: Path, quick: bool = False) -> Row:
 # -- Cluster ----------------------------------------------------------------------------
 
 
-class ClusterSet:
+class ClusterSet(Cluster):
     """Three masters with one replica each; a node is called failed after 1 s."""
 
     def __init__(self, workdir: Path) -> None:
-        self.nodes: list[RedisServer] = []
-        ports: set[int] = set()
-        while len(ports) < 6:
-            ports.add(free_port(bus=True))
-        for port in sorted(ports):
-            conf = str(workdir / f"nodes-{port}.conf")
-            self.nodes.append(
-                RedisServer(workdir, port, "--cluster-enabled", "yes",
-                            "--cluster-config-file", conf, "--cluster-node-timeout", "1000",
-                            "--repl-diskless-sync-delay", "0")
-            )  # fmt: skip
-
-    @property
-    def url(self) -> str:
-        return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes[:3])
-
-    def start(self) -> ClusterSet:
-        for node in self.nodes:
-            node.start()
-        subprocess.run(
-            ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
-             "--cluster-replicas", "1", "--cluster-yes"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, timeout=60,
-        )  # fmt: skip
-        poll(lambda: all(b"cluster_state:ok" in n.send("CLUSTER", "INFO") for n in self.nodes))
-        poll(lambda: self.replicas_online() == 3)
-        return self
+        super().__init__(workdir, replicas=1, node_timeout_ms=1000)
 
     def alive(self) -> list[RedisServer]:
         return [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
-
-    def replicas_online(self) -> int:
-        return sum(b"master_link_status:up" in n.send("INFO", "replication") for n in self.alive())
 
     def masters(self) -> list[tuple[str, RedisServer]]:
         """(node id, server) of every live master."""
@@ -259,11 +230,6 @@ class ClusterSet:
                     found = re.search(rb"errorstat_" + word.encode() + rb":count=(\d+)", info)
                     seen[word] += int(found.group(1)) if found else 0
         return seen
-
-    def stop(self) -> None:
-        for node in self.nodes:
-            with contextlib.suppress(Exception):
-                node.stop()
 
 
 @contextlib.contextmanager
@@ -297,7 +263,7 @@ async def _cluster_kill(workdir: Path, quick: bool, ack: bool) -> Row:
             load.mark_back()
             if ack:  # the promoted master has no replica until the victim rejoins as one
                 victim.start()
-                await waited(row, started, lambda: cluster.replicas_online() == 3,
+                await waited(row, started, lambda: len(cluster.replicas()) == 3,
                              "a replica again")  # fmt: skip
 
         with App(cluster.url + (ACK if ack else ""), workdir) as app:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -151,17 +152,22 @@ class RedisServer:
 
 
 class Cluster:
-    """Three cluster-enabled masters (no replicas) joined with ``redis-cli --cluster create``."""
+    """Three cluster-enabled masters joined with ``redis-cli --cluster create``, with
+    ``replicas`` replicas each; a node is called failed after ``node_timeout_ms``."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, replicas: int = 0, node_timeout_ms: int = 2000) -> None:
         self.nodes = []
+        self.replicas_each = replicas
         ports: set[int] = set()
-        while len(ports) < 3:
+        while len(ports) < 3 * (1 + replicas):
             ports.add(free_port(bus=True))
         for port in sorted(ports):
             conf = str(workdir / f"nodes-{port}.conf")
             extra = ("--cluster-enabled", "yes", "--cluster-config-file", conf)
-            self.nodes.append(RedisServer(workdir, port, *extra, "--cluster-node-timeout", "2000"))
+            self.nodes.append(
+                RedisServer(workdir, port, *extra, "--cluster-node-timeout", str(node_timeout_ms),
+                            "--repl-diskless-sync-delay", "0")
+            )  # fmt: skip
 
     @property
     def url(self) -> str:
@@ -169,18 +175,36 @@ class Cluster:
         return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
 
     def start(self) -> Cluster:
-        """Start the nodes, assign the slots, and wait for ``cluster_state:ok`` everywhere."""
+        """Start the nodes, assign the slots, and wait for ``cluster_state:ok`` everywhere
+        (and every replica in sync)."""
         for node in self.nodes:
             node.start()
         subprocess.run(
             ["redis-cli", "--cluster", "create",
              *(f"127.0.0.1:{n.port}" for n in self.nodes),
-             "--cluster-replicas", "0", "--cluster-yes"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, timeout=30,
+             "--cluster-replicas", str(self.replicas_each), "--cluster-yes"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, timeout=60,
         )  # fmt: skip
         for node in self.nodes:
             _wait("cluster_state:ok", lambda n=node: b"state:ok" in n.send("CLUSTER", "INFO"))
+        wanted = 3 * self.replicas_each
+        _wait("every replica in sync", lambda: len(self.replicas()) == wanted)
         return self
+
+    def replicas(self) -> dict[int, RedisServer]:
+        """Each master's port to its replica (one whose link is up)."""
+        found = {}
+        for node in self.nodes:
+            with contextlib.suppress(OSError):  # a node stopped by the test
+                info = node.send("INFO", "replication")
+                if b"master_link_status:up" in info:
+                    port = re.search(rb"master_port:(\d+)", info)
+                    assert port is not None
+                    found[int(port.group(1))] = node
+        return found
+
+    def node(self, port: int) -> RedisServer:
+        return next(n for n in self.nodes if n.port == port)
 
     def stop(self) -> None:
         """Stop every node."""

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import re
 import socket
-import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from sessionware.exceptions import ConfigurationError, StoreUnavailableError
 from sessionware.stores import RedisStore
 from sessionware.testing import new_key
 from tests.stores.redis_apps import SessionApp
-from tests.stores.redis_servers import RedisServer, _wait, free_port
+from tests.stores.redis_servers import Cluster, RedisServer, _wait
 
 pytestmark = pytest.mark.anyio
 
@@ -342,63 +341,15 @@ async def test_a_redis_slower_than_the_url_timeout_is_a_503_then_service(pair: P
 # -- Redis Cluster ----------------------------------------------------------------------
 
 
-class ReplicatedCluster:
-    """Three masters with one replica each, our own processes."""
-
-    def __init__(self, workdir: Path) -> None:
-        ports: set[int] = set()
-        while len(ports) < 6:
-            ports.add(free_port(bus=True))
-        self.nodes = [
-            RedisServer(workdir, port, "--cluster-enabled", "yes", "--cluster-config-file",
-                        str(workdir / f"nodes-{port}.conf"), "--cluster-node-timeout", "5000",
-                        "--repl-diskless-sync-delay", "0")
-            for port in sorted(ports)
-        ]  # fmt: skip
-
-    @property
-    def url(self) -> str:
-        return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes[:3])
-
-    def start(self) -> ReplicatedCluster:
-        for node in self.nodes:
-            node.start()
-        subprocess.run(
-            ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
-             "--cluster-replicas", "1", "--cluster-yes"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, timeout=60,
-        )  # fmt: skip
-        for node in self.nodes:
-            _wait("cluster_state:ok", lambda n=node: b"state:ok" in n.send("CLUSTER", "INFO"))
-        _wait("three replicas in sync", lambda: len(self.replicas()) == 3)
-        warm_replicas(self.url)
-        return self
-
-    def replicas(self) -> dict[int, RedisServer]:
-        """Each master's port to its replica (one whose link is up)."""
-        found = {}
-        for node in self.nodes:
-            info = node.send("INFO", "replication")
-            if b"master_link_status:up" in info:
-                port = re.search(rb"master_port:(\d+)", info)
-                assert port is not None
-                found[int(port.group(1))] = node
-        return found
-
-    def node(self, port: int) -> RedisServer:
-        return next(n for n in self.nodes if n.port == port)
-
-    def stop(self) -> None:
-        for node in self.nodes:
-            node.stop()
-
-
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[ReplicatedCluster]:
+def cluster() -> Iterator[Cluster]:
+    """Three masters with one replica each, our own processes."""
     with tempfile.TemporaryDirectory(prefix="sw-rcluster-") as tmp:
-        c = ReplicatedCluster(Path(tmp))
+        c = Cluster(Path(tmp), replicas=1, node_timeout_ms=5000)
         try:
-            yield c.start()
+            c.start()
+            warm_replicas(c.url)
+            yield c
         finally:
             c.stop()
 
@@ -426,7 +377,7 @@ def owner(store: RedisStore, key: str) -> int:
     return int(store.client.get_node_from_key(store.record_key(key)).port)
 
 
-async def cluster_store(cluster: ReplicatedCluster, ack_timeout: float) -> RedisStore:
+async def cluster_store(cluster: Cluster, ack_timeout: float) -> RedisStore:
     store = RedisStore.from_url(
         cluster.url + f"?min_replicas_ack=1&replica_ack_timeout={ack_timeout}", timeout=5
     )
@@ -435,7 +386,7 @@ async def cluster_store(cluster: ReplicatedCluster, ack_timeout: float) -> Redis
 
 
 async def test_on_cluster_every_write_waits_for_the_replica_of_the_keys_master(
-    cluster: ReplicatedCluster,
+    cluster: Cluster,
 ) -> None:
     """Each store write, on both faces, returns only once the replica of the master that
     owns its key has it; keys on all three masters, one batch spanning several."""
@@ -473,7 +424,7 @@ async def test_on_cluster_every_write_waits_for_the_replica_of_the_keys_master(
 
 
 async def test_on_cluster_a_paused_replica_fails_only_its_own_masters_writes(
-    cluster: ReplicatedCluster,
+    cluster: Cluster,
 ) -> None:
     """WAIT counts the replicas of the key's own master: with one replica paused, writes
     to its master's keys fail as outages while writes to the other masters go on (a WAIT
@@ -516,7 +467,7 @@ def _errorstat(node: RedisServer, word: str) -> int:
 
 
 async def test_on_cluster_writes_follow_ask_and_moved_in_a_migration_and_wait_there(
-    cluster: ReplicatedCluster,
+    cluster: Cluster,
 ) -> None:
     """A slot migrated under a live session: a write to the key that has left (ASK) and a
     new key in the migrating slot (ASK, on the sync face) land on the new owner and wait
