@@ -137,3 +137,44 @@ def test_a_forked_worker_never_shares_its_parents_connection(
     _, status = os.waitpid(pid, 0)
     assert wrong == 0
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_several_loads_go_in_one_round_trip_and_read_as_loads_one_by_one(
+    named: tuple[RedisStore, str],
+) -> None:
+    """A login lists every session of its user (one load each): on the sync face the
+    loads go as one pipeline, and each answers as its own ``load`` would, a missing or
+    foreign key (not a hash) included."""
+    from sessionware.stores.base import Call, call
+
+    store, _ = named
+    face = store.sync
+    keys = [new_key() for _ in range(12)]
+    for i, key in enumerate(keys):
+        face.create(key, {"c": "1", "a": "1", ".n": str(i)}, 60)
+    missing, foreign = new_key(), new_key()
+    raw = redis.Redis.from_url(REDIS_URL)
+    try:
+        raw.set(store.record_key(foreign), "not a hash")
+    finally:
+        raw.close()
+    wanted = [*keys, missing, foreign]
+    one_by_one = [face.load(key) for key in wanted]
+    assert one_by_one[:12] == [{"c": "1", "a": "1", ".n": str(i)} for i in range(12)]
+    assert one_by_one[12:] == [None, None]
+
+    sender = store._sender
+    assert sender is not None
+    sent = []
+    pipeline = sender._pipeline
+
+    def counted(commands: list[tuple[object, ...]]) -> list[object]:
+        sent.append(len(commands))
+        return pipeline(commands)
+
+    sender._pipeline = counted  # type: ignore[method-assign]
+    try:
+        assert call(face, [Call("load", (key,)) for key in wanted]) == one_by_one
+    finally:
+        sender._pipeline = pipeline  # type: ignore[method-assign]
+    assert sent == [len(wanted)]

@@ -99,8 +99,13 @@ def acall(store: Store, request: Call | list[Call]) -> Awaitable[Any]:
 
 
 def call(face: SyncStore, request: Call | list[Call]) -> Any:
-    """Make ``request`` on a store's sync face (``store.sync``); a list, one by one."""
+    """Make ``request`` on a store's sync face (``store.sync``); a list, one by one,
+    except several loads, which a face with ``load_many`` makes at once (as the async
+    face makes a list concurrently: one round trip on Redis)."""
     if isinstance(request, list):
+        many = getattr(face, "load_many", None)
+        if many is not None and all(one.method == "load" and not one.kwargs for one in request):
+            return many([one.args[0] for one in request])
         return [call(face, one) for one in request]
     method: Callable[..., Any] = getattr(face, request.method)
     if request.kwargs:

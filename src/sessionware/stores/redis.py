@@ -702,3 +702,20 @@ class _SyncFace(SyncFace):
             return _loaded((s._sender or s._sync_sender()).perform(("HGETALL", s.record_key(key))))
         except ForeignValueError:
             return None
+
+    def load_many(self, keys: list[str]) -> list[Fields | None]:
+        """The live records at ``keys``, in one round trip: a login lists every session
+        of its user, which one load each would make one round trip each."""
+        s: RedisStore = self._store  # type: ignore[assignment]
+        if type(s)._op_load is not RedisStore._op_load:
+            return [self.load(key) for key in keys]
+        sender = s._sender or s._sync_sender()
+        found: list[Fields | None] = []
+        for reply in sender.send([("HGETALL", s.record_key(key)) for key in keys]):
+            try:
+                if isinstance(reply, Exception):
+                    raise store_error(reply) from None
+                found.append(_loaded(reply))
+            except ForeignValueError:
+                found.append(None)
+        return found
