@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
@@ -54,10 +55,16 @@ class Server:
         """GET ``path`` on a new connection; the JSON body and the Set-Cookie values."""
         headers = {"Cookie": cookie} if cookie else {}
         req = urllib.request.Request(self.url + path, headers=headers)  # noqa: S310
-        with urllib.request.urlopen(req, timeout=TIMEOUT) as r:  # noqa: S310 - our 127.0.0.1
-            assert r.status == 200
-            body: dict[str, Any] = json.loads(r.read())
-            return body, r.headers.get_all("Set-Cookie") or []
+        try:
+            with urllib.request.urlopen(req, timeout=TIMEOUT) as r:  # noqa: S310 - 127.0.0.1
+                assert r.status == 200
+                body: dict[str, Any] = json.loads(r.read())
+                return body, r.headers.get_all("Set-Cookie") or []
+        except urllib.error.HTTPError as exc:
+            # What the workers logged (a 503 names its store error there) says why.
+            tail = self.log.read_text(errors="replace")[-4000:]
+            why = f"GET {path} answered {exc.code}; gunicorn's log:\n{tail}"
+            raise AssertionError(why) from exc
 
     def new_session(self, path: str = "/set?user=ada") -> str:
         """The Cookie header of a session created by ``path``."""
