@@ -397,3 +397,62 @@ async def test_sync_face_close_closes_only_the_sync_pool(pg_store: PostgresStore
     with pytest.raises(StoreUnavailableError):
         await anyio.to_thread.run_sync(pg_store.sync.load, key)
     assert await pg_store.load(key) == {".a": "1"}
+
+
+def test_sync_face_loads_several_records_in_one_statement(
+    sync_store: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A login lists every session of its user: the sync face loads them with one
+    statement, each answering as its own ``load`` would (a missing, an expired, a
+    foreign row and a key holding NUL included)."""
+    import sessionware.stores.postgres as pg
+    from sessionware.stores.base import Call, call
+
+    face = sync_store.sync
+    keys = [new_key() for _ in range(10)] + ["odd\x00key"]
+    for i, key in enumerate(keys):
+        face.create(key, {"c": "1", "a": "1", ".n": str(i)}, 60)
+    missing, expired, foreign = new_key(), new_key(), new_key()
+    face.create(expired, {"c": "1", "a": "1"}, 0.05)
+    time.sleep(0.1)
+    with psycopg.connect(URL) as conn:
+        conn.execute(
+            f"INSERT INTO {sync_store.table} (key, fields, expires) VALUES (%s, %s, %s)",
+            (foreign, psycopg.types.json.Jsonb([1, 2]), time.time() + 60),
+        )
+    wanted = [*keys, missing, expired, foreign]
+    one_by_one = [face.load(key) for key in wanted]
+    assert one_by_one[:11] == [{"c": "1", "a": "1", ".n": str(i)} for i in range(11)]
+    assert one_by_one[11:] == [None, None, None]
+
+    statements: list[str] = []
+    perform = pg._perform
+
+    def counted(conn: psycopg.Connection[object], stmt: pg._Stmt) -> object:
+        statements.append(stmt.sql)
+        return perform(conn, stmt)
+
+    monkeypatch.setattr(pg, "_perform", counted)
+    assert call(face, [Call("load", (key,)) for key in wanted]) == one_by_one
+    assert len(statements) == 1
+
+
+def test_a_subclass_with_its_own_load_is_loaded_one_by_one(sync_store: PostgresStore) -> None:
+    """A store subclass that loads its own way (to count or cache) is never bypassed by
+    the several-at-once load."""
+
+    class Counting(PostgresStore):
+        loads = 0
+
+        def _op_load(self, key: str):  # type: ignore[no-untyped-def]
+            Counting.loads += 1
+            return (yield from super()._op_load(key))
+
+    store = Counting(URL, table=sync_store.table)
+    try:
+        key = new_key()
+        store.sync.create(key, {"c": "1", "a": "1"}, 60)
+        assert store.sync.load_many([key, new_key()]) == [{"c": "1", "a": "1"}, None]
+        assert Counting.loads == 2
+    finally:
+        store.sync.close()

@@ -353,6 +353,16 @@ class SyncFace:
         s = self._store
         return s._drive(s._op_load(key))
 
+    def load_many(self, keys: list[str]) -> list[Fields | None]:
+        """The live records at ``keys`` (None where there is none): in one round trip
+        when the store writes ``_op_load_many`` beside its loads, else one by one."""
+        s = self._store
+        many = getattr(s, "_op_load_many", None)
+        if many is None or not _set_beside(s, "_op_load_many", ("load", "_op_load")):
+            return [self.load(key) for key in keys]
+        result: list[Fields | None] = s._drive(many(keys))
+        return result
+
     def create(self, key: str, fields: Fields, ttl: float) -> None:
         """Store a new record; SessionCollisionError if ``key`` is live."""
         s = self._store

@@ -331,6 +331,17 @@ class PostgresStore(StoreBase):
         )
         return _dec_fields(row[0]) if row and _is_record(row[0]) else None
 
+    def _op_load_many(self, keys: list[str]) -> Op[list[Fields | None]]:
+        """Several live records in one round trip (the sync face's ``load_many``: a
+        login lists every session of its user)."""
+        rows = yield _Stmt(
+            f"SELECT key, fields FROM {self.table} WHERE key = ANY(%s) AND expires > %s",
+            ([_enc(key) for key in keys], self._clock()),
+            "rows",
+        )
+        found = {key: _dec_fields(fields) for key, fields in rows if _is_record(fields)}
+        return [found.get(_enc(key)) for key in keys]
+
     def _op_create(self, key: str, fields: Fields, ttl: float) -> Op[None]:
         """Insert; an expired row with the same key is replaced, a live one is a collision."""
         now = self._clock()
