@@ -235,3 +235,20 @@ async def test_memory_app_creates_a_session_on_login(monkeypatch: pytest.MonkeyP
         resp = await client.get("/login")
     assert resp.status_code == 200
     assert resp.headers["set-cookie"].startswith("sid=")
+
+
+def test_flask_report_warns_when_the_do_nothing_middleware_drifts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The Flask bench's gauge at 0.90 of bare warns for that scenario; at 1.00 it is quiet."""
+    apps = {a.kind: flask_run.App(a.kind, a.label, a.shared) for a in flask_run.APPS[:2]}
+    apps["bare"].samples["read"] = samples(1000, 1000)
+    apps["bare"].samples["write"] = samples(1000, 1000)
+    apps["passthrough"].samples["read"] = samples(1000, 1000)
+    apps["passthrough"].samples["write"] = samples(900, 900)
+    args = argparse.Namespace(connections=8, seconds=1, rounds=2, redis_core=0,
+                              lost_clients=32, lost_requests=40)  # fmt: skip
+    flask_run.report(list(apps.values()), ["read", "write"], args)
+    out = capsys.readouterr().out
+    assert "write: WARNING" in out and "0.900" in out
+    assert "read: WARNING" not in out

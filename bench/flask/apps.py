@@ -3,6 +3,8 @@
 Served by gunicorn as ``bench.flask.apps:make_app()``. ``BENCH_KIND`` picks the layer:
 
 - ``bare``: no session at all (the handlers never touch ``flask.session``);
+- ``passthrough``: the bare app inside a WSGI middleware that does nothing: the
+  noise gauge (it should keep 0.97-1.03 of bare; outside that the run is too noisy);
 - ``memory``, ``sqlite``, ``redis``: sessionware (``Sessionware(app)``) on a
   MemoryStore, a SQLiteStore in ``BENCH_SQLITE``, a RedisStore on ``BENCH_REDIS``;
 - ``cookie``: Flask's own signed-cookie session (the default session interface);
@@ -85,13 +87,23 @@ def _views(app: Flask, bare: bool, login: Any = None) -> None:
         return jsonify(dict(session))
 
 
+class _Passthrough:
+    """A WSGI middleware that only calls the app: what any layer costs at the least."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        return self.app(environ, start_response)
+
+
 def make_app() -> Any:
     """Build the app ``BENCH_KIND`` names."""
     kind = os.environ.get("BENCH_KIND", "bare")
     app = Flask(__name__)
-    if kind == "bare":
+    if kind in ("bare", "passthrough"):
         _views(app, bare=True)
-        return app
+        return app if kind == "bare" else _Passthrough(app)
     app.config["SECRET_KEY"] = SECRET
     if kind == "cookie":
         _views(app, bare=False)

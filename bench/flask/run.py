@@ -12,7 +12,9 @@ The bench's own redis-server (a spare port, nothing persisted) shares core 0 wit
 app by default: a sync worker waits while Redis answers, so the two take turns, while
 on wrk's busy core every round trip also waits for wrk (``--redis-core 1`` to see it;
 both Redis apps lose about a fifth of their throughput). The table gives requests/s,
-p99 latency and the ratio to bare Flask for three scenarios:
+p99 latency and the ratio to bare Flask for three scenarios, with a do-nothing WSGI
+middleware around bare Flask as the noise gauge (a WARNING when it leaves 0.97-1.03 of
+bare: the run is too noisy to judge the other rows):
 
 - read: ``GET /read`` with a session cookie (load the session, read the user id);
 - write: ``GET /write`` with a session cookie (load, bump a counter, save);
@@ -65,6 +67,7 @@ class App:
 
 APPS = [
     App("bare", "bare Flask", False),
+    App("passthrough", "do-nothing WSGI middleware", False),
     App("memory", "sessionware + MemoryStore", False),
     App("sqlite", "sessionware + SQLiteStore", True),
     App("redis", "sessionware + RedisStore", True),
@@ -204,7 +207,8 @@ def run_wrk(
             port = c.free_port()
             app_env = dict(env, BENCH_SQLITE=os.path.join(tmp, "wrk.sqlite3"))
             proc = serve(app, port, app_env, sync)
-            cookie = c.BARE_COOKIE if app.kind == "bare" else session_cookie(port)
+            bare = app.kind in ("bare", "passthrough")
+            cookie = c.BARE_COOKIE if bare else session_cookie(port)
             servers[app.kind] = (proc, port, cookie)
         c.interleave(args.rounds, scenarios, apps, one)
     finally:
@@ -247,6 +251,12 @@ def report(apps: list[App], scenarios: list[str], args: argparse.Namespace) -> N
             rows.append([a.label, name, f"{s.median:.0f}", s.spread, f"{s.p99_ms:.2f}",
                          c.fmt_ratio(ratio)])  # fmt: skip
     print(c.table(["app", "scenario", "req/s", "min-max", "p99 ms", "vs bare"], rows))
+    gauge = next((a for a in apps if a.kind == "passthrough"), None)
+    if gauge is not None and bare is not None:
+        for name in scenarios:
+            warn = c.noise_warning(c.paired_ratio(gauge.samples[name], bare.samples[name]))
+            if warn:
+                print(f"{name}: {warn}")
     lost = [a for a in apps if a.lost is not None]
     if not lost:
         return
