@@ -122,3 +122,43 @@ def test_wheel_installs_and_imports_in_a_fresh_virtualenv(
         [str(venv / "bin" / "sessionware"), "--version"], capture_output=True, text=True
     )
     assert version.stdout.strip() == "sessionware 0.1.0"
+
+
+FLASK_USER = """
+import os, re, runpy, sys
+os.environ["SECRET_KEY"] = "k" * 64
+os.environ["SESSIONWARE_STORE"] = "sqlite:///" + os.path.abspath("sessions.sqlite3")
+app = runpy.run_path(sys.argv[1])["app"]
+client = app.test_client()
+assert client.get("/").status_code == 302, "login_required lets a stranger in"
+page = client.get("/login").text
+token = re.search(r'name="_csrf" value="([^"]+)"', page).group(1)
+form = {"username": "ada", "password": "correct horse battery staple", "_csrf": token,
+        "remember": "on"}
+assert client.post("/login", data=form).status_code == 302
+print(client.get("/").get_json()["user"])
+client.delete_cookie("sid")  # the session cookie gone: remember-me signs the browser in
+print(client.get("/").get_json()["user"], client.get("/").get_json()["visits"])
+"""
+
+
+def test_the_flask_extra_runs_the_readme_flask_app_in_a_fresh_virtualenv(
+    dist: Path, tmp_path: Path
+) -> None:
+    """What a Flask user does: ``pip install 'sessionware[flask]'`` and nothing else, then
+    the README's app (examples/flask_app.py): CSRF token, password login, remember-me."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         f"{_wheel(dist)}[flask]"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr[-3000:]
+    run = subprocess.run(
+        [str(python), "-c", FLASK_USER, str(ROOT / "examples" / "flask_app.py")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.split() == ["ada", "ada", "2"]
