@@ -152,6 +152,19 @@ def test_token_rendered_in_a_template_passes(store: MemoryStore) -> None:
     assert seen == ["submit:0", "submit:1"]
 
 
+def test_flask_wtf_field_name_carries_the_token_too(store: MemoryStore) -> None:
+    """A Flask-WTF template's ``name="csrf_token"`` field passes with a good token and is
+    refused with a bad one; sessionware's own field, when sent, is the one judged."""
+    app, _, seen = make_app(store)
+    client, token = signed_in(app)
+    assert client.post("/submit", data={"title": "a", "csrf_token": token}).status_code == 200
+    bad = client.post("/submit", data={"title": "b", "csrf_token": "x" * 86})
+    assert bad.status_code == 403
+    both = client.post("/submit", data={"title": "c", "_csrf": "x" * 86, "csrf_token": token})
+    assert both.status_code == 403
+    assert seen == ["submit:a"]
+
+
 def test_multipart_form_passes_and_the_view_reads_its_fields_and_files(
     store: MemoryStore,
 ) -> None:

@@ -102,3 +102,19 @@ def test_wrong_configuration_fails_at_start_with_the_fix(store: MemoryStore) -> 
     app.config.update(SECRET_KEY=SECRET, SESSIONWARE_IDLE_TIMOUT=60)
     with pytest.raises(ConfigurationError, match="SESSIONWARE_IDLE_TIMEOUT"):
         Sessionware(app, store=store)
+
+
+def test_a_refused_option_is_named_as_app_config_spells_it(store: MemoryStore) -> None:
+    """The core's message in Flask's words: the __Host- cookie over plain http names
+    SESSIONWARE_SECURE, SameSite=None without Secure names both settings."""
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=SECRET, SESSIONWARE_SECURE=False)
+    with pytest.raises(ConfigurationError) as plain:
+        Sessionware(app, store=store)
+    assert "set SESSIONWARE_SECURE = True or 'auto'" in str(plain.value)
+    assert "secure=" not in str(plain.value)
+    app.config.update(SESSIONWARE_COOKIE_NAME="sid", SESSIONWARE_SAME_SITE="none")
+    with pytest.raises(ConfigurationError) as none:
+        Sessionware(app, store=store)
+    wanted = "SESSIONWARE_SAME_SITE = 'none' needs SESSIONWARE_SECURE = True"
+    assert str(none.value).startswith(wanted)

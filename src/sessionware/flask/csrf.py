@@ -1,7 +1,8 @@
 """``CSRFProtect``: CSRF protection for Flask, driving the one CSRF check.
 
 Named as Flask-WTF names it (``CSRFProtect(app)``, ``@csrf.exempt``,
-``{{ csrf_token() }}``, the ``X-CSRFToken`` header), so Flask users read it as they
+``{{ csrf_token() }}``, the ``X-CSRFToken`` header and the ``csrf_token`` form field
+besides sessionware's own), so Flask users read it as they
 expect; every decision is :class:`~sessionware.csrf.check.CSRFCheck`'s, so a Flask app
 refuses the same requests, with the same words, as the ASGI middleware. What only
 Flask can do lives here: :func:`protect`, which Sessionware's first ``before_request``
@@ -51,6 +52,9 @@ CONFIG_PREFIX = "SESSIONWARE_CSRF_"
 EXTENSION_KEY = "sessionware.csrf"
 #: Flask-WTF's header name, accepted too, so its users' JavaScript keeps working.
 _FLASK_WTF_HEADER = b"x-csrftoken"
+#: Flask-WTF's form field name, accepted too: its users' templates write
+#: ``<input type="hidden" name="csrf_token" value="{{ csrf_token() }}">``.
+_FLASK_WTF_FIELD = "csrf_token"
 
 _OPTIONS = frozenset(CSRFOptions.__optional_keys__)
 _NO_SESSIONWARE = (
@@ -216,7 +220,10 @@ def _judge(check: CSRFCheck, view: RequestView, path: str) -> Refusal | None:
     if token is None:
         token = header(view.headers, _FLASK_WTF_HEADER)
     if token is None and outcome.field is not None:
-        token = request.form.get(outcome.field)
+        form = request.form
+        token = form.get(outcome.field)
+        if token is None:
+            token = form.get(_FLASK_WTF_FIELD)
     return check.verify(view, token, path=path)
 
 

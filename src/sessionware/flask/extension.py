@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -123,7 +124,24 @@ def config_from(app: Flask) -> tuple[SessionConfig, str]:
             raise ConfigurationError(f"unknown setting {name}: use one of {known}")
         options[option] = value
     store_url = str(app.config.get(PREFIX + "STORE") or options.pop("store_url", None) or "")
-    return SessionConfig(secrets=secrets, **options), store_url or DEFAULT_STORE
+    try:
+        return SessionConfig(secrets=secrets, **options), store_url or DEFAULT_STORE
+    except ConfigurationError as exc:
+        raise ConfigurationError(flask_names(str(exc))) from None
+
+
+#: An option's name where a message names it: before "=" (``secure=True``) or "must".
+_OPTION_WORD = re.compile(
+    r"\b(" + "|".join(sorted(_OPTIONS, key=len, reverse=True)) + r")\b(=|(?=\s+must\b))"
+)
+
+
+def flask_names(message: str) -> str:
+    """A configuration message in the names a Flask app sets: ``secure=True`` reads
+    ``SESSIONWARE_SECURE = True`` (the option is an ``app.config`` key there)."""
+    return _OPTION_WORD.sub(
+        lambda m: PREFIX + m.group(1).upper() + (" = " if m.group(2) else ""), message
+    )
 
 
 def _text(key: str | bytes) -> str:
