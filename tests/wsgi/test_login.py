@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -293,6 +294,24 @@ def test_login_user_refuses_an_inactive_user(wsgi_store: StoreBase) -> None:
     assert r.status_code == 403
     assert whoami(client) is None
     assert wsgi_store.sync.keys_of("3") == []
+
+
+def test_flask_login_only_arguments_are_refused_with_the_way_here(
+    wsgi_store: StoreBase,
+) -> None:
+    """``duration=`` and ``fresh=False`` (Flask-Login's) say what to use instead, and
+    nobody is logged in by the refused call; ``fresh=True`` is the default, accepted."""
+    app = make_app(wsgi_store)
+    alice = app.users[1]
+    with app.flask.test_request_context("/"):
+        app.flask.preprocess_request()
+        with pytest.raises(TypeError, match=r"SESSIONWARE_REMEMBER = \{'ttl'"):
+            login_user(alice, remember=True, duration=timedelta(days=7))
+        with pytest.raises(TypeError, match="every password login is fresh"):
+            login_user(alice, fresh=False)
+        assert wsgi_store.sync.keys_of("1") == []
+        assert login_user(alice, fresh=True) is True
+        assert len(wsgi_store.sync.keys_of("1")) == 1
 
 
 def test_logout_deletes_the_session_and_clears_both_cookies(wsgi_store: StoreBase) -> None:

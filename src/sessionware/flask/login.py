@@ -22,7 +22,7 @@ Where it differs from Flask-Login, on purpose:
   redirect is built and in the app's login view;
 - an API request (JSON preferred, a JSON body, or no ``login_view`` set) gets a 401
   (sessionware's ``HTTPError``) instead of a redirect;
-- ``login_user`` takes no ``duration`` and no ``fresh=False``: the remember-me
+- ``login_user`` refuses ``duration`` and ``fresh=False``, saying why: the remember-me
   lifetime is ``RememberConfig.ttl``, and every password login is fresh.
 """
 
@@ -226,14 +226,29 @@ def login_user(
     idle_timeout: float | timedelta | None = None,
     absolute_timeout: float | timedelta | None = None,
     cookie_max_age: float | timedelta | None = None,
+    duration: timedelta | None = None,
+    fresh: bool = True,
 ) -> bool:
     """Log ``user`` in after their password checked out; False for an inactive user.
 
     The session gets a new id first (the one the browser had, possibly planted, is
     deleted), the device is indexed, and with ``remember=True`` a remember-me series
     is issued (remember-me must be on: ``Sessionware(app, remember=True)``). ``force``
-    logs in an inactive user all the same.
+    logs in an inactive user all the same. Flask-Login's ``duration`` and
+    ``fresh=False`` are refused with what to use instead (a call that passes them
+    means something sessionware does another way).
     """
+    if duration is not None:
+        raise TypeError(
+            "login_user(duration=...) is Flask-Login's: the remember-me lifetime here is "
+            "one setting for every login, SESSIONWARE_REMEMBER = {'ttl': ...} (seconds or "
+            "a timedelta); drop duration="
+        )
+    if not fresh:
+        raise TypeError(
+            "login_user(fresh=False) is Flask-Login's: here every password login is fresh "
+            "(for fresh_max_age) and a remember-me restore never is; drop fresh="
+        )
     if not force and not getattr(user, "is_active", True):
         return False
     user_id = _id_of(user)
