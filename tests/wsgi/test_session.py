@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from flask import Flask, flash, get_flashed_messages, session
@@ -118,3 +119,17 @@ def test_a_refused_option_is_named_as_app_config_spells_it(store: MemoryStore) -
         Sessionware(app, store=store)
     wanted = "SESSIONWARE_SAME_SITE = 'none' needs SESSIONWARE_SECURE = True"
     assert str(none.value).startswith(wanted)
+
+
+@pytest.mark.parametrize("config", [{"SECRET_KEY": "dev"}, {"SECRET_KEY_FALLBACKS": ["old"]}])
+def test_a_short_secret_key_is_refused_in_flask_words(
+    store: MemoryStore, config: dict[str, Any]
+) -> None:
+    """Flask's habitual SECRET_KEY = "dev" (or a short fallback) stops init_app with
+    Flask's setting names, not the core's secrets=[...]."""
+    app = Flask(__name__)
+    app.config.update({"SECRET_KEY": SECRET, "SESSIONWARE_COOKIE_NAME": "sid", **config})
+    with pytest.raises(ConfigurationError) as refused:
+        Sessionware(app, store=store)
+    assert str(refused.value).startswith("SECRET_KEY and every SECRET_KEY_FALLBACKS entry must")
+    assert "secrets=" not in str(refused.value)

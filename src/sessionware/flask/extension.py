@@ -38,7 +38,7 @@ from flask.sessions import SessionInterface, SessionMixin
 
 from sessionware import remember as _remember
 from sessionware._http import vary_with_cookie
-from sessionware.config import SessionConfig, seconds
+from sessionware.config import MIN_SECRET_LENGTH, SessionConfig, seconds
 from sessionware.core import OutageLog, SessionCore
 from sessionware.exceptions import ConfigurationError, HTTPError, StoreUnavailableError
 from sessionware.flask.csrf import CSRFProtect, protect, seed
@@ -110,6 +110,13 @@ def config_from(app: Flask) -> tuple[SessionConfig, str]:
         )
     fallbacks = list(app.config.get("SECRET_KEY_FALLBACKS") or [])
     secrets = [_text(secret), *(_text(k) for k in reversed(fallbacks))]
+    if any(len(s) < MIN_SECRET_LENGTH for s in secrets):
+        raise ConfigurationError(
+            f"SECRET_KEY and every SECRET_KEY_FALLBACKS entry must be at least "
+            f"{MIN_SECRET_LENGTH} characters (it signs the session cookie): make one with "
+            "`sessionware secret` and set it from the environment, e.g. "
+            "app.config['SECRET_KEY'] = os.environ['SECRET_KEY']"
+        )
     options: dict[str, Any] = {}
     for name, value in app.config.items():
         if not name.startswith(PREFIX) or name in (PREFIX + "STORE", PREFIX + "CSRF"):
