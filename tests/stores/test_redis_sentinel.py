@@ -4,14 +4,16 @@ the store contract (both faces), and both faces finding the master by service na
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import httpx
 import pytest
 import redis.asyncio
-from bench.faults.redis_scenarios import SERVICE, sentinel_set
+from bench.faults.redis_scenarios import SERVICE, SentinelSet, sentinel_set
 from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.sentinel import SentinelConnectionPool as SyncSentinelConnectionPool
 
@@ -20,7 +22,7 @@ from sessionware.stores import RedisStore, from_url
 from sessionware.stores.base import Store
 from sessionware.testing import StoreContract, new_key
 from tests.stores.redis_apps import SessionApp
-from tests.stores.redis_servers import Sentinel
+from tests.stores.redis_servers import RedisServer, Sentinel, free_port
 
 
 class TestRedisSentinelStore(StoreContract):
@@ -141,6 +143,72 @@ async def test_a_failover_is_followed_as_soon_as_sentinel_names_the_new_master(
             assert took < 1.5
         finally:
             await store.close()
+
+
+@contextlib.contextmanager
+def decoy_sentinel(sentinels: SentinelSet) -> Iterator[int]:
+    """An empty redis-server and a Sentinel that names it the master of SERVICE at
+    config epoch 0: what a Sentinel that has not heard of a failover says while the old
+    master, restarted without persistence, answers again (healthy, empty, a master)."""
+    workdir = sentinels.workdir
+    server = RedisServer(workdir).start()
+    port = free_port()
+    conf = workdir / f"decoy-{port}.conf"
+    conf.write_text(
+        f"port {port}\nbind 127.0.0.1\ndaemonize no\ndir {workdir}\n"
+        f"sentinel monitor {SERVICE} 127.0.0.1 {server.port} 1\n"
+    )
+    proc = subprocess.Popen(["redis-server", str(conf), "--sentinel"], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError):
+                if sentinels.master_port(port) == server.port:
+                    break
+            assert time.monotonic() < deadline, "the decoy Sentinel never answered"
+            time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(5)
+        server.stop()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("face", ["async", "sync"])
+async def test_the_master_of_the_newest_configuration_is_believed(face: str) -> None:
+    """After a failover, a Sentinel that has not heard of it names the old master; if
+    that one came back empty (no persistence), it answers as a healthy master. redis-py
+    believes the first healthy answer, so a store asking that Sentinel first read
+    signed-in sessions as gone. The store asks every Sentinel and believes the newest
+    configuration (the highest config epoch)."""
+    with sentinel_set() as sentinels:
+        old, first = sentinels.master.port, sentinels.sentinels[0][0]
+
+        async def failing_over() -> bool:
+            return sentinels.sentinel_command("SENTINEL", "FAILOVER", SERVICE) == b"+OK\r\n"
+
+        async def named() -> bool:
+            return sentinels.master_port(first) not in (None, old)
+
+        assert await _until(failing_over, 10) is not None, "Sentinel refused the failover"
+        assert await _until(named, 20) is not None, "Sentinel named no new master"
+        new = sentinels.master_port(first)
+        writer = RedisStore.from_url(f"redis://127.0.0.1:{new}/0")
+        key = new_key()
+        await writer.create(key, {".user": '"42"'}, 600)
+        await writer.close()
+        with decoy_sentinel(sentinels) as decoy:
+            real = ",".join(f"127.0.0.1:{p}" for p, _ in sentinels.sentinels)
+            store = RedisStore.from_url(f"redis+sentinel://127.0.0.1:{decoy},{real}/{SERVICE}/0")
+            try:
+                if face == "async":
+                    found = await store.load(key)
+                else:
+                    found = await asyncio.to_thread(store.sync.load, key)
+            finally:
+                await store.close()
+        assert found == {".user": '"42"'}, "the store believed the stale Sentinel"
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "soon", "7200"])

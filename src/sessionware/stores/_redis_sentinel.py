@@ -17,6 +17,13 @@ talks to another server (redis-py's ``get_master_address`` drops the pool's idle
 ones). What the old master took between its replica's promotion and Sentinel naming
 the new master (about a second) can still be lost: ``min_replicas_ack`` closes that
 window.
+
+Every connection the store opens asks all the Sentinels and believes the newest
+configuration too (:func:`sentinel_class`): redis-py believes the first healthy
+answer, and after a crash a Sentinel that has not heard of the failover yet names the
+old master, which, restarted without persistence, is a healthy *empty* master until
+Sentinel demotes it. A connection opened there reads signed-in sessions as gone (and
+a new session is minted over each); the fault harness lost acknowledged writes that way.
 """
 
 from __future__ import annotations
@@ -26,7 +33,13 @@ import contextlib
 import time
 from typing import Any
 
-__all__ = ["DEFAULT_INTERVAL", "MasterWatch"]
+from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.sentinel import MasterNotFoundError
+from redis.sentinel import Sentinel as SyncSentinel
+
+__all__ = ["DEFAULT_INTERVAL", "MasterWatch", "sentinel_class"]
 
 #: Seconds between two questions to Sentinel (only while the store is in use).
 DEFAULT_INTERVAL = 0.5
@@ -46,7 +59,7 @@ class MasterWatch:
     @classmethod
     def of(cls, client: Any, interval: float) -> MasterWatch | None:
         """A watch for a client from ``Sentinel.master_for``; None for any other."""
-        pool = getattr(client, "connection_pool", None)
+        pool: Any = getattr(client, "connection_pool", None)
         if not getattr(pool, "is_master", False) or not hasattr(pool, "get_master_address"):
             return None
         return cls(pool, interval)
@@ -103,15 +116,74 @@ class MasterWatch:
         the Sentinels that have not heard of it yet still name the old master, and
         redis-py believes whichever answers first."""
         manager, service = self._pool.sentinel_manager, self._pool.service_name
-        best, newest = None, -1
-        for sentinel, reply in zip(sentinels, replies, strict=True):
-            state = reply.get(service) if isinstance(reply, dict) else None
-            if not state or not manager.check_master_state(state, service):
-                continue
-            epoch = state.get("config-epoch", 0)
-            if isinstance(epoch, int) and epoch > newest:
-                best, newest = sentinel, epoch
+        found = newest_master(replies, service, manager.check_master_state)
+        best = sentinels[found[0]] if found is not None else None
         order = manager.sentinels
         if best is not None and order and order[0] is not best and best in order:
             order.remove(best)
             order.insert(0, best)
+
+
+
+def newest_master(states: list[Any], service: str, healthy: Any) -> tuple[int, Any] | None:
+    """(index, state) of the healthy master state with the highest config epoch among
+    the Sentinels' answers (an exception or a missing service counts for nothing)."""
+    best: tuple[int, Any] | None = None
+    newest = -1
+    for i, reply in enumerate(states):
+        state = reply.get(service) if isinstance(reply, dict) else None
+        if not state or not healthy(state, service):
+            continue
+        epoch = state.get("config-epoch", 0)
+        epoch = epoch if isinstance(epoch, int) else 0
+        if epoch > newest:
+            best, newest = (i, state), epoch
+    return best
+
+
+def _address(manager: Any, found: tuple[int, Any] | None, service: str, errors: list[Any]) -> Any:
+    if found is None:
+        seen = ", ".join(repr(e) for e in errors if isinstance(e, Exception))
+        detail = f" : {seen}" if seen else ""
+        raise MasterNotFoundError(f"No master found for {service!r}{detail}")
+    i, state = found
+    order = manager.sentinels
+    order.insert(0, order.pop(i))  # asked first next time (by redis-py's own calls too)
+    ip = manager._force_master_ip if manager._force_master_ip is not None else state["ip"]
+    return ip, state["port"]
+
+
+class _NewestSentinel(Sentinel):
+    """redis-py's async Sentinel manager, naming the master of the newest configuration."""
+
+    async def discover_master(self, service_name: str) -> Any:
+        sentinels = list(self.sentinels)
+        replies = await asyncio.gather(
+            *(s.sentinel_masters() for s in sentinels), return_exceptions=True
+        )
+        for reply in replies:
+            if isinstance(reply, BaseException) and not isinstance(
+                reply, (RedisConnectionError, RedisTimeoutError)
+            ):
+                raise reply
+        found = newest_master(replies, service_name, self.check_master_state)
+        return _address(self, found, service_name, replies)
+
+
+class _SyncNewestSentinel(SyncSentinel):
+    """The same for the sync face."""
+
+    def discover_master(self, service_name: str) -> Any:
+        replies: list[Any] = []
+        for sentinel in self.sentinels:
+            try:
+                replies.append(sentinel.sentinel_masters())
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                replies.append(exc)
+        found = newest_master(replies, service_name, self.check_master_state)
+        return _address(self, found, service_name, replies)
+
+
+def sentinel_class(sync: bool) -> type[Any]:
+    """The Sentinel manager the store builds its clients with (async or sync face)."""
+    return _SyncNewestSentinel if sync else _NewestSentinel

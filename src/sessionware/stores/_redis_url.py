@@ -172,7 +172,6 @@ def build(
     root = "redis" if sync else "redis.asyncio"
     plain_class: Any = import_module(root).Redis
     cluster: Any = import_module(root + ".cluster")
-    sentinels: Any = import_module(root + ".sentinel")
 
     kwargs: dict[str, Any] = {**defaults, **options}
     if parsed.kind == "standalone":
@@ -191,6 +190,11 @@ def build(
     sentinel_kwargs = kwargs.pop("sentinel_kwargs", None)
     if sentinel_kwargs is None:
         sentinel_kwargs = {k: v for k, v in kwargs.items() if k.startswith("socket_") or k == "ssl"}
-    sentinel = sentinels.Sentinel(parsed.hosts, sentinel_kwargs=dict(sentinel_kwargs))
+    from sessionware.stores._redis_sentinel import sentinel_class  # needs redis: here
+
+    # redis-py's Sentinel, naming the master of the newest configuration among all the
+    # Sentinels' answers rather than the first healthy one (a stale one may name an old
+    # master restarted empty).
+    sentinel = sentinel_class(sync)(parsed.hosts, sentinel_kwargs=dict(sentinel_kwargs))
     master = sentinel.master_for(parsed.service, db=parsed.db, **auth, **kwargs)
     return master, [master, *sentinel.sentinels]
