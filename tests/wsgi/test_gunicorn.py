@@ -213,10 +213,18 @@ def test_increment_from_32_clients_counts_every_call(server: Server) -> None:
             for body, _ in (server.get("/incr?hold=0.005", cookie) for _ in range(PER_CLIENT))
         ]
 
-    values = [v for batch in _parallel(client, CLIENTS) for v in batch]
-    assert sorted(n for n, _ in values) == list(range(1, total + 1))
+    values: list[tuple[int, int]] = []
+    for _ in range(3):
+        # On a busy machine one worker now and then accepts every connection of a burst;
+        # another burst then (the counting is checked over all of them).
+        values += [v for batch in _parallel(client, CLIENTS) for v in batch]
+        if len({pid for _, pid in values}) == 2:
+            break
+    calls = len(values)
+    assert calls % total == 0
+    assert sorted(n for n, _ in values) == list(range(1, calls + 1))
     assert len({pid for _, pid in values}) == 2
-    assert server.get("/read", cookie)[0]["session"] == {"user": "ada", "n": total}
+    assert server.get("/read", cookie)[0]["session"] == {"user": "ada", "n": calls}
 
 
 def test_no_event_loop_on_the_wsgi_path(server: Server) -> None:
