@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from sessionware._json import dumps as _dumps
 from sessionware._ops import Op, adrive, drive
 from sessionware.events import lifecycle
 from sessionware.exceptions import SessionTooLargeError, StoreError
@@ -80,9 +81,6 @@ Fields = Mapping[str, str]
 #: module needs to know nothing of logins.
 ON_END: list[Callable[[str, Fields], Op[None]]] = []
 
-_SEP = (",", ":")
-_encode = json.JSONEncoder(separators=_SEP, ensure_ascii=False, allow_nan=False).encode
-
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
@@ -116,18 +114,18 @@ def loads(text: str) -> Any:
     if end != len(text):
         value = _decoder.decode(text)  # the slow path raises a proper error for bad data
     if "\\u" in text:
-        _encode(value).encode()  # UnicodeEncodeError (a ValueError) for a lone surrogate
+        _dumps(value).encode()  # UnicodeEncodeError (a ValueError) for a lone surrogate
     return value
 
 
 def dumps(value: Any) -> str:
     """Compact JSON, refusing NaN and anything JSON cannot represent."""
-    return _encode(value)
+    return _dumps(value)
 
 
 def _dump_key(key: str, value: Any) -> str:
     try:
-        return _encode(value)
+        return _dumps(value)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"session value for key {key!r} is not JSON-serialisable "
@@ -631,7 +629,7 @@ class BaseSession(dict[str, Any]):
             # The key order, for stores that keep fields unordered (jsonb, large Redis
             # hashes): a hint only, so concurrent writers cannot lose data through it.
             if _len(self) > 1:
-                sets[ORDER_FIELD] = _encode(list(_keys(self)))
+                sets[ORDER_FIELD] = _dumps(list(_keys(self)))
             elif ORDER_FIELD in fields:
                 dels.append(ORDER_FIELD)
         return sets, dels

@@ -689,3 +689,71 @@ async def test_a_row_with_whitespace_around_it_still_loads(
             (key, ' {"c": "1", ".x": "\\u00e9"} ', time.time() + 600),
         )
     assert await sqlite_store.load(key) == {"c": "1", ".x": "é"}
+
+
+@pytest.fixture(params=[True, False], ids=["json_patch", "read-modify-write"])
+def apply_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Both ways ``apply`` merges a request's changes: in SQL where SQLite has
+    ``json_patch`` (3.38 and later), else in Python."""
+    from sessionware.stores import sqlite as module
+
+    if request.param and not module._JSON_PATCH:
+        pytest.fail("this SQLite has no json_patch: the SQL path cannot be tested here")
+    monkeypatch.setattr(module, "_JSON_PATCH", request.param)
+    return bool(request.param)
+
+
+@pytest.mark.anyio
+async def test_apply_merges_sets_and_deletes_in_order_either_way(
+    sqlite_store: SQLiteStore, apply_path: bool
+) -> None:
+    """Both paths leave the same record: texts replaced in place, deleted names gone, new
+    names last, non-ASCII and escapes kept exactly."""
+    key = new_key()
+    odd = '"é\\u2028😀\\"\\\\"'
+    await sqlite_store.create(key, {"c": "1", "a": "1", ".x": '"one"', ".y": odd}, 600)
+    assert await sqlite_store.apply(key, {".z": "[1,{}]", ".x": '"two"'}, [".y"], 600)
+    record = await sqlite_store.load(key)
+    assert record == {"c": "1", "a": "1", ".x": '"two"', ".z": "[1,{}]"}
+    assert list(record) == ["c", "a", ".x", ".z"]
+    assert await sqlite_store.apply(key, {".y": odd}, [".x", ".absent"], 600)
+    record = await sqlite_store.load(key)
+    assert list(record.items()) == [("c", "1"), ("a", "1"), (".z", "[1,{}]"), (".y", odd)]
+    assert sqlite_store.sync.apply(key, {"a": "2"}, [], 600)
+    assert sqlite_store.sync.load(key) == {**record, "a": "2"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("row", ["{bad", "[1, 2]", '"x"'], ids=["not-json", "a-list", "a-string"])
+async def test_apply_to_a_damaged_row_answers_gone_and_leaves_it(
+    sqlite_store: SQLiteStore, tmp_path: Path, row: str, apply_path: bool
+) -> None:
+    """A write to a row that is not a JSON object refuses (the session is gone, as a
+    load says) instead of failing with a 500 or turning the row into a session."""
+    key = new_key()
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        conn.execute(
+            "INSERT INTO sessionware_sessions (key, fields, expires) VALUES (?, ?, ?)",
+            (key, row, time.time() + 600),
+        )
+    assert await sqlite_store.apply(key, {".x": '"y"'}, [], 600) is False
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        stored = conn.execute(
+            "SELECT fields FROM sessionware_sessions WHERE key = ?", (key,)
+        ).fetchone()
+    assert stored == (row,)
+
+
+@pytest.mark.anyio
+async def test_apply_to_a_row_with_whitespace_around_it_merges(
+    sqlite_store: SQLiteStore, tmp_path: Path, apply_path: bool
+) -> None:
+    """A record another tool wrote with spaces around its JSON loads, so it takes writes too."""
+    key = new_key()
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        conn.execute(
+            "INSERT INTO sessionware_sessions (key, fields, expires) VALUES (?, ?, ?)",
+            (key, ' {"c": "1", ".x": "\\u00e9"} ', time.time() + 600),
+        )
+    assert await sqlite_store.apply(key, {".y": "2"}, [".x"], 600)
+    assert await sqlite_store.load(key) == {"c": "1", ".y": "2"}

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from sessionware._clock import SteadyClock
+from sessionware._json import dumps
 from sessionware._ops import Op, adrive, drive
 from sessionware.exceptions import SessionCollisionError, StoreError, StoreUnavailableError
 from sessionware.stores.base import Fields, StoreBase
@@ -69,6 +70,31 @@ _PURGE_EVERY = 500  # writes between opportunistic purges
 _CHECKPOINT_EVERY = 200  # write groups committed on the loop between WAL checkpoints
 _WAL_BACKSTOP_PAGES = 2000
 _LIVE = "SELECT fields FROM sessionware_sessions WHERE key = ? AND expires > ?"
+
+# One request's changes as one statement: SQLite merges them into the stored object
+# itself (RFC 7396: a text replaces, a null deletes; keys keep their order, new ones go
+# last, as a dict's update does). No read of the row into Python and back: a third less
+# work per write than a SELECT, a decode, an encode and an UPDATE. A row that is not a
+# JSON object (damaged, foreign) is left alone and the write answers "gone", as the
+# read-modify-write does (the CASE checks validity before json_type may see the text).
+_PATCH = (
+    "UPDATE sessionware_sessions SET fields = json_patch(fields, ?), expires = ? "
+    "WHERE key = ? AND expires > ? "
+    "AND CASE WHEN json_valid(fields) THEN json_type(fields) = 'object' ELSE 0 END"
+)
+
+
+def _has_json_patch() -> bool:
+    """Whether this Python's SQLite has the JSON functions (built in since 3.38)."""
+    try:
+        with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+            row = conn.execute("""SELECT json_patch('{"a":"1","b":"2"}', '{"a":null,"c":"3"}')""")
+            return bool(row.fetchone()[0] == '{"b":"2","c":"3"}')
+    except sqlite3.Error:
+        return False
+
+
+_JSON_PATCH = _has_json_patch()
 
 
 def _create_file(path: str, mode: int) -> None:
@@ -116,7 +142,7 @@ def _load(text: str) -> Fields | None:
 
 
 def _dump(fields: Fields) -> str:
-    return json.dumps(dict(fields), separators=(",", ":"), ensure_ascii=False)
+    return dumps(fields if type(fields) is dict else dict(fields))
 
 
 class _Connection(sqlite3.Connection):
@@ -539,13 +565,24 @@ class SQLiteStore(StoreBase):
             raise SessionCollisionError("session key already exists")
 
     def _op_apply(self, key: str, sets: Fields, dels: list[str], ttl: float) -> Op[bool]:
-        """Read-modify-write one live record inside one immediate transaction."""
+        """Merge one request's changes into a live record inside one immediate
+        transaction (by ``json_patch`` where SQLite has it, else read-modify-write)."""
+        if _JSON_PATCH:
+            patch = dumps({**sets, **dict.fromkeys(dels)})
+
+            def patched(conn: sqlite3.Connection, now: float) -> bool:
+                return bool(conn.execute(_PATCH, (patch, now + ttl, key, now)).rowcount == 1)
+
+            return (yield from _write(patched))
 
         def run(conn: sqlite3.Connection, now: float) -> bool:
             row = conn.execute(_LIVE, (key, now)).fetchone()
             if row is None:
                 return False
-            merged: dict[str, Any] = json.loads(row[0])
+            loaded = _load(row[0])
+            if loaded is None:
+                return False  # damaged since it was read: as good as gone
+            merged = dict(loaded)
             merged.update(sets)
             for name in dels:
                 merged.pop(name, None)
