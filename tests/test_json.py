@@ -8,26 +8,18 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from sessionware import _json
 from sessionware._json import dumps
+from tests.fuzz.test_fuzz_records import json_values
 
 _stdlib = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
-values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-    max_leaves=12,
-)
+
 
 
 @settings(max_examples=300)
-@given(values)
+@given(json_values)
 def test_dumps_writes_what_the_stdlib_writes(value: Any) -> None:
     """Same text as ``json.dumps(value, separators=(",", ":"), ensure_ascii=False)``."""
     assert dumps(value) == _stdlib(value)

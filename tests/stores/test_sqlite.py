@@ -47,6 +47,15 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     await s.close()
 
 
+def _put_raw_row(path: Path, key: str, row: str | bytes) -> None:
+    """Write a row as another tool (or damage) would, live for ten minutes."""
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO sessionware_sessions (key, fields, expires) VALUES (?, ?, ?)",
+            (key, row, time.time() + 600),
+        )
+
+
 @pytest.mark.anyio
 async def test_file_is_in_wal_mode(sqlite_store: SQLiteStore) -> None:
     """The database file uses the write-ahead log, so readers never wait for the writer."""
@@ -668,11 +677,7 @@ async def test_a_row_this_store_cannot_have_written_loads_as_no_record(
     """A damaged or foreign row reads as missing, never as an exception that fails every
     request presenting its cookie (found by record fuzzing: each of these answered 500)."""
     key = new_key()
-    with sqlite3.connect(tmp_path / "s.db") as conn:
-        conn.execute(
-            "INSERT INTO sessionware_sessions (key, fields, expires) VALUES (?, ?, ?)",
-            (key, row, time.time() + 600),
-        )
+    _put_raw_row(tmp_path / "s.db", key, row)
     assert await sqlite_store.load(key) is None
     assert sqlite_store.sync.load(key) is None
 
@@ -683,11 +688,7 @@ async def test_a_row_with_whitespace_around_it_still_loads(
 ) -> None:
     """A record written by another tool with spaces around its JSON is still a record."""
     key = new_key()
-    with sqlite3.connect(tmp_path / "s.db") as conn:
-        conn.execute(
-            "INSERT INTO sessionware_sessions (key, fields, expires) VALUES (?, ?, ?)",
-            (key, ' {"c": "1", ".x": "\\u00e9"} ', time.time() + 600),
-        )
+    _put_raw_row(tmp_path / "s.db", key, ' {"c": "1", ".x": "\\u00e9"} ')
     assert await sqlite_store.load(key) == {"c": "1", ".x": "é"}
 
 
@@ -731,11 +732,7 @@ async def test_apply_to_a_damaged_row_answers_gone_and_leaves_it(
     """A write to a row that is not a JSON object refuses (the session is gone, as a
     load says) instead of failing with a 500 or turning the row into a session."""
     key = new_key()
-    with sqlite3.connect(tmp_path / "s.db") as conn:
-        conn.execute(
-            "INSERT INTO sessionware_sessions (key, fields, expires) VALUES (?, ?, ?)",
-            (key, row, time.time() + 600),
-        )
+    _put_raw_row(tmp_path / "s.db", key, row)
     assert await sqlite_store.apply(key, {".x": '"y"'}, [], 600) is False
     with sqlite3.connect(tmp_path / "s.db") as conn:
         stored = conn.execute(
@@ -750,10 +747,6 @@ async def test_apply_to_a_row_with_whitespace_around_it_merges(
 ) -> None:
     """A record another tool wrote with spaces around its JSON loads, so it takes writes too."""
     key = new_key()
-    with sqlite3.connect(tmp_path / "s.db") as conn:
-        conn.execute(
-            "INSERT INTO sessionware_sessions (key, fields, expires) VALUES (?, ?, ?)",
-            (key, ' {"c": "1", ".x": "\\u00e9"} ', time.time() + 600),
-        )
+    _put_raw_row(tmp_path / "s.db", key, ' {"c": "1", ".x": "\\u00e9"} ')
     assert await sqlite_store.apply(key, {".y": "2"}, [".x"], 600)
     assert await sqlite_store.load(key) == {"c": "1", ".y": "2"}
