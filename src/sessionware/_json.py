@@ -16,8 +16,7 @@ from typing import Any
 
 __all__ = ["dumps"]
 
-_SEP = (",", ":")
-_slow = json.JSONEncoder(separators=_SEP, ensure_ascii=False, allow_nan=False).encode
+_slow = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 # ensure_ascii=False: the C string writer that leaves non-ASCII text as it is.
 _string: Callable[[str], str] = json.encoder.encode_basestring
 

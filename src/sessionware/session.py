@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sessionware._json import dumps as _dumps
+from sessionware._json import dumps
 from sessionware._ops import Op, adrive, drive
 from sessionware.events import lifecycle
 from sessionware.exceptions import SessionTooLargeError, StoreError
@@ -114,18 +114,13 @@ def loads(text: str) -> Any:
     if end != len(text):
         value = _decoder.decode(text)  # the slow path raises a proper error for bad data
     if "\\u" in text:
-        _dumps(value).encode()  # UnicodeEncodeError (a ValueError) for a lone surrogate
+        dumps(value).encode()  # UnicodeEncodeError (a ValueError) for a lone surrogate
     return value
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON, refusing NaN and anything JSON cannot represent."""
-    return _dumps(value)
 
 
 def _dump_key(key: str, value: Any) -> str:
     try:
-        return _dumps(value)
+        return dumps(value)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"session value for key {key!r} is not JSON-serialisable "
@@ -629,7 +624,7 @@ class BaseSession(dict[str, Any]):
             # The key order, for stores that keep fields unordered (jsonb, large Redis
             # hashes): a hint only, so concurrent writers cannot lose data through it.
             if _len(self) > 1:
-                sets[ORDER_FIELD] = _dumps(list(_keys(self)))
+                sets[ORDER_FIELD] = dumps(list(_keys(self)))
             elif ORDER_FIELD in fields:
                 dels.append(ORDER_FIELD)
         return sets, dels

@@ -39,6 +39,18 @@ class TestSQLiteStore(StoreContract):
         await s.close()
 
 
+class TestSQLiteStoreReadModifyWrite(TestSQLiteStore):
+    """The contract again on the path a SQLite without ``json_patch`` takes for
+    ``apply`` (read the row, merge in Python, write it back), concurrent applies and
+    writes racing a delete included."""
+
+    @pytest.fixture(autouse=True)
+    def _without_json_patch(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from sessionware.stores import sqlite as module
+
+        monkeypatch.setattr(module, "_JSON_PATCH", False)
+
+
 @pytest.fixture
 async def sqlite_store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     """A SQLiteStore on the real clock, closed afterwards."""
@@ -309,8 +321,11 @@ def test_sync_incr_from_eight_threads_counts_every_call(tmp_path: Path) -> None:
         store.sync.close()
 
 
-def test_sync_apply_of_different_fields_from_eight_threads_all_land(tmp_path: Path) -> None:
-    """Eight threads applying their own fields to one record at once: every field lands."""
+def test_sync_apply_of_different_fields_from_eight_threads_all_land(
+    tmp_path: Path, apply_path: bool
+) -> None:
+    """Eight threads applying their own fields to one record at once: every field lands,
+    whichever way ``apply`` merges."""
     store = SQLiteStore(tmp_path / "s.db")
     key = new_key()
     store.sync.create(key, {"c": "0"}, 60)

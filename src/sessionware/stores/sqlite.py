@@ -571,7 +571,7 @@ class SQLiteStore(StoreBase):
             patch = dumps({**sets, **dict.fromkeys(dels)})
 
             def patched(conn: sqlite3.Connection, now: float) -> bool:
-                return bool(conn.execute(_PATCH, (patch, now + ttl, key, now)).rowcount == 1)
+                return conn.execute(_PATCH, (patch, now + ttl, key, now)).rowcount == 1
 
             return (yield from _write(patched))
 
